@@ -1,0 +1,177 @@
+"""PostgreSQL: schema migrations and the order repository (psycopg 3 with a connection pool)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from ..domain.orders import Order, OrderEvent, OrderType, Status
+from ..domain.routing import RoutingDecision, VenueQuote
+from ..domain.tokens import TOKENS
+
+_MIGRATION_LOCK = 727_001  # an arbitrary advisory lock id shared by every process that migrates
+
+
+def connect_pool(conninfo: str, max_size: int = 10) -> ConnectionPool:
+    return ConnectionPool(
+        conninfo,
+        min_size=1,
+        max_size=max_size,
+        kwargs={"autocommit": True, "row_factory": dict_row},
+        open=True,
+        timeout=10,
+        check=ConnectionPool.check_connection,
+    )
+
+
+def migrate(pool: ConnectionPool) -> list[str]:
+    """Apply the SQL files in ``chalicelib/migrations`` not yet applied, in name order; safe to run concurrently."""
+    files = sorted(
+        (f for f in resources.files("chalicelib.migrations").iterdir() if f.name.endswith(".sql")),
+        key=lambda f: f.name,
+    )
+    applied_now = []
+    with pool.connection() as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+        done = {row["name"] for row in conn.execute("SELECT name FROM schema_migrations")}
+        for file in files:
+            if file.name in done:
+                continue
+            conn.execute(file.read_text())
+            conn.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (file.name,))
+            applied_now.append(file.name)
+    return applied_now
+
+
+def _order(row: dict[str, Any]) -> Order:
+    return Order(
+        id=str(row["id"]),
+        user_id=row["user_id"],
+        type=OrderType(row["type"]),
+        token_in=TOKENS[row["token_in"]],
+        token_out=TOKENS[row["token_out"]],
+        amount_in=int(row["amount_in"]),
+        slippage_bps=row["slippage_bps"],
+        status=Status(row["status"]),
+        seq=row["seq"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        venue=row["venue"],
+        pool_id=row["pool_id"],
+        min_out=None if row["min_out"] is None else int(row["min_out"]),
+        tx_signature=row["tx_signature"],
+        amount_out=None if row["amount_out"] is None else int(row["amount_out"]),
+        failure_reason=row["failure_reason"],
+    )
+
+
+def _event(row: dict[str, Any]) -> OrderEvent:
+    return OrderEvent(str(row["order_id"]), row["seq"], Status(row["status"]), row["at"], row["data"])
+
+
+def _quote_json(q: VenueQuote) -> dict[str, Any]:
+    token_in, token_out = TOKENS[q.token_in], TOKENS[q.token_out]
+    return {
+        "venue": q.venue,
+        "poolId": q.pool_id,
+        "tokenIn": q.token_in,
+        "tokenOut": q.token_out,
+        "amountIn": str(token_in.from_units(q.amount_in)),
+        "amountOut": str(token_out.from_units(q.amount_out)),
+        "fee": str(token_in.from_units(q.fee)),
+        "priceImpactPct": str(q.price_impact_pct),
+        "error": q.error,
+    }
+
+
+# Columns an order's transition may set alongside its status.
+_TRANSITION_FIELDS = frozenset({"venue", "pool_id", "min_out", "tx_signature", "amount_out", "failure_reason"})
+
+
+class PostgresOrders:
+    """Orders, their events and routing decisions. Status changes are conditional, so two deliveries of one
+    message cannot both advance an order, and every change appends exactly one event with the next ``seq``."""
+
+    def __init__(self, pool: ConnectionPool):
+        self._pool = pool
+
+    def ping(self) -> None:
+        with self._pool.connection(timeout=2) as conn:
+            conn.execute("SELECT 1")
+
+    def add(self, order: Order, event: OrderEvent) -> None:
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute(
+                """INSERT INTO orders (id, user_id, type, token_in, token_out, amount_in, slippage_bps, status, seq,
+                                       created_at, updated_at)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                (
+                    order.id, order.user_id, str(order.type), order.token_in.symbol, order.token_out.symbol,
+                    order.amount_in, order.slippage_bps, str(order.status), order.seq, order.created_at,
+                    order.updated_at,
+                ),
+            )
+            self._insert_event(conn, event)
+
+    def get(self, order_id: str) -> Order | None:
+        with self._pool.connection() as conn:
+            row = conn.execute("SELECT * FROM orders WHERE id = %s", (order_id,)).fetchone()
+        return _order(row) if row else None
+
+    def events(self, order_id: str, after_seq: int = 0) -> list[OrderEvent]:
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT * FROM order_events WHERE order_id = %s AND seq > %s ORDER BY seq", (order_id, after_seq)
+            ).fetchall()
+        return [_event(r) for r in rows]
+
+    def transition(
+        self, order_id: str, expected: Status, new: Status, at: datetime, data: dict[str, Any], **fields: Any
+    ) -> OrderEvent | None:
+        """Move the order from ``expected`` to ``new``; None when it is no longer in ``expected``."""
+        unknown = set(fields) - _TRANSITION_FIELDS
+        if unknown:
+            raise ValueError(f"cannot set {sorted(unknown)} in a transition")
+        assignments = "".join(f", {name} = %({name})s" for name in fields)
+        with self._pool.connection() as conn, conn.transaction():
+            row = conn.execute(
+                f"""UPDATE orders SET status = %(new)s, seq = seq + 1, updated_at = %(at)s{assignments}
+                    WHERE id = %(id)s AND status = %(expected)s RETURNING seq""",
+                {"new": str(new), "at": at, "id": order_id, "expected": str(expected), **fields},
+            ).fetchone()
+            if row is None:
+                return None
+            event = OrderEvent(order_id, row["seq"], new, at, data)
+            self._insert_event(conn, event)
+        return event
+
+    def save_decision(self, order_id: str, decision: RoutingDecision, at: datetime) -> None:
+        with self._pool.connection() as conn:
+            conn.execute(
+                """INSERT INTO routing_decisions (order_id, chosen, reason, quotes, decided_at)
+                   VALUES (%s, %s, %s, %s, %s)
+                   ON CONFLICT (order_id) DO UPDATE
+                   SET chosen = EXCLUDED.chosen, reason = EXCLUDED.reason, quotes = EXCLUDED.quotes,
+                       decided_at = EXCLUDED.decided_at""",
+                (order_id, decision.chosen.venue, decision.reason, Jsonb([_quote_json(q) for q in decision.quotes]), at),
+            )
+
+    def decision(self, order_id: str) -> dict[str, Any] | None:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT chosen, reason, quotes, decided_at FROM routing_decisions WHERE order_id = %s", (order_id,)
+            ).fetchone()
+        return row
+
+    @staticmethod
+    def _insert_event(conn: Any, event: OrderEvent) -> None:
+        conn.execute(
+            "INSERT INTO order_events (order_id, seq, status, at, data) VALUES (%s, %s, %s, %s, %s)",
+            (event.order_id, event.seq, str(event.status), event.at, Jsonb(event.data)),
+        )

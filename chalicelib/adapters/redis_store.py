@@ -1,0 +1,83 @@
+"""Redis: the hot state of WebSocket connections and order subscriptions.
+
+``ws:conn:{id}`` holds a connection's user; ``ws:conn:{id}:orders`` the orders it follows;
+``ws:subs:{orderId}`` maps each subscribed connection to the last ``seq`` it was sent, so every delivery
+continues exactly where the previous one stopped.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import redis
+
+CONNECTION_TTL_SECONDS = 3 * 60 * 60  # longer than API Gateway's 2-hour connection limit
+SUBSCRIPTION_TTL_SECONDS = 24 * 60 * 60
+
+
+class RedisConnections:
+    def __init__(self, client: redis.Redis):
+        self._r = client
+
+    def ping(self) -> None:
+        self._r.ping()
+
+    def add_connection(self, connection_id: str, user_id: str) -> None:
+        self._r.set(f"ws:conn:{connection_id}", user_id, ex=CONNECTION_TTL_SECONDS)
+
+    def user_of(self, connection_id: str) -> str | None:
+        value = self._r.get(f"ws:conn:{connection_id}")
+        return value.decode() if value is not None else None
+
+    def remove_connection(self, connection_id: str) -> None:
+        orders = self._r.smembers(f"ws:conn:{connection_id}:orders")
+        pipe = self._r.pipeline(transaction=False)
+        for order_id in orders:
+            pipe.hdel(f"ws:subs:{order_id.decode()}", connection_id)
+        pipe.delete(f"ws:conn:{connection_id}", f"ws:conn:{connection_id}:orders")
+        pipe.execute()
+
+    def has_subscribers(self, order_id: str) -> bool:
+        return bool(self._r.exists(f"ws:subs:{order_id}"))
+
+    def subscribers(self, order_id: str) -> dict[str, int]:
+        """Each subscribed connection and the last seq it was sent."""
+        return {k.decode(): int(v) for k, v in self._r.hgetall(f"ws:subs:{order_id}").items()}
+
+    def subscribe(self, connection_id: str, order_id: str) -> None:
+        pipe = self._r.pipeline(transaction=True)
+        pipe.hset(f"ws:subs:{order_id}", connection_id, 0)  # (re)subscribing replays from the start
+        pipe.expire(f"ws:subs:{order_id}", SUBSCRIPTION_TTL_SECONDS)
+        pipe.sadd(f"ws:conn:{connection_id}:orders", order_id)
+        pipe.expire(f"ws:conn:{connection_id}:orders", CONNECTION_TTL_SECONDS)
+        pipe.execute()
+
+    def unsubscribe(self, connection_id: str, order_id: str) -> None:
+        pipe = self._r.pipeline(transaction=True)
+        pipe.hdel(f"ws:subs:{order_id}", connection_id)
+        pipe.srem(f"ws:conn:{connection_id}:orders", order_id)
+        pipe.execute()
+
+    def mark_sent(self, order_id: str, cursors: dict[str, int]) -> None:
+        if not cursors:
+            return
+        pipe = self._r.pipeline(transaction=False)
+        for connection_id, seq in cursors.items():
+            # Only connections still subscribed: one that left meanwhile must not come back.
+            pipe.eval(_SET_IF_PRESENT, 1, f"ws:subs:{order_id}", connection_id, seq)
+        pipe.execute()
+
+    @contextmanager
+    def delivery_lock(self, order_id: str) -> Iterator[None]:
+        """Serialises deliveries of one order's events, so each connection gets them once and in order."""
+        with self._r.lock(f"ws:lock:{order_id}", timeout=10, sleep=0.002, blocking_timeout=10):
+            yield
+
+
+_SET_IF_PRESENT = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+end
+return 0
+"""

@@ -1,0 +1,131 @@
+"""Wiring: builds the adapters and services from the settings, once per process and lazily, so importing the
+app connects to nothing (cold starts stay short) and every handler shares one set of connections."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Any, Callable
+
+import boto3
+import redis
+from botocore.config import Config
+from chalice.app import Chalice
+
+from .adapters.dex import MockDexNetwork
+from .adapters.postgres import PostgresOrders, connect_pool
+from .adapters.redis_store import RedisConnections
+from .adapters.sqs import SqsOrderQueue
+from .adapters.websocket import EndpointOverrideSession, WebsocketPush
+from .auth import verify_token
+from .clock import SystemClock
+from .errors import ServiceUnavailable
+from .services.execution import Executor
+from .services.notifications import Notifier
+from .services.orders import OrderService
+from .services.websocket import WebsocketSessions
+from .settings import Settings
+
+
+class Resources:
+    """Process-wide clients: one PostgreSQL pool, one Redis client, one SQS client."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.clock = SystemClock()
+        self.db = connect_pool(settings.database_url, max_size=settings.db_pool_size)
+        self.redis = redis.Redis.from_url(
+            settings.redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30
+        )
+        self.sqs = boto3.session.Session().client(
+            "sqs", config=Config(connect_timeout=2, read_timeout=25, retries={"max_attempts": 3, "mode": "standard"})
+        )
+        self.orders = PostgresOrders(self.db)
+        self.connections = RedisConnections(self.redis)
+        self.queue = SqsOrderQueue(self.sqs, settings.orders_queue_name, settings.orders_queue_url)
+        self.dex = MockDexNetwork(
+            self.db,
+            settings.quote_latency,
+            settings.swap_latency,
+            settings.failure_rate,
+            now=self.clock.now,
+            sleep=self.clock.sleep,
+        )
+
+    def health(self) -> dict[str, str]:
+        checks: dict[str, Callable[[], Any]] = {
+            "postgres": self.orders.ping,
+            "redis": self.connections.ping,
+            "sqs": self.queue.ping,
+        }
+        results = {}
+        for name, check in checks.items():
+            try:
+                check()
+                results[name] = "ok"
+            except Exception as error:  # any failure means the dependency is down for this caller
+                results[name] = f"down: {type(error).__name__}"
+        return results
+
+
+_lock = threading.Lock()
+
+
+@functools.cache
+def _resources() -> Resources:
+    return Resources(Settings.from_env())
+
+
+def resources() -> Resources:
+    with _lock:
+        return _resources()
+
+
+def websocket_session() -> boto3.session.Session:
+    endpoint = Settings.from_env().websocket_endpoint_url
+    return EndpointOverrideSession(endpoint) if endpoint else boto3.session.Session()
+
+
+class Engine:
+    """The services one Chalice app instance uses, built on first use."""
+
+    def __init__(self, app: Chalice):
+        self._app = app
+
+    @functools.cached_property
+    def _res(self) -> Resources:
+        return resources()
+
+    @functools.cached_property
+    def notifier(self) -> Notifier:
+        return Notifier(self._res.orders, self._res.connections, WebsocketPush(self._app.websocket_api))
+
+    @functools.cached_property
+    def orders(self) -> OrderService:
+        return OrderService(self._res.orders, self._res.queue, self._res.clock)
+
+    @functools.cached_property
+    def executor(self) -> Executor:
+        # A worker is not started by a WebSocket event, so Chalice has not configured the management API for it.
+        settings = self._res.settings
+        self._app.websocket_api.configure_from_api_id(settings.websocket_api_id, settings.websocket_stage)
+        return Executor(self._res.orders, self._res.dex, self.notifier, self._res.clock)
+
+    @functools.cached_property
+    def websocket(self) -> WebsocketSessions:
+        return WebsocketSessions(
+            self._res.connections, self.notifier, self.orders, WebsocketPush(self._app.websocket_api), self.verify
+        )
+
+    @property
+    def dex(self) -> MockDexNetwork:
+        return self._res.dex
+
+    def verify(self, token: str | None) -> str:
+        secret = self._res.settings.jwt_secret
+        if not secret:
+            raise ServiceUnavailable("JWT_SECRET is not configured")
+        return verify_token(token, secret)
+
+    def health(self) -> dict[str, str]:
+        return self._res.health()

@@ -1,0 +1,15 @@
+"""Time, injected: handlers use the system clock, tests a hand-set one."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)

@@ -1,0 +1,59 @@
+"""The markets the mock venues list, and the liquidity each pool starts with."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from .pools import ConstantProductPool, DlmmPool, Pool, dlmm_bin_for_price
+from .tokens import TOKENS
+
+PAIRS: tuple[tuple[str, str], ...] = (("SOL", "USDC"), ("SOL", "USDT"), ("JUP", "USDC"))
+
+
+def pair_of(token_in: str, token_out: str) -> tuple[str, str] | None:
+    """The listed (base, quote) pair that trades these two tokens, in either direction."""
+    for base, quote in PAIRS:
+        if {base, quote} == {token_in, token_out}:
+            return base, quote
+    return None
+
+
+def _units(symbol: str, amount: str | int) -> int:
+    return TOKENS[symbol].to_units(Decimal(amount))
+
+
+def _raw_price(base: str, quote: str, price: str) -> Decimal:
+    return Decimal(price).scaleb(TOKENS[quote].decimals - TOKENS[base].decimals)
+
+
+def raydium_pool(base: str, quote: str, base_reserve: str, price: str) -> ConstantProductPool:
+    reserve_base = _units(base, base_reserve)
+    reserve_quote = int(reserve_base * _raw_price(base, quote, price))
+    return ConstantProductPool(f"raydium-{base}-{quote}".lower(), base, quote, reserve_base, reserve_quote)
+
+
+def meteora_pool(base: str, quote: str, base_per_bin: str, price: str, bin_step: int, bins_each_side: int) -> DlmmPool:
+    active = dlmm_bin_for_price(_raw_price(base, quote, price), bin_step)
+    per_bin = _units(base, base_per_bin)
+    pool = DlmmPool(f"meteora-{base}-{quote}".lower(), base, quote, bin_step, active, {}, index_reference=active)
+    bins: dict[int, tuple[int, int]] = {}
+    for bin_id in range(active - bins_each_side, active + bins_each_side + 1):
+        quote_value = int(per_bin * pool.bin_price(bin_id))
+        if bin_id < active:
+            bins[bin_id] = (0, quote_value)
+        elif bin_id > active:
+            bins[bin_id] = (per_bin, 0)
+        else:
+            bins[bin_id] = (per_bin // 2, quote_value // 2)
+    return DlmmPool(pool.id, base, quote, bin_step, active, bins, index_reference=active)
+
+
+def genesis_pools() -> list[Pool]:
+    return [
+        raydium_pool("SOL", "USDC", "50000", "150"),
+        meteora_pool("SOL", "USDC", "250", "149.9", bin_step=10, bins_each_side=150),
+        raydium_pool("SOL", "USDT", "20000", "150.05"),
+        meteora_pool("SOL", "USDT", "100", "150.1", bin_step=10, bins_each_side=150),
+        raydium_pool("JUP", "USDC", "5000000", "0.85"),
+        meteora_pool("JUP", "USDC", "20000", "0.851", bin_step=20, bins_each_side=100),
+    ]

@@ -1,0 +1,116 @@
+"""Order rules: what an order is, its statuses and which status may follow which."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from .tokens import Token
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    ROUTING = "routing"
+    BUILDING = "building"
+    SUBMITTED = "submitted"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    OPEN = "open"
+    TRIGGERED = "triggered"
+    EXPIRED = "expired"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset({Status.CONFIRMED, Status.FAILED, Status.CANCELLED, Status.EXPIRED})
+
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.PENDING: frozenset({Status.ROUTING, Status.OPEN, Status.CANCELLED, Status.FAILED}),
+    Status.OPEN: frozenset({Status.TRIGGERED, Status.CANCELLED, Status.EXPIRED, Status.FAILED}),
+    Status.TRIGGERED: frozenset({Status.ROUTING, Status.FAILED}),
+    Status.ROUTING: frozenset({Status.BUILDING, Status.FAILED}),
+    Status.BUILDING: frozenset({Status.SUBMITTED, Status.FAILED}),
+    Status.SUBMITTED: frozenset({Status.CONFIRMED, Status.FAILED}),
+}
+
+
+def can_transition(current: Status, new: Status) -> bool:
+    return new in TRANSITIONS.get(current, frozenset())
+
+
+class OrderType(StrEnum):
+    MARKET = "market"
+
+
+@dataclass(frozen=True)
+class Order:
+    id: str
+    user_id: str
+    type: OrderType
+    token_in: Token
+    token_out: Token
+    amount_in: int  # base units of token_in
+    slippage_bps: int
+    status: Status
+    seq: int
+    created_at: datetime
+    updated_at: datetime
+    venue: str | None = None
+    pool_id: str | None = None
+    min_out: int | None = None
+    tx_signature: str | None = None
+    amount_out: int | None = None
+    failure_reason: str | None = None
+
+    @property
+    def executed_price(self) -> Decimal | None:
+        """Units of token_out received per unit of token_in, in human units."""
+        if self.amount_out is None:
+            return None
+        return (self.token_out.from_units(self.amount_out) / self.token_in.from_units(self.amount_in)).quantize(
+            Decimal(1).scaleb(-self.token_out.decimals)
+        )
+
+
+@dataclass(frozen=True)
+class OrderEvent:
+    order_id: str
+    seq: int
+    status: Status
+    at: datetime
+    data: dict[str, Any]
+
+    def message(self) -> dict[str, Any]:
+        """The WebSocket frame every subscriber receives for this event."""
+        return {
+            "type": "order.update",
+            "orderId": self.order_id,
+            "seq": self.seq,
+            "status": str(self.status),
+            "at": self.at.isoformat(),
+            "data": self.data,
+        }
+
+
+_BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+def transaction_signature(order_id: str) -> str:
+    """The swap's signature, fixed before submission so a retry can ask the venue what happened to it.
+
+    Deterministic in the order id: a 64-byte value rendered in base58 like a Solana signature.
+    """
+    digest = hashlib.sha512(f"order-engine:{order_id}".encode()).digest()
+    number = int.from_bytes(digest, "big")
+    chars = []
+    while number:
+        number, rem = divmod(number, 58)
+        chars.append(_BASE58[rem])
+    return "".join(reversed(chars))

@@ -1,0 +1,57 @@
+"""Errors a client can act on, rendered as RFC 9457 problem details."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+class ProblemError(Exception):
+    status = 500
+    title = "Internal Server Error"
+
+    def __init__(self, detail: str, errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+        self.headers = headers or {}
+
+    def to_problem(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": f"https://order-engine.dev/problems/{self.title.lower().replace(' ', '-')}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+
+class BadRequest(ProblemError):
+    status, title = 400, "Bad Request"
+
+
+class Unauthorized(ProblemError):
+    status, title = 401, "Unauthorized"
+
+
+class NotFound(ProblemError):
+    status, title = 404, "Not Found"
+
+
+class Conflict(ProblemError):
+    status, title = 409, "Conflict"
+
+
+class UnsupportedMediaType(ProblemError):
+    status, title = 415, "Unsupported Media Type"
+
+
+class Unprocessable(ProblemError):
+    status, title = 422, "Unprocessable Content"
+
+
+class ServiceUnavailable(ProblemError):
+    status, title = 503, "Service Unavailable"

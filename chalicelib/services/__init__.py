@@ -1,0 +1,1 @@
+"""Use cases: what the handlers ask for, written against the small interfaces in ``ports``."""

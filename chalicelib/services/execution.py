@@ -1,0 +1,106 @@
+"""The worker's use case: take one order from where it stands to a final status.
+
+Every step is a conditional status change, so a duplicate delivery that finds the order already moved on
+stops, and a redelivery after a crash resumes from the last stored status. The swap's signature is fixed
+while building, so resuming a submitted order asks the venue about it instead of swapping again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from ..domain.orders import Order, Status, transaction_signature
+from ..domain.routing import NoRoute, choose_route, min_out
+from ..domain.venues import VenueError
+from .notifications import Notifier
+from .ports import Clock, Orders, Venues
+
+log = logging.getLogger(__name__)
+
+
+class Executor:
+    def __init__(self, orders: Orders, venues: Venues, notifier: Notifier, clock: Clock):
+        self._orders = orders
+        self._venues = venues
+        self._notifier = notifier
+        self._clock = clock
+
+    def execute(self, order_id: str) -> Status | None:
+        """Advance the order as far as it goes; returns the status it was left in (None: unknown order)."""
+        order = self._orders.get(order_id)
+        if order is None:
+            log.warning("message for unknown order %s dropped", order_id)
+            return None
+        try:
+            if order.status is Status.PENDING:
+                order = self._advance(order, Status.ROUTING, {})
+            if order and order.status is Status.ROUTING:
+                order = self._route_and_build(order)
+            if order and order.status is Status.BUILDING:
+                order = self._advance(order, Status.SUBMITTED, {"venue": order.venue, "txSignature": order.tx_signature})
+            if order and order.status is Status.SUBMITTED:
+                order = self._settle(order)
+        except (NoRoute, VenueError) as error:
+            order = self._fail(order, str(error), retryable=getattr(error, "transient", False))
+        return order.status if order else None
+
+    def _route_and_build(self, order: Order) -> Order | None:
+        quotes = self._venues.quote(order.token_in.symbol, order.token_out.symbol, order.amount_in)
+        decision = choose_route(quotes)
+        self._orders.save_decision(order.id, decision, self._clock.now())
+        chosen = decision.chosen
+        minimum = min_out(chosen.amount_out, order.slippage_bps)
+        signature = transaction_signature(order.id)
+        return self._advance(
+            order,
+            Status.BUILDING,
+            {
+                "venue": chosen.venue,
+                "reason": decision.reason,
+                "quotedOut": str(order.token_out.from_units(chosen.amount_out)),
+                "minOut": str(order.token_out.from_units(minimum)),
+                "txSignature": signature,
+            },
+            venue=chosen.venue,
+            min_out=minimum,
+            tx_signature=signature,
+            pool_id=chosen.pool_id,
+        )
+
+    def _settle(self, order: Order) -> Order | None:
+        assert order.tx_signature and order.pool_id and order.min_out is not None
+        receipt = self._venues.swap_status(order.tx_signature)
+        if receipt is None:
+            receipt = self._venues.swap(
+                order.tx_signature, order.id, order.pool_id, order.token_in.symbol, order.token_out.symbol,
+                order.amount_in, order.min_out,
+            )
+        confirmed = dataclasses.replace(order, amount_out=receipt.amount_out)
+        return self._advance(
+            order,
+            Status.CONFIRMED,
+            {
+                "venue": receipt.venue,
+                "txSignature": receipt.signature,
+                "amountOut": str(order.token_out.from_units(receipt.amount_out)),
+                "executedPrice": str(confirmed.executed_price),
+                "slot": receipt.slot,
+            },
+            amount_out=receipt.amount_out,
+        )
+
+    def _fail(self, order: Order | None, reason: str, retryable: bool) -> Order | None:
+        if order is None or order.status.is_final:
+            return order
+        return self._advance(order, Status.FAILED, {"reason": reason, "retryable": retryable}, failure_reason=reason)
+
+    def _advance(self, order: Order, new: Status, data: dict[str, Any], **fields: Any) -> Order | None:
+        """The conditional step; None when another delivery moved the order first."""
+        event = self._orders.transition(order.id, order.status, new, self._clock.now(), data, **fields)
+        if event is None:
+            log.info("order %s is no longer %s; this delivery stops", order.id, order.status)
+            return None
+        self._notifier.publish(order.id, [event])
+        return dataclasses.replace(order, status=new, seq=event.seq, updated_at=event.at, **fields)

@@ -1,0 +1,50 @@
+"""Streaming order events to WebSocket subscribers, each exactly once and in ``seq`` order.
+
+Deliveries of one order's events are serialised by a lock, and each subscription remembers the last
+``seq`` it was sent. A late subscriber therefore gets the history and then the live events with no gap,
+whichever of the worker and the subscribe request runs first.
+"""
+
+from __future__ import annotations
+
+from ..domain.orders import OrderEvent
+from .ports import Connections, Orders, Push
+
+
+class Notifier:
+    def __init__(self, orders: Orders, connections: Connections, push: Push):
+        self._orders = orders
+        self._connections = connections
+        self._push = push
+
+    def publish(self, order_id: str, new_events: list[OrderEvent]) -> None:
+        # Without the lock this check is safe: a subscriber that registers afterwards reads these events from
+        # the database, which has them already.
+        if not self._connections.has_subscribers(order_id):
+            return
+        with self._connections.delivery_lock(order_id):
+            self._deliver(order_id, new_events)
+
+    def subscribe(self, connection_id: str, order_id: str) -> None:
+        with self._connections.delivery_lock(order_id):
+            self._connections.subscribe(connection_id, order_id)
+            self._deliver(order_id, [])
+
+    def _deliver(self, order_id: str, known: list[OrderEvent]) -> None:
+        cursors = self._connections.subscribers(order_id)
+        if not cursors:
+            return
+        behind = min(cursors.values())
+        if not known or behind < known[0].seq - 1:
+            known = self._orders.events(order_id, after_seq=behind)
+        sent: dict[str, int] = {}
+        for connection_id, last_seq in cursors.items():
+            for event in known:
+                if event.seq <= last_seq:
+                    continue
+                if not self._push.send(connection_id, event.message()):
+                    self._connections.remove_connection(connection_id)
+                    sent.pop(connection_id, None)
+                    break
+                sent[connection_id] = event.seq
+        self._connections.mark_sent(order_id, sent)

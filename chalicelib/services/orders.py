@@ -1,0 +1,113 @@
+"""Placing orders and reading them back."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Callable
+
+from ..domain.orders import Order, OrderEvent, OrderType, Status
+from ..domain.tokens import TOKENS
+from ..errors import NotFound
+from ..schemas import MarketOrderRequest
+from .ports import Clock, OrderQueue, Orders
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text.lower()
+    except ValueError:
+        return False
+
+
+class OrderService:
+    def __init__(
+        self,
+        orders: Orders,
+        queue: OrderQueue,
+        clock: Clock,
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ):
+        self._orders = orders
+        self._queue = queue
+        self._clock = clock
+        self._new_id = new_id
+
+    def place(self, user_id: str, request: MarketOrderRequest) -> Order:
+        now = self._clock.now()
+        token_in, token_out = TOKENS[request.token_in], TOKENS[request.token_out]
+        order = Order(
+            id=self._new_id(),
+            user_id=user_id,
+            type=OrderType(request.type),
+            token_in=token_in,
+            token_out=token_out,
+            amount_in=token_in.to_units(request.amount_in),
+            slippage_bps=request.slippage_bps,
+            status=Status.PENDING,
+            seq=1,
+            created_at=now,
+            updated_at=now,
+        )
+        accepted = OrderEvent(
+            order.id,
+            1,
+            Status.PENDING,
+            now,
+            {
+                "type": str(order.type),
+                "tokenIn": token_in.symbol,
+                "tokenOut": token_out.symbol,
+                "amountIn": str(request.amount_in),
+                "slippageBps": order.slippage_bps,
+            },
+        )
+        self._orders.add(order, accepted)
+        self._queue.enqueue(order.id)
+        return order
+
+    def owned(self, user_id: str, order_id: str) -> Order:
+        """The caller's order; someone else's is as invisible as one that does not exist."""
+        order = self._orders.get(order_id) if _is_uuid(order_id) else None
+        if order is None or order.user_id != user_id:
+            raise NotFound(f"order {order_id} not found")
+        return order
+
+    def view(self, user_id: str, order_id: str) -> dict[str, Any]:
+        order = self.owned(user_id, order_id)
+        events = self._orders.events(order.id)
+        decision = self._orders.decision(order.id)
+        return order_json(order, events, decision)
+
+
+def order_json(order: Order, events: list[OrderEvent], decision: dict[str, Any] | None) -> dict[str, Any]:
+    execution = None
+    if order.status is Status.CONFIRMED:
+        execution = {
+            "venue": order.venue,
+            "txSignature": order.tx_signature,
+            "amountOut": str(order.token_out.from_units(order.amount_out or 0)),
+            "minOut": str(order.token_out.from_units(order.min_out or 0)),
+            "executedPrice": str(order.executed_price),
+        }
+    return {
+        "orderId": order.id,
+        "type": str(order.type),
+        "status": str(order.status),
+        "tokenIn": order.token_in.symbol,
+        "tokenOut": order.token_out.symbol,
+        "amountIn": str(order.token_in.from_units(order.amount_in)),
+        "slippageBps": order.slippage_bps,
+        "createdAt": order.created_at.isoformat(),
+        "updatedAt": order.updated_at.isoformat(),
+        "events": [{k: v for k, v in e.message().items() if k not in ("type", "orderId")} for e in events],
+        "routing": None
+        if decision is None
+        else {
+            "venue": decision["chosen"],
+            "reason": decision["reason"],
+            "quotes": decision["quotes"],
+            "decidedAt": decision["decided_at"].isoformat(),
+        },
+        "execution": execution,
+        "failureReason": order.failure_reason,
+    }

@@ -1,0 +1,53 @@
+"""Every setting the functions read, from environment variables, in one place."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+from .adapters.dex import LatencyRange
+
+LOCAL_JWT_SECRET = "local-development-secret-not-for-production"
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    database_url: str
+    redis_url: str
+    orders_queue_name: str
+    orders_queue_url: str | None
+    jwt_secret: str | None
+    websocket_api_id: str
+    websocket_stage: str
+    websocket_endpoint_url: str | None
+    quote_latency: LatencyRange
+    swap_latency: LatencyRange
+    failure_rate: float
+    db_pool_size: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
+        stage = env.get("STAGE", "local")
+        failure_rate = float(env.get("DEX_FAILURE_RATE", "0.05"))
+        if not 0 <= failure_rate <= 1:
+            raise ValueError("DEX_FAILURE_RATE must be between 0 and 1")
+        return cls(
+            stage=stage,
+            database_url=env.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+            redis_url=env.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            orders_queue_name=env.get("ORDERS_QUEUE_NAME", "orders"),
+            orders_queue_url=env.get("ORDERS_QUEUE_URL") or None,
+            jwt_secret=env.get("JWT_SECRET") or (LOCAL_JWT_SECRET if stage == "local" else None),
+            websocket_api_id=env.get("WEBSOCKET_API_ID", "local"),
+            websocket_stage=env.get("WEBSOCKET_STAGE", "api"),
+            websocket_endpoint_url=env.get("WEBSOCKET_ENDPOINT_URL") or None,
+            quote_latency=LatencyRange.parse(env.get("DEX_QUOTE_LATENCY_MS", "150-250")),
+            swap_latency=LatencyRange.parse(env.get("DEX_SWAP_LATENCY_MS", "2000-3000")),
+            failure_rate=failure_rate,
+            db_pool_size=int(env.get("DB_POOL_SIZE", "10")),
+        )
+
+
+ORDERS_QUEUE_NAME = os.environ.get("ORDERS_QUEUE_NAME", "orders")
