@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -10,14 +11,37 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from .services.execution import Executor
 
-
 def process_order_batch(event: dict[str, Any], context: Any, executor: Executor) -> dict[str, Any]:
     """Executes each record's order; a record whose processing raised is returned in ``batchItemFailures``
-    so SQS redelivers it alone."""
+    so SQS redelivers it alone.
 
-    def execute(record: SQSRecord) -> None:
-        executor.execute(json.loads(record.body)["orderId"])
+    Orders spend most of their time waiting on venues, so the records run side by side; the processor then
+    collects each one's outcome in order.
+    """
+    records = event.get("Records", [])
+    with ThreadPoolExecutor(max_workers=max(1, len(records)), thread_name_prefix="record") as pool:
+        running: dict[str, Future] = {
+            record["messageId"]: pool.submit(executor.execute, json.loads(record["body"])["orderId"])
+            if _is_order(record) else _failed(ValueError("the message body has no orderId"))
+            for record in records
+        }
 
-    return process_partial_response(
-        event=event, record_handler=execute, processor=BatchProcessor(event_type=EventType.SQS), context=context
-    )
+        def settle(record: SQSRecord) -> None:
+            running[record.message_id].result()  # re-raises the record's failure for the processor to report
+
+        return process_partial_response(
+            event=event, record_handler=settle, processor=BatchProcessor(event_type=EventType.SQS), context=context
+        )
+
+
+def _is_order(record: dict[str, Any]) -> bool:
+    try:
+        return isinstance(json.loads(record["body"]).get("orderId"), str)
+    except (ValueError, AttributeError):
+        return False
+
+
+def _failed(error: Exception) -> Future:
+    future: Future = Future()
+    future.set_exception(error)
+    return future

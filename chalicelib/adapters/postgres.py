@@ -82,9 +82,9 @@ def _quote_json(q: VenueQuote) -> dict[str, Any]:
         "poolId": q.pool_id,
         "tokenIn": q.token_in,
         "tokenOut": q.token_out,
-        "amountIn": str(token_in.from_units(q.amount_in)),
-        "amountOut": str(token_out.from_units(q.amount_out)),
-        "fee": str(token_in.from_units(q.fee)),
+        "amountIn": token_in.format(q.amount_in),
+        "amountOut": token_out.format(q.amount_out),
+        "fee": token_in.format(q.fee),
         "priceImpactPct": str(q.price_impact_pct),
         "error": q.error,
     }

@@ -22,6 +22,10 @@ class Token:
     def from_units(self, units: int) -> Decimal:
         return Decimal(units).scaleb(-self.decimals)
 
+    def format(self, units: int) -> str:
+        """A plain decimal string without trailing zeros, as the API shows amounts ("1.5", not "1.500000000")."""
+        return f"{self.from_units(units).normalize():f}"
+
     def fits_precision(self, amount: Decimal) -> bool:
         exponent = amount.normalize().as_tuple().exponent
         return not isinstance(exponent, int) or -exponent <= self.decimals

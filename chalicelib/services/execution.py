@@ -59,8 +59,8 @@ class Executor:
             {
                 "venue": chosen.venue,
                 "reason": decision.reason,
-                "quotedOut": str(order.token_out.from_units(chosen.amount_out)),
-                "minOut": str(order.token_out.from_units(minimum)),
+                "quotedOut": order.token_out.format(chosen.amount_out),
+                "minOut": order.token_out.format(minimum),
                 "txSignature": signature,
             },
             venue=chosen.venue,
@@ -84,7 +84,7 @@ class Executor:
             {
                 "venue": receipt.venue,
                 "txSignature": receipt.signature,
-                "amountOut": str(order.token_out.from_units(receipt.amount_out)),
+                "amountOut": order.token_out.format(receipt.amount_out),
                 "executedPrice": str(confirmed.executed_price),
                 "slot": receipt.slot,
             },

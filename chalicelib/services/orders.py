@@ -85,8 +85,8 @@ def order_json(order: Order, events: list[OrderEvent], decision: dict[str, Any] 
         execution = {
             "venue": order.venue,
             "txSignature": order.tx_signature,
-            "amountOut": str(order.token_out.from_units(order.amount_out or 0)),
-            "minOut": str(order.token_out.from_units(order.min_out or 0)),
+            "amountOut": order.token_out.format(order.amount_out or 0),
+            "minOut": order.token_out.format(order.min_out or 0),
             "executedPrice": str(order.executed_price),
         }
     return {
@@ -95,7 +95,7 @@ def order_json(order: Order, events: list[OrderEvent], decision: dict[str, Any] 
         "status": str(order.status),
         "tokenIn": order.token_in.symbol,
         "tokenOut": order.token_out.symbol,
-        "amountIn": str(order.token_in.from_units(order.amount_in)),
+        "amountIn": order.token_in.format(order.amount_in),
         "slippageBps": order.slippage_bps,
         "createdAt": order.created_at.isoformat(),
         "updatedAt": order.updated_at.isoformat(),

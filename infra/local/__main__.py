@@ -1,0 +1,220 @@
+"""``python -m infra.local``: start the whole local cloud on 127.0.0.1 and supervise it until Ctrl-C or SIGTERM.
+
+``python -m infra.local token USER`` prints a bearer token for USER.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .lambda_runtime import PROJECT_DIR, chalice_config
+from .processes import Child, PortTaken, ensure_port_free, port_open, wait_until
+
+STOP_DEADLINE_S = 4.5
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    http_port: int
+    ws_port: int
+    emulator_port: int
+    pg_port: int
+    redis_port: int
+    data_dir: Path
+    external_emulator: str | None
+
+    @classmethod
+    def from_env(cls) -> "LocalSettings":
+        env = os.environ
+        return cls(
+            http_port=int(env.get("HTTP_PORT", "8000")),
+            ws_port=int(env.get("WS_PORT", "8001")),
+            emulator_port=int(env.get("AWS_EMULATOR_PORT", "4566")),
+            pg_port=int(env.get("PG_PORT", "5432")),
+            redis_port=int(env.get("REDIS_PORT", "6379")),
+            data_dir=Path(env.get("LOCAL_DATA_DIR", PROJECT_DIR / ".local")).resolve(),
+            external_emulator=env.get("AWS_ENDPOINT_URL") or None,
+        )
+
+
+class LocalCloud:
+    def __init__(self, settings: LocalSettings):
+        self.s = settings
+        self.log_dir = settings.data_dir / "logs"
+        self.children: list[Child] = []
+
+    def check_ports(self) -> None:
+        ports = {"PostgreSQL": self.s.pg_port, "Valkey": self.s.redis_port, "the REST API": self.s.http_port,
+                 "the WebSocket API": self.s.ws_port}
+        if not self.s.external_emulator:
+            ports["the AWS emulator"] = self.s.emulator_port
+        for name, port in ports.items():
+            ensure_port_free(port, name)
+
+    def start(self) -> dict[str, str]:
+        from .servers import MotoServer, PostgresServer, ValkeyServer
+
+        self.check_ports()
+        postgres = PostgresServer(self.s.data_dir / "postgres", self.s.pg_port, self.log_dir)
+        valkey = ValkeyServer(self.s.data_dir / "valkey", self.s.redis_port, self.log_dir)
+        servers = [postgres, valkey]
+        emulator_url = self.s.external_emulator
+        if not emulator_url:
+            moto = MotoServer(self.s.emulator_port, self.log_dir)
+            servers.append(moto)
+            emulator_url = moto.url
+        for server in servers:  # all launched at once, then waited for
+            server.launch()
+            self.children.append(server.child)
+        for server in servers:
+            server.wait_ready()
+
+        env = self.function_env(postgres.url, valkey.url, emulator_url)
+        self.prepare_resources(env)
+        python = sys.executable
+        self.children.append(Child("gateway", [python, "-m", "infra.local.gateway"], self.log_dir / "gateway.log",
+                                   env=env, cwd=PROJECT_DIR).start())
+        self.children.append(Child("worker", [python, "-m", "infra.local.worker"], self.log_dir / "worker.log",
+                                   env=env, cwd=PROJECT_DIR).start())
+        for port in (self.s.http_port, self.s.ws_port):
+            wait_until(lambda p=port: port_open(p), 60, "the gateway", self.children[-2])
+        return env
+
+    def function_env(self, database_url: str, redis_url: str, emulator_url: str) -> dict[str, str]:
+        """What the functions see: the stage's variables from .chalice/config.json, then the local wiring."""
+        env = dict(os.environ)
+        env.update(chalice_config("local").environment_variables)
+        env.setdefault("AWS_ACCESS_KEY_ID", "test")
+        env.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+        env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+        env.setdefault("AWS_REGION", env["AWS_DEFAULT_REGION"])
+        env.update({
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "AWS_ENDPOINT_URL": emulator_url,
+            "WEBSOCKET_API_ID": "local",
+            "WEBSOCKET_ENDPOINT_URL": f"http://127.0.0.1:{self.s.ws_port}/api",
+            "HTTP_PORT": str(self.s.http_port),
+            "WS_PORT": str(self.s.ws_port),
+            "PYTHONPATH": str(PROJECT_DIR),
+            "PYTHONUNBUFFERED": "1",
+        })
+        return env
+
+    def prepare_resources(self, env: dict[str, str]) -> None:
+        import boto3
+
+        from chalicelib.adapters.dex import MockDexNetwork
+        from chalicelib.adapters.postgres import connect_pool, migrate
+        from chalicelib.domain.markets import genesis_pools
+        from chalicelib.settings import Settings
+
+        from .aws import ensure_orders_queues
+
+        settings = Settings.from_env(env)
+        with connect_pool(settings.database_url, max_size=2) as pool:
+            migrate(pool)
+            MockDexNetwork(pool, settings.quote_latency, settings.swap_latency, 0, now=_utcnow).seed(genesis_pools())
+        sqs = boto3.session.Session(
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            region_name=env["AWS_DEFAULT_REGION"],
+        ).client("sqs", endpoint_url=env["AWS_ENDPOINT_URL"])
+        timeout = chalice_config("local").scope("local", "execute_orders").lambda_timeout or 60
+        ensure_orders_queues(sqs, settings.orders_queue_name, timeout)
+
+    def first_exited(self) -> Child | None:
+        return next((c for c in self.children if not c.alive()), None)
+
+    def stop(self) -> None:
+        """Functions first (they finish what they hold), then the servers they use; all within the deadline."""
+        deadline = time.monotonic() + STOP_DEADLINE_S
+        apps = [c for c in self.children if c.name in ("gateway", "worker")]
+        servers = [c for c in self.children if c not in apps]
+        for group in (apps, servers):
+            for child in group:
+                child.signal_stop()
+            for child in group:
+                child.wait_stopped(deadline if group is servers else deadline - 1.0)
+
+
+def _utcnow():
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)
+
+
+def run() -> int:
+    settings = LocalSettings.from_env()
+    cloud = LocalCloud(settings)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    started = time.monotonic()
+    try:
+        cloud.start()
+    except PortTaken as error:
+        print(f"error: {error}", file=sys.stderr)
+        cloud.stop()
+        return 2
+    except Exception as error:
+        print(f"error: the local cloud could not start: {error}\nlogs: {cloud.log_dir}", file=sys.stderr)
+        cloud.stop()
+        return 1
+    emulator = settings.external_emulator or f"http://127.0.0.1:{settings.emulator_port} (moto)"
+    print(
+        f"local cloud ready in {time.monotonic() - started:.1f} s\n"
+        f"  REST API        http://127.0.0.1:{settings.http_port}\n"
+        f"  WebSocket API   ws://127.0.0.1:{settings.ws_port}/api\n"
+        f"  @connections    http://127.0.0.1:{settings.ws_port}/api/@connections/{{id}}\n"
+        f"  AWS emulator    {emulator}\n"
+        f"  PostgreSQL      postgresql://postgres@127.0.0.1:{settings.pg_port}/postgres\n"
+        f"  Redis (Valkey)  redis://127.0.0.1:{settings.redis_port}/0\n"
+        f"  logs            {cloud.log_dir}\n"
+        f"Ctrl-C stops everything.",
+        flush=True,
+    )
+    exited = None
+    while not stop.wait(0.5):
+        exited = cloud.first_exited()
+        if exited:
+            print(f"error: {exited.name} exited unexpectedly; see {exited.log_path}", file=sys.stderr)
+            break
+    print("stopping...", flush=True)
+    cloud.stop()
+    print("stopped", flush=True)
+    return 1 if exited else 0
+
+
+def token(user: str) -> int:
+    from chalicelib.auth import issue_token
+    from chalicelib.settings import Settings
+
+    secret = Settings.from_env().jwt_secret
+    if not secret:
+        print("error: set JWT_SECRET", file=sys.stderr)
+        return 2
+    print(issue_token(user, secret))
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.local", description=__doc__)
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("run", help="start the local cloud (the default)")
+    token_parser = commands.add_parser("token", help="print a bearer token for a user")
+    token_parser.add_argument("user")
+    args = parser.parse_args()
+    if args.command == "token":
+        return token(args.user)
+    return run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""The SQS event source mapping, as Lambda runs it.
+
+Pollers long-poll the queue, gather a batch (``batch_size`` and ``maximum_batching_window_in_seconds`` from the
+``on_sqs_message`` decorator), invoke the function and then delete only the records that succeeded. With
+``ReportBatchItemFailures`` the records listed in ``batchItemFailures`` stay in the queue and come back after
+their visibility timeout (and go to the dead-letter queue after ``maxReceiveCount``); an exception, or an entry
+without a valid ``itemIdentifier``, fails the whole batch. Several invocations run at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+log = logging.getLogger("event-source")
+
+Invoke = Callable[[dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class SqsSource:
+    function_name: str
+    queue_url: str
+    queue_arn: str
+    batch_size: int
+    batching_window_s: float
+
+
+def sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
+    attributes = message.get("Attributes", {})
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": {
+            "ApproximateReceiveCount": attributes.get("ApproximateReceiveCount", "1"),
+            "SentTimestamp": attributes.get("SentTimestamp", str(int(time.time() * 1000))),
+            "SenderId": attributes.get("SenderId", "AIDAIENQZJOLO23YVJ4VO"),
+            "ApproximateFirstReceiveTimestamp": attributes.get(
+                "ApproximateFirstReceiveTimestamp", str(int(time.time() * 1000))
+            ),
+            **{k: v for k, v in attributes.items() if k.startswith("Message") or k == "AWSTraceHeader"},
+        },
+        "messageAttributes": {
+            name: {
+                "stringValue": value.get("StringValue"),
+                "binaryValue": value.get("BinaryValue"),
+                "stringListValues": [],
+                "binaryListValues": [],
+                "dataType": value["DataType"],
+            }
+            for name, value in message.get("MessageAttributes", {}).items()
+        },
+        "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode()).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+
+
+def failed_message_ids(result: Any, batch_ids: set[str]) -> set[str]:
+    """The records to leave in the queue, as Lambda reads a ``ReportBatchItemFailures`` response."""
+    if not isinstance(result, dict) or not result.get("batchItemFailures"):
+        return set()  # no response, or an empty list: the whole batch succeeded
+    failures = result["batchItemFailures"]
+    if not isinstance(failures, list):
+        return batch_ids
+    failed = set()
+    for item in failures:
+        identifier = item.get("itemIdentifier") if isinstance(item, dict) else None
+        if not isinstance(identifier, str) or identifier not in batch_ids:
+            return batch_ids  # an invalid entry fails the whole batch
+        failed.add(identifier)
+    return failed
+
+
+class SqsEventSourceMapping:
+    def __init__(
+        self,
+        sqs: Any,
+        source: SqsSource,
+        invoke: Invoke,
+        concurrency: int,
+        region: str = "us-east-1",
+        poll_wait_s: int = 1,
+    ):
+        self._sqs = sqs
+        self.source = source
+        self._invoke = invoke
+        self._concurrency = concurrency
+        self._region = region
+        self._poll_wait_s = poll_wait_s
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.invocations = 0
+        self.deleted = 0
+
+    def start(self) -> "SqsEventSourceMapping":
+        for n in range(self._concurrency):
+            thread = threading.Thread(target=self._poll, name=f"poller-{self.source.function_name}-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self, timeout: float = 4.0) -> None:
+        """Stop polling; invocations under way finish (their messages are deleted or left as they report)."""
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _receive_batch(self) -> list[dict[str, Any]]:
+        batch: list[dict[str, Any]] = []
+        window_ends = time.monotonic() + self.source.batching_window_s
+        while not self._stop.is_set() and len(batch) < self.source.batch_size:
+            wait = self._poll_wait_s if not batch else max(0, int(window_ends - time.monotonic()))
+            response = self._sqs.receive_message(
+                QueueUrl=self.source.queue_url,
+                MaxNumberOfMessages=min(10, self.source.batch_size - len(batch)),
+                WaitTimeSeconds=wait,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            batch.extend(response.get("Messages", []))
+            if batch and time.monotonic() >= window_ends:
+                break
+        return batch
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            try:
+                messages = self._receive_batch()
+            except Exception:
+                log.exception("receiving from %s failed; retrying", self.source.queue_url)
+                self._stop.wait(1)
+                continue
+            if messages:
+                self._handle(messages)
+
+    def _handle(self, messages: list[dict[str, Any]]) -> None:
+        event = {"Records": [sqs_record(m, self.source.queue_arn, self._region) for m in messages]}
+        by_id = {m["MessageId"]: m for m in messages}
+        self.invocations += 1
+        try:
+            result = self._invoke(event)
+        except Exception:
+            log.exception("%s failed; the whole batch of %d returns after its visibility timeout",
+                          self.source.function_name, len(messages))
+            return
+        failed = failed_message_ids(result, set(by_id))
+        succeeded = [m for message_id, m in by_id.items() if message_id not in failed]
+        for start in range(0, len(succeeded), 10):
+            chunk = succeeded[start:start + 10]
+            response = self._sqs.delete_message_batch(
+                QueueUrl=self.source.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
+            )
+            self.deleted += len(response.get("Successful", []))
+            for failure in response.get("Failed", []):
+                log.warning("could not delete a processed message: %s", failure)

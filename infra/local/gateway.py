@@ -1,0 +1,340 @@
+"""A local API Gateway for the Chalice app.
+
+- REST on ``HTTP_PORT`` through Chalice's own routing and authorizers (``LocalGateway``).
+- A WebSocket API on ``WS_PORT`` at ``/{stage}`` that invokes ``$connect``, ``$default`` and ``$disconnect`` with
+  API Gateway's event shapes; a ``$connect`` that answers non-2xx (or fails) refuses the upgrade.
+- The ``@connections`` management API at ``/{stage}/@connections/{id}``: POST, GET, DELETE, and 410
+  ``GoneException`` for an unknown or closed connection.
+- API Gateway's WebSocket limits: 128 KB messages (larger ones close with 1009), the idle timeout and the
+  maximum connection duration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import os
+import signal
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from aiohttp import WSCloseCode, WSMsgType, web
+from chalice.local import LocalGatewayException
+
+from .lambda_runtime import EnvironmentPool
+
+log = logging.getLogger("gateway")
+
+MAX_MESSAGE_BYTES = 128 * 1024
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _request_time(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%d/%b/%Y:%H:%M:%S +0000")
+
+
+def _new_connection_id() -> str:
+    # API Gateway's ids are base64 with padding, e.g. "Vcr3Yd5KoAMCK3w="; clients percent-encode them in paths.
+    return base64.b64encode(os.urandom(11)).decode().replace("/", "_").replace("+", "-")
+
+
+@dataclass
+class Connection:
+    id: str
+    ws: web.WebSocketResponse
+    connected_at: int
+    source_ip: str
+    user_agent: str
+    headers: dict[str, str]
+    last_active: int = field(default_factory=_now_ms)
+
+
+class Gateway:
+    def __init__(
+        self,
+        pool: EnvironmentPool,
+        api_id: str = "local",
+        stage: str = "api",
+        invocation_threads: int = 32,
+        idle_timeout_s: float = 600,
+        max_connection_s: float = 7200,
+    ):
+        self.pool = pool
+        self.api_id = api_id
+        self.stage = stage
+        self.executor = ThreadPoolExecutor(max_workers=invocation_threads, thread_name_prefix="invoke")
+        self.idle_timeout_s = idle_timeout_s
+        self.max_connection_s = max_connection_s
+        self.connections: dict[str, Connection] = {}
+        ws_handlers = pool.warm_up().app.websocket_handlers
+        self.ws_functions = {route: config.name for route, config in ws_handlers.items()}
+
+    # REST -------------------------------------------------------------------------------------------------
+
+    def rest_app(self) -> web.Application:
+        app = web.Application(client_max_size=10 * 1024 * 1024)  # API Gateway's REST payload limit
+        app.router.add_route("*", "/{tail:.*}", self.handle_rest)
+        return app
+
+    async def handle_rest(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        headers = {k: v for k, v in request.headers.items()}
+        loop = asyncio.get_running_loop()
+        status, response_headers, payload = await loop.run_in_executor(
+            self.executor, self._invoke_rest, request.method, request.path_qs, headers, body or None
+        )
+        return web.Response(status=status, headers=response_headers, body=payload)
+
+    def _invoke_rest(self, method: str, path: str, headers: dict[str, str], body: bytes | None):
+        request_id = str(uuid.uuid4())
+        try:
+            with self.pool.environment() as env:
+                response = env.gateway.handle_request(method, path, headers, body)
+        except LocalGatewayException as error:
+            return error.CODE, {**error.headers, "Content-Type": "application/json"}, error.body or b""
+        except Exception as error:
+            if str(error) == "Unauthorized":  # a Lambda authorizer's way of answering 401
+                return 401, {"Content-Type": "application/json", "x-amzn-ErrorType": "UnauthorizedException",
+                             "x-amzn-RequestId": request_id}, b'{"message":"Unauthorized"}'
+            log.exception("invocation failed")
+            return 502, {"Content-Type": "application/json", "x-amzn-RequestId": request_id}, \
+                b'{"message": "Internal server error"}'
+        out_headers = dict(response.get("headers") or {})
+        for name, values in (response.get("multiValueHeaders") or {}).items():
+            out_headers[name] = ", ".join(values)
+        out_headers["x-amzn-RequestId"] = request_id
+        payload = response.get("body") or ""
+        data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
+        return response["statusCode"], out_headers, data
+
+    # WebSocket --------------------------------------------------------------------------------------------
+
+    def websocket_app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_MESSAGE_BYTES + 1024)
+        app.router.add_get(f"/{self.stage}", self.handle_websocket)
+        app.router.add_get(f"/{self.stage}/", self.handle_websocket)
+        path = f"/{self.stage}/@connections/{{connection_id}}"
+        app.router.add_post(path, self.post_to_connection)
+        app.router.add_get(path, self.get_connection)
+        app.router.add_delete(path, self.delete_connection)
+        app.on_startup.append(self._start_reaper)
+        app.on_shutdown.append(self._close_all)
+        return app
+
+    def _context(self, route_key: str, event_type: str, connection: Connection, request_ms: int) -> dict[str, Any]:
+        return {
+            "routeKey": route_key,
+            "eventType": event_type,
+            "extendedRequestId": uuid.uuid4().hex[:16] + "=",
+            "requestTime": _request_time(request_ms),
+            "messageDirection": "IN",
+            "stage": self.stage,
+            "connectedAt": connection.connected_at,
+            "requestTimeEpoch": request_ms,
+            "identity": {"sourceIp": connection.source_ip, "userAgent": connection.user_agent},
+            "requestId": uuid.uuid4().hex[:16] + "=",
+            "domainName": connection.headers.get("Host", "127.0.0.1"),
+            "connectionId": connection.id,
+            "apiId": self.api_id,
+        }
+
+    async def _invoke(self, route_key: str, event: dict[str, Any]) -> dict[str, Any] | None:
+        function = self.ws_functions.get(route_key) or self.ws_functions.get("$default")
+        if function is None:
+            return None
+
+        def call() -> Any:
+            with self.pool.environment() as env:
+                return env.invoke(function, event)
+
+        return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+
+    async def handle_websocket(self, request: web.Request) -> web.StreamResponse:
+        now = _now_ms()
+        connection = Connection(
+            id=_new_connection_id(),
+            ws=web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, autoping=True),
+            connected_at=now,
+            source_ip=request.remote or "127.0.0.1",
+            user_agent=request.headers.get("User-Agent", ""),
+            headers=dict(request.headers),
+        )
+        query = {k: request.query.getone(k) for k in request.query.keys()}
+        multi_query = {k: request.query.getall(k) for k in request.query.keys()}
+        connect_event = {
+            "headers": connection.headers,
+            "multiValueHeaders": {k: request.headers.getall(k) for k in request.headers.keys()},
+            "requestContext": self._context("$connect", "CONNECT", connection, now),
+            "isBase64Encoded": False,
+        }
+        if query:
+            connect_event["queryStringParameters"] = query
+            connect_event["multiValueQueryStringParameters"] = multi_query
+        try:
+            result = await self._invoke("$connect", connect_event) or {"statusCode": 200}
+        except Exception:
+            log.exception("$connect failed")
+            return web.json_response({"message": "Internal server error"}, status=500)
+        status = int(result.get("statusCode", 200))
+        if not 200 <= status < 300:
+            return web.Response(status=status, body=result.get("body") or "", headers=result.get("headers") or {})
+
+        await connection.ws.prepare(request)
+        self.connections[connection.id] = connection
+        disconnect_status, reason = 1005, "Client-side close frame status not set"
+        try:
+            async for message in connection.ws:
+                connection.last_active = _now_ms()
+                if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    body = message.data if message.type == WSMsgType.TEXT else message.data.decode("utf-8", "replace")
+                    asyncio.create_task(self._on_message(connection, body))
+                elif message.type == WSMsgType.ERROR:
+                    break
+            if connection.ws.close_code is not None:
+                disconnect_status, reason = connection.ws.close_code, "Client-side close frame"
+        finally:
+            self.connections.pop(connection.id, None)
+            if not connection.ws.closed:
+                await connection.ws.close()
+            event = {
+                "headers": connection.headers,
+                "requestContext": {
+                    **self._context("$disconnect", "DISCONNECT", connection, _now_ms()),
+                    "disconnectStatusCode": connection.ws.close_code or disconnect_status,
+                    "disconnectReason": reason,
+                },
+                "isBase64Encoded": False,
+            }
+            try:
+                await self._invoke("$disconnect", event)
+            except Exception:  # best effort, as on API Gateway
+                log.exception("$disconnect failed")
+        return connection.ws
+
+    async def _on_message(self, connection: Connection, body: str) -> None:
+        event = {
+            "requestContext": {
+                **self._context("$default", "MESSAGE", connection, _now_ms()),
+                "messageId": uuid.uuid4().hex[:16] + "=",
+            },
+            "body": body,
+            "isBase64Encoded": False,
+        }
+        try:
+            await self._invoke("$default", event)
+        except Exception:
+            log.exception("$default failed")
+
+    # @connections -----------------------------------------------------------------------------------------
+
+    def _live(self, request: web.Request) -> Connection | None:
+        connection = self.connections.get(request.match_info["connection_id"])
+        if connection is None or connection.ws.closed:
+            return None
+        return connection
+
+    @staticmethod
+    def _gone(connection_id: str) -> web.Response:
+        return web.json_response(
+            {"message": f"Connection {connection_id} is gone"}, status=410,
+            headers={"x-amzn-ErrorType": "GoneException", "x-amzn-RequestId": str(uuid.uuid4())},
+        )
+
+    async def post_to_connection(self, request: web.Request) -> web.Response:
+        data = await request.read()
+        connection = self._live(request)
+        if connection is None:
+            return self._gone(request.match_info["connection_id"])
+        if len(data) > MAX_MESSAGE_BYTES:
+            return web.json_response({"message": "Message too long"}, status=413,
+                                     headers={"x-amzn-ErrorType": "PayloadTooLargeException"})
+        try:
+            await connection.ws.send_str(data.decode("utf-8", "replace"))
+        except ConnectionError:
+            return self._gone(connection.id)
+        return web.Response(status=200)
+
+    async def get_connection(self, request: web.Request) -> web.Response:
+        connection = self._live(request)
+        if connection is None:
+            return self._gone(request.match_info["connection_id"])
+        iso = lambda ms: datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat()  # noqa: E731
+        return web.json_response({
+            "connectedAt": iso(connection.connected_at),
+            "identity": {"sourceIp": connection.source_ip, "userAgent": connection.user_agent},
+            "lastActiveAt": iso(connection.last_active),
+        })
+
+    async def delete_connection(self, request: web.Request) -> web.Response:
+        connection = self._live(request)
+        if connection is None:
+            return self._gone(request.match_info["connection_id"])
+        await connection.ws.close(code=WSCloseCode.GOING_AWAY, message=b"Going away")
+        return web.Response(status=204)
+
+    # Limits -----------------------------------------------------------------------------------------------
+
+    async def _start_reaper(self, app: web.Application) -> None:
+        app["reaper"] = asyncio.create_task(self._reap())
+
+    async def _reap(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self.idle_timeout_s / 4))
+            now = _now_ms()
+            for connection in list(self.connections.values()):
+                idle = (now - connection.last_active) / 1000 >= self.idle_timeout_s
+                too_old = (now - connection.connected_at) / 1000 >= self.max_connection_s
+                if idle or too_old:
+                    await connection.ws.close(code=WSCloseCode.GOING_AWAY, message=b"Going away")
+
+    async def _close_all(self, app: web.Application) -> None:
+        app["reaper"].cancel()
+        for connection in list(self.connections.values()):
+            await connection.ws.close(code=WSCloseCode.GOING_AWAY, message=b"Going away")
+
+
+async def serve(gateway: Gateway, http_port: int, ws_port: int, stop: asyncio.Event) -> None:
+    runners = []
+    for app, port in ((gateway.rest_app(), http_port), (gateway.websocket_app(), ws_port)):
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
+        runners.append(runner)
+    print(json.dumps({"gateway": "ready", "http": http_port, "ws": ws_port}), flush=True)
+    await stop.wait()
+    for runner in runners:
+        await runner.cleanup()
+    gateway.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def main() -> None:
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s gateway %(levelname)s %(message)s")
+    pool = EnvironmentPool(max_size=int(os.environ.get("GATEWAY_CONCURRENCY", "16")))
+    gateway = Gateway(
+        pool,
+        idle_timeout_s=float(os.environ.get("WS_IDLE_TIMEOUT_SECONDS", "600")),
+        max_connection_s=float(os.environ.get("WS_MAX_CONNECTION_SECONDS", "7200")),
+        invocation_threads=int(os.environ.get("GATEWAY_CONCURRENCY", "16")) * 2,
+    )
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(gateway, int(os.environ.get("HTTP_PORT", "8000")), int(os.environ.get("WS_PORT", "8001")), stop)
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Runs the app's SQS-triggered functions locally: one event source mapping per ``on_sqs_message`` handler."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+
+import boto3
+from chalice.app import SQSEventConfig
+
+from .aws import queue_arn
+from .event_source import SqsEventSourceMapping, SqsSource
+from .lambda_runtime import EnvironmentPool
+
+
+def sqs_sources(pool: EnvironmentPool, sqs) -> list[SqsSource]:
+    app = pool.warm_up().app
+    sources = []
+    for config in app.event_sources:
+        if isinstance(config, SQSEventConfig):
+            name = config.queue or config.queue_arn.rsplit(":", 1)[-1]
+            url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            sources.append(SqsSource(config.name, url, queue_arn(sqs, url), config.batch_size,
+                                     float(config.maximum_batching_window_in_seconds or 0)))
+    return sources
+
+
+def main() -> None:
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s worker %(levelname)s %(message)s")
+    concurrency = int(os.environ.get("WORKER_CONCURRENCY", "10"))
+    pool = EnvironmentPool(max_size=concurrency)
+    sqs = boto3.session.Session().client("sqs")
+    mappings = []
+    for source in sqs_sources(pool, sqs):
+
+        def invoke(event, name=source.function_name):
+            with pool.environment() as env:
+                return env.invoke(name, event)
+
+        mappings.append(SqsEventSourceMapping(sqs, source, invoke, concurrency,
+                                              region=os.environ.get("AWS_DEFAULT_REGION", "us-east-1")).start())
+    print(f"worker ready: {', '.join(m.source.function_name for m in mappings)} x{concurrency}", flush=True)
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    stopping.wait()
+    for mapping in mappings:
+        mapping.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""Hand-written fakes of the services' ports, for unit tests without I/O."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator
+
+from chalicelib.domain.orders import Order, OrderEvent, Status
+from chalicelib.domain.pools import Pool
+from chalicelib.domain.routing import RoutingDecision, VenueQuote, quote_pool
+from chalicelib.domain.venues import SlippageExceeded, SwapReceipt, VenueError
+
+
+class FakeClock:
+    def __init__(self, start: datetime = datetime(2026, 1, 1, tzinfo=timezone.utc)):
+        self.current = start
+
+    def now(self) -> datetime:
+        self.current += timedelta(milliseconds=1)
+        return self.current
+
+
+class FakeOrders:
+    def __init__(self) -> None:
+        self.orders: dict[str, Order] = {}
+        self.event_log: dict[str, list[OrderEvent]] = {}
+        self.decisions: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, order: Order, event: OrderEvent) -> None:
+        self.orders[order.id] = order
+        self.event_log[order.id] = [event]
+
+    def get(self, order_id: str) -> Order | None:
+        return self.orders.get(order_id)
+
+    def events(self, order_id: str, after_seq: int = 0) -> list[OrderEvent]:
+        return [e for e in self.event_log.get(order_id, []) if e.seq > after_seq]
+
+    def transition(self, order_id, expected, new, at, data, **fields) -> OrderEvent | None:
+        with self._lock:
+            order = self.orders[order_id]
+            if order.status is not expected:
+                return None
+            event = OrderEvent(order_id, order.seq + 1, new, at, data)
+            self.orders[order_id] = dataclasses.replace(order, status=new, seq=event.seq, updated_at=at, **fields)
+            self.event_log[order_id].append(event)
+            return event
+
+    def save_decision(self, order_id: str, decision: RoutingDecision, at: datetime) -> None:
+        self.decisions[order_id] = {
+            "chosen": decision.chosen.venue, "reason": decision.reason, "decided_at": at,
+            "quotes": [{"venue": q.venue, "poolId": q.pool_id, "amountOut": str(q.amount_out)} for q in decision.quotes],
+        }
+
+    def decision(self, order_id: str) -> dict[str, Any] | None:
+        return self.decisions.get(order_id)
+
+
+class FakeQueue:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def enqueue(self, order_id: str) -> None:
+        self.sent.append(order_id)
+
+
+class FakeVenues:
+    """Pools in memory, with the real pool math; ``fail_next`` injects a venue error."""
+
+    def __init__(self, pools: list[Pool], clock: FakeClock):
+        self.pools = {p.id: p for p in pools}
+        self.ledger: dict[str, SwapReceipt] = {}
+        self.swap_calls = 0
+        self.fail_next: VenueError | None = None
+        self.move_price_before_swap: int = 0
+        self._clock = clock
+
+    def quote(self, token_in: str, token_out: str, amount_in: int) -> list[VenueQuote]:
+        return [quote_pool(p, token_in, token_out, amount_in, 0) for p in self.pools.values()
+                if {p.base, p.quote} == {token_in, token_out}]
+
+    def swap(self, signature, memo, pool_id, token_in, token_out, amount_in, min_out) -> SwapReceipt:
+        self.swap_calls += 1
+        if self.fail_next:
+            error, self.fail_next = self.fail_next, None
+            raise error
+        if signature in self.ledger:
+            return self.ledger[signature]
+        pool = self.pools[pool_id]
+        if self.move_price_before_swap:  # someone else trades first
+            pool = pool.swap(token_in, self.move_price_before_swap, 0).pool_after
+        outcome = pool.swap(token_in, amount_in, 0)
+        if outcome.amount_out < min_out:
+            raise SlippageExceeded(f"{outcome.amount_out} below {min_out}")
+        self.pools[pool_id] = outcome.pool_after
+        receipt = SwapReceipt(signature, memo, pool_id, pool.venue, token_in, token_out, amount_in,
+                              outcome.amount_out, outcome.fee, len(self.ledger) + 1, self._clock.now())
+        self.ledger[signature] = receipt
+        return receipt
+
+    def swap_status(self, signature: str) -> SwapReceipt | None:
+        return self.ledger.get(signature)
+
+
+class FakeConnections:
+    def __init__(self) -> None:
+        self.users: dict[str, str] = {}
+        self.subs: dict[str, dict[str, int]] = {}
+        self.lock = threading.RLock()
+
+    def add_connection(self, connection_id: str, user_id: str) -> None:
+        self.users[connection_id] = user_id
+
+    def user_of(self, connection_id: str) -> str | None:
+        return self.users.get(connection_id)
+
+    def remove_connection(self, connection_id: str) -> None:
+        self.users.pop(connection_id, None)
+        for cursors in self.subs.values():
+            cursors.pop(connection_id, None)
+
+    def has_subscribers(self, order_id: str) -> bool:
+        return bool(self.subs.get(order_id))
+
+    def subscribers(self, order_id: str) -> dict[str, int]:
+        return dict(self.subs.get(order_id, {}))
+
+    def subscribe(self, connection_id: str, order_id: str) -> None:
+        self.subs.setdefault(order_id, {})[connection_id] = 0
+
+    def unsubscribe(self, connection_id: str, order_id: str) -> None:
+        self.subs.get(order_id, {}).pop(connection_id, None)
+
+    def mark_sent(self, order_id: str, cursors: dict[str, int]) -> None:
+        for connection_id, seq in cursors.items():
+            if connection_id in self.subs.get(order_id, {}):
+                self.subs[order_id][connection_id] = seq
+
+    @contextmanager
+    def delivery_lock(self, order_id: str) -> Iterator[None]:
+        with self.lock:
+            yield
+
+
+class FakePush:
+    def __init__(self) -> None:
+        self.frames: dict[str, list[dict[str, Any]]] = {}
+        self.gone: set[str] = set()
+
+    def send(self, connection_id: str, payload: dict[str, Any]) -> bool:
+        if connection_id in self.gone:
+            return False
+        self.frames.setdefault(connection_id, []).append(payload)
+        return True
+
+    def statuses(self, connection_id: str) -> list[str]:
+        return [f["status"] for f in self.frames.get(connection_id, []) if f.get("type") == "order.update"]
+
+
+def status_names(events: list[OrderEvent]) -> list[str]:
+    return [str(e.status) for e in events]
+
+
+__all__ = ["FakeClock", "FakeOrders", "FakeQueue", "FakeVenues", "FakeConnections", "FakePush", "Status"]
