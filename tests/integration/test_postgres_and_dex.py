@@ -1,0 +1,106 @@
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+
+import pytest
+
+from chalicelib.adapters.postgres import PostgresOrders, migrate
+from chalicelib.domain.orders import Order, OrderEvent, OrderType, Status, transaction_signature
+from chalicelib.domain.routing import choose_route
+from chalicelib.domain.tokens import TOKENS
+from chalicelib.domain.venues import SlippageExceeded
+
+
+def new_order(orders: PostgresOrders) -> Order:
+    now = datetime.now(timezone.utc)
+    order = Order(str(uuid.uuid4()), "alice", OrderType.MARKET, TOKENS["SOL"], TOKENS["USDC"], 10**9, 50,
+                  Status.PENDING, 1, now, now)
+    orders.add(order, OrderEvent(order.id, 1, Status.PENDING, now, {"amountIn": "1"}))
+    return order
+
+
+def test_migrations_are_idempotent(db):
+    assert migrate(db) == []
+
+
+def test_an_order_and_its_events_round_trip(db):
+    orders = PostgresOrders(db)
+    order = new_order(orders)
+    stored = orders.get(order.id)
+    assert stored.amount_in == 10**9 and stored.status is Status.PENDING and stored.token_in.symbol == "SOL"
+    assert [e.seq for e in orders.events(order.id)] == [1]
+    assert orders.get(str(uuid.uuid4())) is None
+
+
+def test_only_one_of_two_racing_transitions_wins(db):
+    orders = PostgresOrders(db)
+    order = new_order(orders)
+    barrier = threading.Barrier(8)
+
+    def attempt(_):
+        barrier.wait()
+        return orders.transition(order.id, Status.PENDING, Status.ROUTING, datetime.now(timezone.utc), {})
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(attempt, range(8)))
+    assert sum(r is not None for r in results) == 1
+    assert [(e.seq, e.status) for e in orders.events(order.id)] == [(1, Status.PENDING), (2, Status.ROUTING)]
+
+
+def test_transition_stores_fields_and_refuses_unknown_ones(db):
+    orders = PostgresOrders(db)
+    order = new_order(orders)
+    orders.transition(order.id, Status.PENDING, Status.FAILED, datetime.now(timezone.utc), {"reason": "x"},
+                      failure_reason="x")
+    assert orders.get(order.id).failure_reason == "x"
+    with pytest.raises(ValueError):
+        orders.transition(order.id, Status.FAILED, Status.CONFIRMED, datetime.now(timezone.utc), {}, user_id="eve")
+
+
+def test_quotes_route_and_a_swap_moves_the_shared_pool(dex):
+    quotes = dex.quote("SOL", "USDC", 10**9)
+    decision = choose_route(quotes)
+    before = {p.id: p for p in dex.pools("SOL", "USDC")}[decision.chosen.pool_id]
+    signature = transaction_signature(str(uuid.uuid4()))
+    receipt = dex.swap(signature, "memo-1", decision.chosen.pool_id, "SOL", "USDC", 10**9, 1)
+    after = {p.id: p for p in dex.pools("SOL", "USDC")}[decision.chosen.pool_id]
+    assert receipt.amount_out > 0
+    assert after != before
+    assert dex.swap_status(signature) == receipt
+
+
+def test_a_signature_executes_once_even_when_sent_concurrently(dex):
+    pool_id = "raydium-sol-usdc"
+    signature = transaction_signature(str(uuid.uuid4()))
+    memo = str(uuid.uuid4())
+    with ThreadPoolExecutor(6) as pool:
+        receipts = list(pool.map(lambda _: dex.swap(signature, memo, pool_id, "SOL", "USDC", 10**9, 1), range(6)))
+    assert len({r.slot for r in receipts}) == 1
+    assert len(dex.swaps_for(memo)) == 1
+
+
+def test_concurrent_swaps_on_one_pool_apply_one_after_another(dex):
+    pool_id = "raydium-sol-usdt"
+    before = {p.id: p for p in dex.pools()}[pool_id]
+    memo = str(uuid.uuid4())
+
+    def swap(n):
+        return dex.swap(transaction_signature(f"{memo}-{n}"), memo, pool_id, "SOL", "USDT", 10**9, 1)
+
+    with ThreadPoolExecutor(10) as pool:
+        receipts = list(pool.map(swap, range(20)))
+    after = {p.id: p for p in dex.pools()}[pool_id]
+    assert after.reserve_base == before.reserve_base + 20 * 10**9
+    assert after.reserve_quote == before.reserve_quote - sum(r.amount_out for r in receipts)
+    assert len(dex.swaps_for(memo)) == 20
+
+
+def test_a_swap_below_its_minimum_fails_and_changes_nothing(dex):
+    pool_id = "meteora-jup-usdc"
+    before = {p.id: p for p in dex.pools()}[pool_id]
+    memo = str(uuid.uuid4())
+    with pytest.raises(SlippageExceeded):
+        dex.swap(transaction_signature(memo), memo, pool_id, "JUP", "USDC", 10**6, 10**12)
+    assert {p.id: p for p in dex.pools()}[pool_id] == before
+    assert dex.swaps_for(memo) == []

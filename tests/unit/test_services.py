@@ -1,0 +1,174 @@
+import json
+from datetime import timedelta
+
+import pytest
+
+from chalicelib.domain.markets import genesis_pools
+from chalicelib.domain.orders import Status
+from chalicelib.domain.venues import VenueUnavailable
+from chalicelib.errors import NotFound, ProblemError
+from chalicelib.schemas import parse_market_order
+from chalicelib.services.execution import Executor
+from chalicelib.services.notifications import Notifier
+from chalicelib.services.orders import OrderService
+from chalicelib.services.websocket import WebsocketSessions
+from tests.fakes import FakeClock, FakeConnections, FakeOrders, FakePush, FakeQueue, FakeVenues
+
+FULL = ["pending", "routing", "building", "submitted", "confirmed"]
+
+
+class World:
+    def __init__(self):
+        self.clock = FakeClock()
+        self.orders = FakeOrders()
+        self.queue = FakeQueue()
+        self.venues = FakeVenues(genesis_pools(), self.clock)
+        self.connections = FakeConnections()
+        self.push = FakePush()
+        self.notifier = Notifier(self.orders, self.connections, self.push)
+        self.service = OrderService(self.orders, self.queue, self.clock)
+        self.executor = Executor(self.orders, self.venues, self.notifier, self.clock)
+
+    def place(self, user="alice", body=None):
+        body = body or {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1.5", "slippageBps": 100}
+        return self.service.place(user, parse_market_order(json.dumps(body).encode()))
+
+    def statuses(self, order_id):
+        return [str(e.status) for e in self.orders.events(order_id)]
+
+
+@pytest.fixture
+def world():
+    return World()
+
+
+def test_placing_an_order_stores_it_pending_and_enqueues_it(world):
+    order = world.place()
+    assert order.status is Status.PENDING and order.amount_in == 1_500_000_000
+    assert world.queue.sent == [order.id]
+    assert world.statuses(order.id) == ["pending"]
+
+
+def test_an_order_runs_through_every_status_to_confirmed(world):
+    order = world.place()
+    assert world.executor.execute(order.id) is Status.CONFIRMED
+    assert world.statuses(order.id) == FULL
+    view = world.service.view("alice", order.id)
+    assert view["execution"]["txSignature"] in world.venues.ledger
+    assert view["execution"]["venue"] == view["routing"]["venue"]
+    assert len(view["routing"]["quotes"]) == 2
+    assert [e["seq"] for e in view["events"]] == [1, 2, 3, 4, 5]
+
+
+def test_a_second_delivery_of_a_finished_order_changes_nothing(world):
+    order = world.place()
+    world.executor.execute(order.id)
+    world.executor.execute(order.id)
+    assert world.statuses(order.id) == FULL
+    assert world.venues.swap_calls == 1
+
+
+def test_a_redelivery_after_a_crash_while_submitted_asks_the_venue_and_does_not_swap_again(world):
+    order = world.place()
+    world.executor.execute(order.id)
+    stored = world.orders.orders[order.id]
+    # rewind the stored status as if the worker died after the swap but before recording it
+    world.orders.orders[order.id] = type(stored)(**{**stored.__dict__, "status": Status.SUBMITTED})
+    world.orders.event_log[order.id].pop()
+    assert world.executor.execute(order.id) is Status.CONFIRMED
+    assert world.venues.swap_calls == 1
+    assert len(world.venues.ledger) == 1
+
+
+def test_slippage_beyond_the_tolerance_fails_the_order_with_the_reason(world):
+    order = world.place(body={"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "100", "slippageBps": 1})
+    world.venues.move_price_before_swap = 5_000 * 10**9  # a big trade lands first and moves the price
+    assert world.executor.execute(order.id) is Status.FAILED
+    assert world.statuses(order.id) == ["pending", "routing", "building", "submitted", "failed"]
+    assert "below" in world.orders.orders[order.id].failure_reason
+    assert world.venues.ledger == {}
+
+
+def test_a_venue_failure_fails_the_order_and_marks_it_retryable(world):
+    order = world.place()
+    world.venues.fail_next = VenueUnavailable("transaction expired")
+    assert world.executor.execute(order.id) is Status.FAILED
+    last = world.orders.events(order.id)[-1]
+    assert last.data == {"reason": "transaction expired", "retryable": True}
+
+
+def test_a_user_cannot_see_another_users_order(world):
+    order = world.place(user="alice")
+    with pytest.raises(NotFound):
+        world.service.view("bob", order.id)
+    with pytest.raises(NotFound):
+        world.service.view("alice", "not-a-uuid")
+
+
+def test_a_subscriber_gets_the_history_then_live_events_once_and_in_order(world):
+    order = world.place()
+    world.connections.add_connection("c1", "alice")
+    world.notifier.subscribe("c1", order.id)
+    world.executor.execute(order.id)
+    assert world.push.statuses("c1") == FULL
+    assert [f["seq"] for f in world.push.frames["c1"]] == [1, 2, 3, 4, 5]
+
+
+def test_a_late_subscriber_misses_nothing(world):
+    order = world.place()
+    world.executor.execute(order.id)
+    world.connections.add_connection("late", "alice")
+    world.notifier.subscribe("late", order.id)
+    assert world.push.statuses("late") == FULL
+
+
+def test_a_gone_connection_is_dropped_and_others_still_receive(world):
+    order = world.place()
+    for c in ("gone", "live"):
+        world.connections.add_connection(c, "alice")
+        world.notifier.subscribe(c, order.id)
+    world.push.gone.add("gone")
+    world.executor.execute(order.id)
+    assert world.push.statuses("live") == FULL
+    assert "gone" not in world.connections.users
+    assert "gone" not in world.connections.subscribers(order.id)
+
+
+def test_a_subscriber_behind_by_several_events_is_caught_up_from_the_store(world):
+    order = world.place()
+    world.connections.add_connection("c1", "alice")
+    world.connections.subscribe("c1", order.id)  # registered, but nothing delivered yet
+    world.executor.execute(order.id)
+    assert world.push.statuses("c1") == FULL
+
+
+def test_websocket_actions(world):
+    sessions = WebsocketSessions(world.connections, world.notifier, world.service, world.push,
+                                 verify_token=lambda token: "alice" if token == "good" else _refuse())
+    with pytest.raises(ProblemError):
+        sessions.connect("c0", "bad")
+    sessions.connect("c1", "good")
+    order = world.place()
+    sessions.receive("c1", json.dumps({"action": "subscribe", "orderId": order.id}))
+    assert world.push.statuses("c1") == ["pending"]
+    sessions.receive("c1", "not json")
+    sessions.receive("c1", json.dumps({"action": "dance"}))
+    sessions.receive("c1", json.dumps({"action": "subscribe", "orderId": "00000000-0000-0000-0000-000000000000"}))
+    errors = [f for f in world.push.frames["c1"] if f["type"] == "error"]
+    assert [e["error"]["status"] for e in errors] == [400, 400, 404]
+    sessions.receive("c1", json.dumps({"action": "ping"}))
+    assert world.push.frames["c1"][-1] == {"type": "pong"}
+    sessions.disconnect("c1")
+    assert world.connections.subscribers(order.id) == {}
+
+
+def _refuse():
+    from chalicelib.errors import Unauthorized
+
+    raise Unauthorized("no")
+
+
+def test_clock_is_injected(world):
+    start = world.clock.now()
+    order = world.place()
+    assert order.created_at - start < timedelta(seconds=1)
