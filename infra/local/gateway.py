@@ -32,6 +32,7 @@ from .lambda_runtime import EnvironmentPool
 log = logging.getLogger("gateway")
 
 MAX_MESSAGE_BYTES = 128 * 1024
+REAPER = web.AppKey("reaper", asyncio.Task)
 
 
 def _now_ms() -> int:
@@ -284,7 +285,7 @@ class Gateway:
     # Limits -----------------------------------------------------------------------------------------------
 
     async def _start_reaper(self, app: web.Application) -> None:
-        app["reaper"] = asyncio.create_task(self._reap())
+        app[REAPER] = asyncio.create_task(self._reap())
 
     async def _reap(self) -> None:
         while True:
@@ -297,7 +298,7 @@ class Gateway:
                     await connection.ws.close(code=WSCloseCode.GOING_AWAY, message=b"Going away")
 
     async def _close_all(self, app: web.Application) -> None:
-        app["reaper"].cancel()
+        app[REAPER].cancel()
         for connection in list(self.connections.values()):
             await connection.ws.close(code=WSCloseCode.GOING_AWAY, message=b"Going away")
 

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from infra.local.lambda_runtime import PROJECT_DIR
+from infra.local.processes import free_port
+from tests.conftest import scratch_dir
+
+
+@dataclass
+class Cloud:
+    data_dir: Path
+    ports: dict[str, int] = field(default_factory=dict)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen | None = None
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.ports['HTTP_PORT']}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.ports['WS_PORT']}/api"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.ports['REDIS_PORT']}/0"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DATABASE_URL", "REDIS_URL"))}
+        env.update({k: str(v) for k, v in self.ports.items()})
+        env.update({"LOCAL_DATA_DIR": str(self.data_dir), "PYTHONUNBUFFERED": "1", **self.extra_env})
+        env.pop("JWT_SECRET", None)  # the local stage's default secret, as a developer would have it
+        return env
+
+    def start(self, timeout: float = 90) -> "Cloud":
+        self.output = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "infra.local", "run"], cwd=PROJECT_DIR, env=self.env(),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line and self.process.poll() is not None:
+                raise RuntimeError("the local cloud exited:\n" + "".join(self.output))
+            self.output.append(line)
+            if line.startswith("Ctrl-C stops everything"):
+                return self
+        raise RuntimeError("the local cloud did not start in time:\n" + "".join(self.output))
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> float:
+        """Stops the cloud; returns how long it took."""
+        started = time.monotonic()
+        self.process.send_signal(sig)
+        self.process.wait(timeout)
+        self.output.extend(self.process.stdout.readlines())
+        return time.monotonic() - started
+
+
+def new_cloud(**extra_env: str) -> Cloud:
+    ports = {name: free_port() for name in ("HTTP_PORT", "WS_PORT", "AWS_EMULATOR_PORT", "PG_PORT", "REDIS_PORT")}
+    return Cloud(scratch_dir("cloud-"), ports, {
+        "DEX_QUOTE_LATENCY_MS": "5-20", "DEX_SWAP_LATENCY_MS": "100-300", "DEX_FAILURE_RATE": "0.1",
+        "WORKER_CONCURRENCY": "10", **extra_env,
+    })
+
+
+@pytest.fixture(scope="module")
+def cloud():
+    running = new_cloud().start()
+    yield running
+    if running.process.poll() is None:
+        running.stop()
+    shutil.rmtree(running.data_dir, ignore_errors=True)

@@ -1,0 +1,212 @@
+"""The whole local cloud, started as `make run` starts it, driven by a real HTTP and a real WebSocket client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+
+import aiohttp
+import pytest
+import redis
+
+from chalicelib.auth import issue_token
+from chalicelib.settings import LOCAL_JWT_SECRET
+from infra.local.lambda_runtime import PROJECT_DIR
+from tests.e2e.conftest import new_cloud
+
+pytestmark = pytest.mark.slow
+
+HAPPY = ["pending", "routing", "building", "submitted", "confirmed"]
+
+
+def token(user: str) -> str:
+    return issue_token(user, LOCAL_JWT_SECRET)
+
+
+def auth(user: str = "alice") -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(user)}"}
+
+
+async def place(session, cloud, user="alice", **body):
+    order = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1.5", "slippageBps": 100, **body}
+    async with session.post(f"{cloud.http}/orders", json=order, headers=auth(user)) as r:
+        assert r.status == 202, await r.text()
+        return (await r.json())["orderId"]
+
+
+async def follow(session, cloud, order_id, delay=0.0, user="alice"):
+    """Subscribe (after ``delay``) and collect updates until a final status; duplicates dropped by seq."""
+    await asyncio.sleep(delay)
+    frames = []
+    async with session.ws_connect(f"{cloud.ws}?token={token(user)}") as ws:
+        await ws.send_json({"action": "subscribe", "orderId": order_id})
+        while True:
+            message = await ws.receive(timeout=30)
+            assert message.type == aiohttp.WSMsgType.TEXT, message
+            frame = json.loads(message.data)
+            assert frame["type"] == "order.update", frame
+            frames.append(frame)
+            if frame["status"] in ("confirmed", "failed"):
+                return frames
+
+
+def is_complete(frames) -> bool:
+    seqs = [f["seq"] for f in frames]
+    statuses = [f["status"] for f in frames]
+    ok_sequence = statuses == HAPPY or statuses == HAPPY[:-1] + ["failed"]
+    return seqs == list(range(1, len(frames) + 1)) and ok_sequence
+
+
+def test_twenty_concurrent_orders_each_stream_their_complete_ordered_sequence(cloud):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            ids = await asyncio.gather(*(place(session, cloud) for _ in range(20)))
+            # half subscribe at once, half late (mid-stream or after the end): nobody may miss anything
+            streams = await asyncio.gather(*(follow(session, cloud, oid, delay=0 if i % 2 else 0.3 * (i % 5))
+                                             for i, oid in enumerate(ids)))
+            views, ledgers = [], []
+            for oid in ids:
+                async with session.get(f"{cloud.http}/orders/{oid}", headers=auth()) as r:
+                    views.append(await r.json())
+                async with session.get(f"{cloud.http}/dex/swaps", params={"orderId": oid}) as r:
+                    ledgers.append((await r.json())["swaps"])
+            return ids, streams, views, ledgers
+
+    ids, streams, views, ledgers = asyncio.run(scenario())
+    assert all(is_complete(frames) for frames in streams), [[f["status"] for f in s] for s in streams]
+    for oid, frames, view, swaps in zip(ids, streams, views, ledgers):
+        assert view["status"] == frames[-1]["status"]
+        assert [e["status"] for e in view["events"]] == [f["status"] for f in frames]
+        assert {q["venue"] for q in view["routing"]["quotes"]} == {"raydium", "meteora"}
+        assert view["routing"]["reason"]
+        if view["status"] == "confirmed":
+            execution = view["execution"]
+            assert len(swaps) == 1 and swaps[0]["signature"] == execution["txSignature"]
+            assert swaps[0]["amountOut"] and execution["amountOut"] and execution["executedPrice"]
+            assert execution["venue"] == view["routing"]["venue"] == swaps[0]["venue"]
+        else:
+            assert swaps == [] and view["failureReason"]
+    assert sum(v["status"] == "confirmed" for v in views) >= 10  # 10% injected failures
+
+
+def test_health_reports_every_dependency(cloud):
+    async def scenario():
+        async with aiohttp.ClientSession() as session, session.get(f"{cloud.http}/health") as r:
+            return r.status, await r.json()
+
+    status, body = asyncio.run(scenario())
+    assert status == 200 and body["status"] == "ok"
+    assert set(body["checks"]) == {"postgres", "redis", "sqs"}
+
+
+def test_requests_are_authenticated_and_users_see_only_their_orders(cloud):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            order_id = await place(session, cloud, user="alice")
+            results = {}
+            async with session.post(f"{cloud.http}/orders", json={"tokenIn": "SOL"}) as r:
+                results["no token"] = r.status
+            async with session.post(f"{cloud.http}/orders", json={}, headers={"Authorization": "Bearer forged"}) as r:
+                results["forged"] = r.status
+            async with session.get(f"{cloud.http}/orders/{order_id}", headers=auth("bob")) as r:
+                results["other user"] = (r.status, r.headers["Content-Type"], await r.json())
+            async with session.get(f"{cloud.http}/orders/nonsense", headers=auth()) as r:
+                results["malformed id"] = r.status
+            body = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "-3"}
+            async with session.post(f"{cloud.http}/orders", json=body, headers=auth()) as r:
+                results["negative"] = (r.status, await r.json())
+            return results
+
+    results = asyncio.run(scenario())
+    assert results["no token"] == 401 and results["forged"] == 401
+    status, content_type, body = results["other user"]
+    assert status == 404 and content_type == "application/problem+json" and body["status"] == 404
+    assert results["malformed id"] == 404
+    status, body = results["negative"]
+    assert status == 422 and body["errors"][0]["field"] == "amountIn"
+
+
+def test_a_subscriber_that_closed_is_dropped_when_the_next_update_gets_410(cloud):
+    client = redis.Redis.from_url(cloud.redis_url)
+
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            order_id = await place(session, cloud, amountIn="0.5")
+            async with session.ws_connect(f"{cloud.ws}?token={token('alice')}") as ws:
+                await ws.send_json({"action": "subscribe", "orderId": order_id})
+                await ws.receive(timeout=10)
+                subscribed = client.hlen(f"ws:subs:{order_id}")
+                # Lose the $disconnect, as API Gateway may: the registration stays until a post answers 410.
+                connection_id = next(iter(client.hkeys(f"ws:subs:{order_id}"))).decode()
+            client.hset(f"ws:subs:{order_id}", connection_id, 1)
+            client.set(f"ws:conn:{connection_id}", "alice")
+            await follow(session, cloud, order_id)  # wait until the order is final
+            return order_id, connection_id, subscribed
+
+    order_id, connection_id, subscribed = asyncio.run(scenario())
+    assert subscribed == 1
+    assert not client.hexists(f"ws:subs:{order_id}", connection_id)
+    assert client.get(f"ws:conn:{connection_id}") is None
+
+
+def test_stops_within_five_seconds_leaves_nothing_behind_and_keeps_orders():
+    cloud = new_cloud(DEX_FAILURE_RATE="0", DEX_SWAP_LATENCY_MS="10")
+    try:
+        cloud.start()
+
+        async def place_and_wait():
+            async with aiohttp.ClientSession() as session:
+                order_id = await place(session, cloud)
+                await follow(session, cloud, order_id)
+                return order_id
+
+        order_id = asyncio.run(place_and_wait())
+        took = cloud.stop(signal.SIGTERM)
+        assert took < 5, f"took {took:.1f} s"
+        leftovers = subprocess.run(["pgrep", "-f", str(cloud.data_dir)], capture_output=True, text=True).stdout
+        assert leftovers == ""
+        for port in cloud.ports.values():
+            with socket.socket() as s:
+                assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
+
+        cloud.start()  # same data folder: the order is still there
+
+        async def read_back():
+            async with aiohttp.ClientSession() as session:
+                async with session.get(f"{cloud.http}/orders/{order_id}", headers=auth()) as r:
+                    return r.status, await r.json()
+
+        status, body = asyncio.run(read_back())
+        assert status == 200 and body["status"] == "confirmed"
+        assert cloud.stop(signal.SIGINT) < 5
+    finally:
+        if cloud.process and cloud.process.poll() is None:
+            cloud.process.kill()
+        shutil.rmtree(cloud.data_dir, ignore_errors=True)
+
+
+def test_a_taken_port_fails_with_a_clear_message():
+    cloud = new_cloud()
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", cloud.ports["HTTP_PORT"]))
+        holder.listen()
+        result = subprocess.run([sys.executable, "-m", "infra.local", "run"], cwd=PROJECT_DIR, env=cloud.env(),
+                                capture_output=True, text=True, timeout=60)
+    shutil.rmtree(cloud.data_dir, ignore_errors=True)
+    assert result.returncode == 2
+    assert f"port {cloud.ports['HTTP_PORT']}" in result.stderr and "Traceback" not in result.stderr + result.stdout
+
+
+def test_make_token_prints_a_token_the_api_accepts():
+    env = {k: v for k, v in os.environ.items() if k != "JWT_SECRET"}
+    result = subprocess.run(["make", "-s", "token", "USER=carol"], cwd=PROJECT_DIR, env=env,
+                            capture_output=True, text=True, timeout=300)
+    from chalicelib.auth import verify_token
+
+    assert verify_token(result.stdout.strip(), LOCAL_JWT_SECRET) == "carol"

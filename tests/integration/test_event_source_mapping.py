@@ -1,0 +1,108 @@
+"""The local SQS event source mapping against the real emulator: partial batch failures and redrive."""
+
+import json
+import threading
+import time
+import uuid
+
+from infra.local.aws import ensure_orders_queues
+from infra.local.event_source import SqsEventSourceMapping, SqsSource
+
+
+def make_queue(sqs, visibility=1, max_receive=5):
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    url, arn = ensure_orders_queues(sqs, name, worker_timeout_s=1)
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={
+        "VisibilityTimeout": str(visibility),
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": arn.replace(name, f"{name}-dlq"),
+                                     "maxReceiveCount": str(max_receive)}),
+    })
+    return name, url, arn
+
+
+class Recorder:
+    """A function that fails chosen records the first times they arrive, and records every call."""
+
+    def __init__(self, fail_times: dict[str, int], raise_whole_batch_once: bool = False):
+        self.fail_times = dict(fail_times)
+        self.raise_once = raise_whole_batch_once
+        self.calls: list[list[str]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, event):
+        bodies = [r["body"] for r in event["Records"]]
+        with self.lock:
+            self.calls.append(bodies)
+            if self.raise_once:
+                self.raise_once = False
+                raise RuntimeError("the function crashed")
+            failures = []
+            for record in event["Records"]:
+                if self.fail_times.get(record["body"], 0) > 0:
+                    self.fail_times[record["body"]] -= 1
+                    failures.append({"itemIdentifier": record["messageId"]})
+        return {"batchItemFailures": failures}
+
+    def deliveries(self, body):
+        return sum(batch.count(body) for batch in self.calls)
+
+
+def run_mapping(sqs, url, arn, function, until, batch_size=10, timeout=20):
+    source = SqsSource("test_fn", url, arn, batch_size, 0.5)
+    mapping = SqsEventSourceMapping(sqs, source, function, concurrency=2).start()
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and not until():
+            time.sleep(0.1)
+    finally:
+        mapping.stop()
+    return mapping
+
+
+def depth(sqs, url):
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+def test_one_failing_record_in_a_batch_is_retried_alone(sqs):
+    _, url, arn = make_queue(sqs)
+    bodies = [f"m{i}" for i in range(5)]
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": b, "MessageBody": b} for b in bodies])
+    function = Recorder({"m2": 1})
+    run_mapping(sqs, url, arn, function, until=lambda: function.deliveries("m2") >= 2 and depth(sqs, url) == 0)
+    assert function.deliveries("m2") == 2
+    assert all(function.deliveries(b) == 1 for b in bodies if b != "m2")
+    retry_batches = [batch for batch in function.calls if "m2" in batch][1:]
+    assert retry_batches == [["m2"]]  # the retry carries the failed record and nothing else
+    assert depth(sqs, url) == 0
+
+
+def test_a_crashed_invocation_returns_the_whole_batch(sqs):
+    _, url, arn = make_queue(sqs)
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": f"x{i}", "MessageBody": f"x{i}"} for i in range(3)])
+    function = Recorder({}, raise_whole_batch_once=True)
+    run_mapping(sqs, url, arn, function, until=lambda: depth(sqs, url) == 0)
+    crashed = function.calls[0]
+    assert crashed and all(function.deliveries(b) == 2 for b in crashed)
+    assert all(function.deliveries(f"x{i}") == 1 for i in range(3) if f"x{i}" not in crashed)
+    assert depth(sqs, url) == 0
+
+
+def test_a_record_that_keeps_failing_ends_in_the_dead_letter_queue(sqs):
+    name, url, arn = make_queue(sqs, max_receive=2)
+    sqs.send_message(QueueUrl=url, MessageBody="poison")
+    function = Recorder({"poison": 100})
+    dlq_url = sqs.get_queue_url(QueueName=f"{name}-dlq")["QueueUrl"]
+    run_mapping(sqs, url, arn, function, until=lambda: depth(sqs, dlq_url) == 1, timeout=30)
+    assert function.deliveries("poison") == 2
+    assert depth(sqs, dlq_url) == 1 and depth(sqs, url) == 0
+
+
+def test_batches_respect_the_batch_size(sqs):
+    _, url, arn = make_queue(sqs)
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": f"b{i}", "MessageBody": f"b{i}"} for i in range(7)])
+    function = Recorder({})
+    run_mapping(sqs, url, arn, function, until=lambda: depth(sqs, url) == 0, batch_size=3)
+    assert max(len(batch) for batch in function.calls) <= 3
+    assert sorted(b for batch in function.calls for b in batch) == sorted(f"b{i}" for i in range(7))

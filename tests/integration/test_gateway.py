@@ -1,0 +1,171 @@
+"""The local API Gateway with the real app: WebSocket events, the @connections API and its 410."""
+
+import asyncio
+import json
+import threading
+import uuid
+
+import aiohttp
+import pytest
+from chalice.app import WebsocketAPI
+
+from chalicelib.adapters.redis_store import RedisConnections
+from chalicelib.adapters.websocket import EndpointOverrideSession, WebsocketPush
+from chalicelib.auth import issue_token
+from chalicelib.services.notifications import Notifier
+from infra.local.aws import ensure_orders_queues
+from infra.local.gateway import Gateway, serve
+from infra.local.lambda_runtime import EnvironmentPool
+from infra.local.processes import free_port
+from tests.conftest import TEST_JWT_SECRET
+
+
+@pytest.fixture(scope="module")
+def gateway(aws_env, db, dex, sqs):
+    import os
+
+    ensure_orders_queues(sqs, "orders", worker_timeout_s=60)
+    http_port, ws_port = free_port(), free_port()
+    endpoint = f"http://127.0.0.1:{ws_port}/api"
+    os.environ["WEBSOCKET_ENDPOINT_URL"] = endpoint
+    gw = Gateway(EnvironmentPool(max_size=4))
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(gw, http_port, ws_port, stop),), daemon=True)
+    thread.start()
+    from infra.local.processes import port_open, wait_until
+
+    wait_until(lambda: port_open(ws_port), 10, "gateway")
+    yield gw, http_port, ws_port, endpoint
+    loop.call_soon_threadsafe(stop.set)
+    thread.join(5)
+    os.environ.pop("WEBSOCKET_ENDPOINT_URL", None)
+
+
+def management_client(endpoint):
+    return EndpointOverrideSession(endpoint).client("apigatewaymanagementapi")
+
+
+async def open_socket(session, ws_port, user="alice"):
+    token = issue_token(user, TEST_JWT_SECRET)
+    return await session.ws_connect(f"ws://127.0.0.1:{ws_port}/api?token={token}")
+
+
+def test_connect_is_refused_without_a_valid_token(gateway):
+    _, _, ws_port, _ = gateway
+
+    async def attempt(query):
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+                await session.ws_connect(f"ws://127.0.0.1:{ws_port}/api{query}")
+            return caught.value.status
+
+    assert asyncio.run(attempt("")) == 401
+    assert asyncio.run(attempt("?token=forged")) == 401
+
+
+def test_connections_api_posts_reads_and_answers_410_once_closed(gateway):
+    gw, _, ws_port, endpoint = gateway
+    client = management_client(endpoint)
+
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            ws = await open_socket(session, ws_port)
+            connection_id = next(iter(gw.connections))
+            await asyncio.to_thread(client.post_to_connection, ConnectionId=connection_id, Data=b'{"hello": 1}')
+            frame = await ws.receive_json(timeout=5)
+            info = await asyncio.to_thread(client.get_connection, ConnectionId=connection_id)
+            await ws.close()
+            await asyncio.sleep(0.2)
+            return connection_id, frame, info
+
+    connection_id, frame, info = asyncio.run(scenario())
+    assert frame == {"hello": 1}
+    assert info["Identity"]["SourceIp"] == "127.0.0.1"
+    with pytest.raises(client.exceptions.GoneException):
+        client.post_to_connection(ConnectionId=connection_id, Data=b"late")
+    with pytest.raises(client.exceptions.GoneException):
+        client.post_to_connection(ConnectionId="never-existed=", Data=b"x")
+
+
+def test_a_post_to_a_closed_connection_drops_its_subscriptions(gateway, redis_client):
+    gw, _, ws_port, endpoint = gateway
+    connections = RedisConnections(redis_client)
+    api = WebsocketAPI()
+    api.session = EndpointOverrideSession(endpoint)
+    api.configure_from_api_id("local", "api")
+    order_id = str(uuid.uuid4())
+
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            ws = await open_socket(session, ws_port)
+            connection_id = next(iter(gw.connections))
+            await ws.close()
+            await asyncio.sleep(0.2)
+            return connection_id
+
+    connection_id = asyncio.run(scenario())
+    connections.add_connection(connection_id, "alice")  # as if $disconnect had been lost
+    connections.subscribe(connection_id, order_id)
+
+    class OneEvent:
+        def events(self, order_id, after_seq=0):
+            from datetime import datetime, timezone
+
+            from chalicelib.domain.orders import OrderEvent, Status
+
+            return [OrderEvent(order_id, 1, Status.PENDING, datetime.now(timezone.utc), {})][after_seq:]
+
+    Notifier(OneEvent(), connections, WebsocketPush(api)).publish(order_id, [])
+    assert connections.subscribers(order_id) == {}
+    assert connections.user_of(connection_id) is None
+
+
+def test_messages_over_128_kb_close_the_connection_with_1009(gateway):
+    _, _, ws_port, _ = gateway
+
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            ws = await open_socket(session, ws_port)
+            await ws.send_str("x" * (128 * 1024 + 1))
+            message = await ws.receive(timeout=5)
+            return message.type, ws.close_code
+
+    kind, code = asyncio.run(scenario())
+    assert kind in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+    assert code == 1009
+
+
+def test_rest_routes_run_through_chalice_with_its_authorizer(gateway):
+    _, http_port, _, _ = gateway
+
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{http_port}/health") as r:
+                health = (r.status, await r.json())
+            async with session.post(f"http://127.0.0.1:{http_port}/orders", json={}) as r:
+                unauthorised = r.status
+            return health, unauthorised
+
+    (status, body), unauthorised = asyncio.run(scenario())
+    assert status == 200 and body["status"] == "ok", body
+    assert unauthorised == 401
+
+
+def test_the_app_sends_through_the_unchanged_chalice_path(gateway):
+    """``app.websocket_api.send`` reaches the local gateway: only the session differs from AWS."""
+    gw, _, ws_port, endpoint = gateway
+    api = WebsocketAPI()
+    api.session = EndpointOverrideSession(endpoint)
+    api.configure("127.0.0.1", "api")
+
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            ws = await open_socket(session, ws_port)
+            connection_id = next(iter(gw.connections))
+            await asyncio.to_thread(api.send, connection_id, json.dumps({"via": "chalice"}))
+            frame = await ws.receive_json(timeout=5)
+            await ws.close()
+            return frame
+
+    assert asyncio.run(scenario()) == {"via": "chalice"}
