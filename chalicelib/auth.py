@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 
@@ -12,7 +12,7 @@ ALGORITHM = "HS256"
 
 
 def issue_token(user_id: str, secret: str, ttl: timedelta = timedelta(hours=12), now: datetime | None = None) -> str:
-    issued = now or datetime.now(timezone.utc)
+    issued = now or datetime.now(UTC)
     return jwt.encode({"sub": user_id, "iat": issued, "exp": issued + ttl}, secret, algorithm=ALGORITHM)
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from .adapters.dex import LatencyRange
 
@@ -28,7 +28,7 @@ class Settings:
     db_pool_size: int
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
         stage = env.get("STAGE", "local")
         failure_rate = float(env.get("DEX_FAILURE_RATE", "0.05"))
         if not 0 <= failure_rate <= 1:

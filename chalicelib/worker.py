@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from .services.execution import Executor
 
+
 def process_order_batch(event: dict[str, Any], context: Any, executor: Executor) -> dict[str, Any]:
     """Executes each record's order; a record whose processing raised is returned in ``batchItemFailures``
     so SQS redelivers it alone.

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from chalicelib.domain.orders import Order, OrderEvent, Status
 from chalicelib.domain.pools import Pool
@@ -15,7 +16,7 @@ from chalicelib.domain.venues import SlippageExceeded, SwapReceipt, VenueError
 
 
 class FakeClock:
-    def __init__(self, start: datetime = datetime(2026, 1, 1, tzinfo=timezone.utc)):
+    def __init__(self, start: datetime = datetime(2026, 1, 1, tzinfo=UTC)):
         self.current = start
 
     def now(self) -> datetime:
@@ -53,7 +54,8 @@ class FakeOrders:
     def save_decision(self, order_id: str, decision: RoutingDecision, at: datetime) -> None:
         self.decisions[order_id] = {
             "chosen": decision.chosen.venue, "reason": decision.reason, "decided_at": at,
-            "quotes": [{"venue": q.venue, "poolId": q.pool_id, "amountOut": str(q.amount_out)} for q in decision.quotes],
+            "quotes": [{"venue": q.venue, "poolId": q.pool_id, "amountOut": str(q.amount_out)}
+                       for q in decision.quotes],
         }
 
     def decision(self, order_id: str) -> dict[str, Any] | None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
@@ -30,7 +31,7 @@ class LatencyRange:
     high_ms: float
 
     @classmethod
-    def parse(cls, text: str) -> "LatencyRange":
+    def parse(cls, text: str) -> LatencyRange:
         low, _, high = text.strip().partition("-")
         low_ms = float(low)
         high_ms = float(high) if high else low_ms

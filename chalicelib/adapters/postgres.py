@@ -38,7 +38,10 @@ def migrate(pool: ConnectionPool) -> list[str]:
     applied_now = []
     with pool.connection() as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations"
+            " (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
         done = {row["name"] for row in conn.execute("SELECT name FROM schema_migrations")}
         for file in files:
             if file.name in done:
@@ -159,7 +162,10 @@ class PostgresOrders:
                    ON CONFLICT (order_id) DO UPDATE
                    SET chosen = EXCLUDED.chosen, reason = EXCLUDED.reason, quotes = EXCLUDED.quotes,
                        decided_at = EXCLUDED.decided_at""",
-                (order_id, decision.chosen.venue, decision.reason, Jsonb([_quote_json(q) for q in decision.quotes]), at),
+                (
+                    order_id, decision.chosen.venue, decision.reason,
+                    Jsonb([_quote_json(q) for q in decision.quotes]), at,
+                ),
             )
 
     def decision(self, order_id: str) -> dict[str, Any] | None:

@@ -7,8 +7,8 @@ continues exactly where the previous one stopped.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import redis
 

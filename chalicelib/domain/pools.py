@@ -33,7 +33,7 @@ class SwapOutcome:
     amount_out: int
     fee: int
     spot_price: Decimal  # out units per in unit before the swap
-    pool_after: "Pool"
+    pool_after: Pool
 
     @property
     def price_impact_pct(self) -> Decimal:
@@ -104,7 +104,7 @@ class ConstantProductPool:
         return {"reserve_base": self.reserve_base, "reserve_quote": self.reserve_quote, "fee_bps": self.fee_bps}
 
     @classmethod
-    def from_state(cls, id: str, base: str, quote: str, state: dict) -> "ConstantProductPool":
+    def from_state(cls, id: str, base: str, quote: str, state: dict) -> ConstantProductPool:
         return cls(id, base, quote, int(state["reserve_base"]), int(state["reserve_quote"]), int(state["fee_bps"]))
 
 
@@ -263,7 +263,7 @@ class DlmmPool:
         }
 
     @classmethod
-    def from_state(cls, id: str, base: str, quote: str, state: dict) -> "DlmmPool":
+    def from_state(cls, id: str, base: str, quote: str, state: dict) -> DlmmPool:
         return cls(
             id=id,
             base=base,

@@ -25,14 +25,14 @@ class VenueQuote:
     error: str | None = None
 
     @classmethod
-    def from_outcome(cls, pool: Pool, token_in: str, token_out: str, outcome: SwapOutcome) -> "VenueQuote":
+    def from_outcome(cls, pool: Pool, token_in: str, token_out: str, outcome: SwapOutcome) -> VenueQuote:
         return cls(
             pool.venue, pool.id, token_in, token_out, outcome.amount_in, outcome.amount_out, outcome.fee,
             outcome.price_impact_pct,
         )
 
     @classmethod
-    def unavailable(cls, pool: Pool, token_in: str, token_out: str, amount_in: int, error: str) -> "VenueQuote":
+    def unavailable(cls, pool: Pool, token_in: str, token_out: str, amount_in: int, error: str) -> VenueQuote:
         return cls(pool.venue, pool.id, token_in, token_out, amount_in, 0, 0, Decimal(0), error)
 
 

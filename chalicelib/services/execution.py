@@ -39,7 +39,8 @@ class Executor:
             if order and order.status is Status.ROUTING:
                 order = self._route_and_build(order)
             if order and order.status is Status.BUILDING:
-                order = self._advance(order, Status.SUBMITTED, {"venue": order.venue, "txSignature": order.tx_signature})
+                submitted = {"venue": order.venue, "txSignature": order.tx_signature}
+                order = self._advance(order, Status.SUBMITTED, submitted)
             if order and order.status is Status.SUBMITTED:
                 order = self._settle(order)
         except (NoRoute, VenueError) as error:

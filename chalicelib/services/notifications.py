@@ -43,6 +43,8 @@ class Notifier:
                 if event.seq <= last_seq:
                     continue
                 if not self._push.send(connection_id, event.message()):
+                    # Gone (410): forget the connection, and this subscription even if its index was lost.
+                    self._connections.unsubscribe(connection_id, order_id)
                     self._connections.remove_connection(connection_id)
                     sent.pop(connection_id, None)
                     break

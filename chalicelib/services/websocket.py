@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import ProblemError
 from .notifications import Notifier
@@ -69,7 +70,7 @@ def _parse(body: str | None) -> dict[str, Any]:
     try:
         message = json.loads(body or "")
     except ValueError:
-        raise _WsError(400, "messages must be JSON objects such as {\"action\": \"subscribe\", \"orderId\": \"...\"}") from None
+        raise _WsError(400, 'messages must be JSON objects such as {"action": "subscribe", "orderId": "..."}') from None
     if not isinstance(message, dict):
         raise _WsError(400, "messages must be JSON objects")
     return message

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 
 from .lambda_runtime import PROJECT_DIR, chalice_config
@@ -29,9 +30,11 @@ class LocalSettings:
     redis_port: int
     data_dir: Path
     external_emulator: str | None
+    external_database: str | None
+    external_redis: str | None
 
     @classmethod
-    def from_env(cls) -> "LocalSettings":
+    def from_env(cls) -> LocalSettings:
         env = os.environ
         return cls(
             http_port=int(env.get("HTTP_PORT", "8000")),
@@ -41,6 +44,8 @@ class LocalSettings:
             redis_port=int(env.get("REDIS_PORT", "6379")),
             data_dir=Path(env.get("LOCAL_DATA_DIR", PROJECT_DIR / ".local")).resolve(),
             external_emulator=env.get("AWS_ENDPOINT_URL") or None,
+            external_database=env.get("DATABASE_URL") or None,
+            external_redis=env.get("REDIS_URL") or None,
         )
 
 
@@ -51,8 +56,11 @@ class LocalCloud:
         self.children: list[Child] = []
 
     def check_ports(self) -> None:
-        ports = {"PostgreSQL": self.s.pg_port, "Valkey": self.s.redis_port, "the REST API": self.s.http_port,
-                 "the WebSocket API": self.s.ws_port}
+        ports = {"the REST API": self.s.http_port, "the WebSocket API": self.s.ws_port}
+        if not self.s.external_database:
+            ports["PostgreSQL"] = self.s.pg_port
+        if not self.s.external_redis:
+            ports["Valkey"] = self.s.redis_port
         if not self.s.external_emulator:
             ports["the AWS emulator"] = self.s.emulator_port
         for name, port in ports.items():
@@ -62,21 +70,27 @@ class LocalCloud:
         from .servers import MotoServer, PostgresServer, ValkeyServer
 
         self.check_ports()
-        postgres = PostgresServer(self.s.data_dir / "postgres", self.s.pg_port, self.log_dir)
-        valkey = ValkeyServer(self.s.data_dir / "valkey", self.s.redis_port, self.log_dir)
-        servers = [postgres, valkey]
-        emulator_url = self.s.external_emulator
+        # Each dependency given by URL is used as it is; the others start here.
+        servers: list = []
+        database_url, redis_url, emulator_url = (
+            self.s.external_database, self.s.external_redis, self.s.external_emulator
+        )
+        if not database_url:
+            servers.append(PostgresServer(self.s.data_dir / "postgres", self.s.pg_port, self.log_dir))
+            database_url = servers[-1].url
+        if not redis_url:
+            servers.append(ValkeyServer(self.s.data_dir / "valkey", self.s.redis_port, self.log_dir))
+            redis_url = servers[-1].url
         if not emulator_url:
-            moto = MotoServer(self.s.emulator_port, self.log_dir)
-            servers.append(moto)
-            emulator_url = moto.url
+            servers.append(MotoServer(self.s.emulator_port, self.log_dir))
+            emulator_url = servers[-1].url
         for server in servers:  # all launched at once, then waited for
             server.launch()
             self.children.append(server.child)
         for server in servers:
             server.wait_ready()
 
-        env = self.function_env(postgres.url, valkey.url, emulator_url)
+        env = self.function_env(database_url, redis_url, emulator_url)
         self.prepare_resources(env)
         python = sys.executable
         self.children.append(Child("gateway", [python, "-m", "infra.local.gateway"], self.log_dir / "gateway.log",
@@ -145,9 +159,9 @@ class LocalCloud:
 
 
 def _utcnow():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def run() -> int:
@@ -168,14 +182,16 @@ def run() -> int:
         cloud.stop()
         return 1
     emulator = settings.external_emulator or f"http://127.0.0.1:{settings.emulator_port} (moto)"
+    database = settings.external_database or f"postgresql://postgres@127.0.0.1:{settings.pg_port}/postgres"
+    redis_url = settings.external_redis or f"redis://127.0.0.1:{settings.redis_port}/0 (Valkey)"
     print(
         f"local cloud ready in {time.monotonic() - started:.1f} s\n"
         f"  REST API        http://127.0.0.1:{settings.http_port}\n"
         f"  WebSocket API   ws://127.0.0.1:{settings.ws_port}/api\n"
         f"  @connections    http://127.0.0.1:{settings.ws_port}/api/@connections/{{id}}\n"
         f"  AWS emulator    {emulator}\n"
-        f"  PostgreSQL      postgresql://postgres@127.0.0.1:{settings.pg_port}/postgres\n"
-        f"  Redis (Valkey)  redis://127.0.0.1:{settings.redis_port}/0\n"
+        f"  PostgreSQL      {database}\n"
+        f"  Redis           {redis_url}\n"
         f"  logs            {cloud.log_dir}\n"
         f"Ctrl-C stops everything.",
         flush=True,

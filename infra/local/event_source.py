@@ -13,8 +13,9 @@ import hashlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 log = logging.getLogger("event-source")
 
@@ -99,7 +100,7 @@ class SqsEventSourceMapping:
         self.invocations = 0
         self.deleted = 0
 
-    def start(self) -> "SqsEventSourceMapping":
+    def start(self) -> SqsEventSourceMapping:
         for n in range(self._concurrency):
             thread = threading.Thread(target=self._poll, name=f"poller-{self.source.function_name}-{n}", daemon=True)
             thread.start()

@@ -21,7 +21,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -40,7 +40,7 @@ def _now_ms() -> int:
 
 
 def _request_time(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%d/%b/%Y:%H:%M:%S +0000")
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
 
 
 def _new_connection_id() -> str:
@@ -268,7 +268,7 @@ class Gateway:
         connection = self._live(request)
         if connection is None:
             return self._gone(request.match_info["connection_id"])
-        iso = lambda ms: datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat()  # noqa: E731
+        iso = lambda ms: datetime.fromtimestamp(ms / 1000, UTC).isoformat()  # noqa: E731
         return web.json_response({
             "connectedAt": iso(connection.connected_at),
             "identity": {"sourceIp": connection.source_ip, "userAgent": connection.user_agent},
@@ -318,7 +318,8 @@ async def serve(gateway: Gateway, http_port: int, ws_port: int, stop: asyncio.Ev
 
 
 def main() -> None:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s gateway %(levelname)s %(message)s")
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s gateway %(levelname)s %(message)s")
     pool = EnvironmentPool(max_size=int(os.environ.get("GATEWAY_CONCURRENCY", "16")))
     gateway = Gateway(
         pool,

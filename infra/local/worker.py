@@ -28,7 +28,8 @@ def sqs_sources(pool: EnvironmentPool, sqs) -> list[SqsSource]:
 
 
 def main() -> None:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s worker %(levelname)s %(message)s")
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s worker %(levelname)s %(message)s")
     concurrency = int(os.environ.get("WORKER_CONCURRENCY", "10"))
     pool = EnvironmentPool(max_size=concurrency)
     sqs = boto3.session.Session().client("sqs")

@@ -43,7 +43,7 @@ class Cloud:
         env.pop("JWT_SECRET", None)  # the local stage's default secret, as a developer would have it
         return env
 
-    def start(self, timeout: float = 90) -> "Cloud":
+    def start(self, timeout: float = 90) -> Cloud:
         self.output = []
         self.process = subprocess.Popen(
             [sys.executable, "-m", "infra.local", "run"], cwd=PROJECT_DIR, env=self.env(),

@@ -10,7 +10,6 @@ from chalicelib.clock import SystemClock
 from chalicelib.domain.markets import genesis_pools
 
 
-
 @pytest.fixture(scope="session")
 def db(servers):
     pool = connect_pool(servers.database_url, max_size=20)

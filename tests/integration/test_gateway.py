@@ -4,6 +4,7 @@ import asyncio
 import json
 import threading
 import uuid
+from datetime import UTC
 
 import aiohttp
 import pytest
@@ -110,11 +111,11 @@ def test_a_post_to_a_closed_connection_drops_its_subscriptions(gateway, redis_cl
 
     class OneEvent:
         def events(self, order_id, after_seq=0):
-            from datetime import datetime, timezone
+            from datetime import datetime
 
             from chalicelib.domain.orders import OrderEvent, Status
 
-            return [OrderEvent(order_id, 1, Status.PENDING, datetime.now(timezone.utc), {})][after_seq:]
+            return [OrderEvent(order_id, 1, Status.PENDING, datetime.now(UTC), {})][after_seq:]
 
     Notifier(OneEvent(), connections, WebsocketPush(api)).publish(order_id, [])
     assert connections.subscribers(order_id) == {}

@@ -1,7 +1,7 @@
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -13,7 +13,7 @@ from chalicelib.domain.venues import SlippageExceeded
 
 
 def new_order(orders: PostgresOrders) -> Order:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     order = Order(str(uuid.uuid4()), "alice", OrderType.MARKET, TOKENS["SOL"], TOKENS["USDC"], 10**9, 50,
                   Status.PENDING, 1, now, now)
     orders.add(order, OrderEvent(order.id, 1, Status.PENDING, now, {"amountIn": "1"}))
@@ -40,7 +40,7 @@ def test_only_one_of_two_racing_transitions_wins(db):
 
     def attempt(_):
         barrier.wait()
-        return orders.transition(order.id, Status.PENDING, Status.ROUTING, datetime.now(timezone.utc), {})
+        return orders.transition(order.id, Status.PENDING, Status.ROUTING, datetime.now(UTC), {})
 
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(attempt, range(8)))
@@ -51,11 +51,11 @@ def test_only_one_of_two_racing_transitions_wins(db):
 def test_transition_stores_fields_and_refuses_unknown_ones(db):
     orders = PostgresOrders(db)
     order = new_order(orders)
-    orders.transition(order.id, Status.PENDING, Status.FAILED, datetime.now(timezone.utc), {"reason": "x"},
+    orders.transition(order.id, Status.PENDING, Status.FAILED, datetime.now(UTC), {"reason": "x"},
                       failure_reason="x")
     assert orders.get(order.id).failure_reason == "x"
     with pytest.raises(ValueError):
-        orders.transition(order.id, Status.FAILED, Status.CONFIRMED, datetime.now(timezone.utc), {}, user_id="eve")
+        orders.transition(order.id, Status.FAILED, Status.CONFIRMED, datetime.now(UTC), {}, user_id="eve")
 
 
 def test_quotes_route_and_a_swap_moves_the_shared_pool(dex):

@@ -1,7 +1,7 @@
 """The edges: request validation, tokens, and how a partial batch response is read."""
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
@@ -76,11 +76,11 @@ def test_tokens_carry_the_user():
         None,
         "",
         "garbage",
-        issue_token("alice", "another-secret"),
-        issue_token("alice", SECRET, now=datetime.now(timezone.utc) - timedelta(days=2)),
+        issue_token("alice", "another-secret-also-long-enough-for-hs256"),
+        issue_token("alice", SECRET, now=datetime.now(UTC) - timedelta(days=2)),
         jwt.encode({"sub": "alice"}, SECRET, algorithm="HS256"),  # no exp
-        jwt.encode({"exp": datetime.now(timezone.utc) + timedelta(hours=1)}, SECRET, algorithm="HS256"),  # no sub
-        jwt.encode({"sub": "alice", "exp": datetime.now(timezone.utc) + timedelta(hours=1)}, None, algorithm="none"),
+        jwt.encode({"exp": datetime.now(UTC) + timedelta(hours=1)}, SECRET, algorithm="HS256"),  # no sub
+        jwt.encode({"sub": "alice", "exp": datetime.now(UTC) + timedelta(hours=1)}, None, algorithm="none"),
     ],
 )
 def test_bad_tokens_are_refused(token):
