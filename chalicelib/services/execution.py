@@ -11,7 +11,7 @@ import dataclasses
 import logging
 from typing import Any
 
-from ..domain.orders import Order, Status, transaction_signature
+from ..domain.orders import Order, Status, can_transition, transaction_signature
 from ..domain.routing import NoRoute, choose_route, min_out
 from ..domain.venues import VenueError
 from .notifications import Notifier
@@ -99,6 +99,8 @@ class Executor:
 
     def _advance(self, order: Order, new: Status, data: dict[str, Any], **fields: Any) -> Order | None:
         """The conditional step; None when another delivery moved the order first."""
+        if not can_transition(order.status, new):
+            raise ValueError(f"an order cannot go from {order.status} to {new}")
         event = self._orders.transition(order.id, order.status, new, self._clock.now(), data, **fields)
         if event is None:
             log.info("order %s is no longer %s; this delivery stops", order.id, order.status)

@@ -189,8 +189,9 @@ class Gateway:
         if not 200 <= status < 300:
             return web.Response(status=status, body=result.get("body") or "", headers=result.get("headers") or {})
 
-        await connection.ws.prepare(request)
+        # Registered before the handshake completes: a client may use the connection as soon as it is open.
         self.connections[connection.id] = connection
+        await connection.ws.prepare(request)
         disconnect_status, reason = 1005, "Client-side close frame status not set"
         try:
             async for message in connection.ws:

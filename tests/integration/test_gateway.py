@@ -47,9 +47,13 @@ def management_client(endpoint):
     return EndpointOverrideSession(endpoint).client("apigatewaymanagementapi")
 
 
-async def open_socket(session, ws_port, user="alice"):
+async def open_socket(session, gw, ws_port, user="alice"):
+    """A connected client and the id the gateway gave its connection."""
+    before = set(gw.connections)
     token = issue_token(user, TEST_JWT_SECRET)
-    return await session.ws_connect(f"ws://127.0.0.1:{ws_port}/api?token={token}")
+    ws = await session.ws_connect(f"ws://127.0.0.1:{ws_port}/api?token={token}")
+    (connection_id,) = set(gw.connections) - before
+    return ws, connection_id
 
 
 def test_connect_is_refused_without_a_valid_token(gateway):
@@ -71,8 +75,7 @@ def test_connections_api_posts_reads_and_answers_410_once_closed(gateway):
 
     async def scenario():
         async with aiohttp.ClientSession() as session:
-            ws = await open_socket(session, ws_port)
-            connection_id = next(iter(gw.connections))
+            ws, connection_id = await open_socket(session, gw, ws_port)
             await asyncio.to_thread(client.post_to_connection, ConnectionId=connection_id, Data=b'{"hello": 1}')
             frame = await ws.receive_json(timeout=5)
             info = await asyncio.to_thread(client.get_connection, ConnectionId=connection_id)
@@ -99,8 +102,7 @@ def test_a_post_to_a_closed_connection_drops_its_subscriptions(gateway, redis_cl
 
     async def scenario():
         async with aiohttp.ClientSession() as session:
-            ws = await open_socket(session, ws_port)
-            connection_id = next(iter(gw.connections))
+            ws, connection_id = await open_socket(session, gw, ws_port)
             await ws.close()
             await asyncio.sleep(0.2)
             return connection_id
@@ -123,11 +125,11 @@ def test_a_post_to_a_closed_connection_drops_its_subscriptions(gateway, redis_cl
 
 
 def test_messages_over_128_kb_close_the_connection_with_1009(gateway):
-    _, _, ws_port, _ = gateway
+    gw, _, ws_port, _ = gateway
 
     async def scenario():
         async with aiohttp.ClientSession() as session:
-            ws = await open_socket(session, ws_port)
+            ws, _ = await open_socket(session, gw, ws_port)
             await ws.send_str("x" * (128 * 1024 + 1))
             message = await ws.receive(timeout=5)
             return message.type, ws.close_code
@@ -162,8 +164,7 @@ def test_the_app_sends_through_the_unchanged_chalice_path(gateway):
 
     async def scenario():
         async with aiohttp.ClientSession() as session:
-            ws = await open_socket(session, ws_port)
-            connection_id = next(iter(gw.connections))
+            ws, connection_id = await open_socket(session, gw, ws_port)
             await asyncio.to_thread(api.send, connection_id, json.dumps({"via": "chalice"}))
             frame = await ws.receive_json(timeout=5)
             await ws.close()
