@@ -8,7 +8,7 @@ from typing import Any
 
 from ..domain.orders import Order, OrderEvent, OrderType, Status
 from ..domain.tokens import TOKENS
-from ..errors import NotFound
+from ..errors import NotFound, ServiceUnavailable
 from ..schemas import MarketOrderRequest
 from .ports import Clock, OrderQueue, Orders
 
@@ -63,7 +63,14 @@ class OrderService:
             },
         )
         self._orders.add(order, accepted)
-        self._queue.enqueue(order.id)
+        try:
+            self._queue.enqueue(order.id)
+        except Exception as error:
+            # Not accepted after all: close the order so nothing waits on it, and let the client retry.
+            reason = f"the order could not be queued ({type(error).__name__})"
+            self._orders.transition(order.id, Status.PENDING, Status.FAILED, self._clock.now(),
+                                    {"reason": reason, "retryable": True}, failure_reason=reason)
+            raise ServiceUnavailable("orders cannot be queued right now; try again") from error
         return order
 
     def owned(self, user_id: str, order_id: str) -> Order:

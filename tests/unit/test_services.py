@@ -6,7 +6,7 @@ import pytest
 from chalicelib.domain.markets import genesis_pools
 from chalicelib.domain.orders import Status
 from chalicelib.domain.venues import VenueUnavailable
-from chalicelib.errors import NotFound, ProblemError
+from chalicelib.errors import NotFound, ProblemError, ServiceUnavailable
 from chalicelib.schemas import parse_market_order
 from chalicelib.services.execution import Executor
 from chalicelib.services.notifications import Notifier
@@ -47,6 +47,18 @@ def test_placing_an_order_stores_it_pending_and_enqueues_it(world):
     assert order.status is Status.PENDING and order.amount_in == 1_500_000_000
     assert world.queue.sent == [order.id]
     assert world.statuses(order.id) == ["pending"]
+
+
+def test_an_order_that_cannot_be_queued_is_refused_and_closed(world):
+    class BrokenQueue:
+        def enqueue(self, order_id):
+            raise ConnectionError("queue unreachable")
+
+    service = OrderService(world.orders, BrokenQueue(), world.clock)
+    with pytest.raises(ServiceUnavailable):
+        service.place("alice", parse_market_order(b'{"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1"}'))
+    (order,) = world.orders.orders.values()
+    assert order.status is Status.FAILED and "could not be queued" in order.failure_reason
 
 
 def test_an_order_runs_through_every_status_to_confirmed(world):
