@@ -41,14 +41,6 @@ class NotFound(ProblemError):
     status, title = 404, "Not Found"
 
 
-class Conflict(ProblemError):
-    status, title = 409, "Conflict"
-
-
-class UnsupportedMediaType(ProblemError):
-    status, title = 415, "Unsupported Media Type"
-
-
 class Unprocessable(ProblemError):
     status, title = 422, "Unprocessable Content"
 

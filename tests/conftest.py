@@ -56,6 +56,7 @@ def servers() -> Servers:
         for server in running:
             if server.child:
                 server.child.stop()
+        shutil.rmtree(running[0].data_dir, ignore_errors=True)  # PostgreSQL's may live outside ``base``
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.domain.orders import Order, OrderEvent, Status
+from chalicelib.domain.orders import Order, OrderEvent
 from chalicelib.domain.pools import Pool
 from chalicelib.domain.routing import RoutingDecision, VenueQuote, quote_pool
 from chalicelib.domain.venues import SlippageExceeded, SwapReceipt, VenueError
@@ -162,9 +162,3 @@ class FakePush:
     def statuses(self, connection_id: str) -> list[str]:
         return [f["status"] for f in self.frames.get(connection_id, []) if f.get("type") == "order.update"]
 
-
-def status_names(events: list[OrderEvent]) -> list[str]:
-    return [str(e.status) for e in events]
-
-
-__all__ = ["FakeClock", "FakeOrders", "FakeQueue", "FakeVenues", "FakeConnections", "FakePush", "Status"]

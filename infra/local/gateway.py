@@ -76,6 +76,7 @@ class Gateway:
         self.idle_timeout_s = idle_timeout_s
         self.max_connection_s = max_connection_s
         self.connections: dict[str, Connection] = {}
+        self._in_flight: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
         ws_handlers = pool.warm_up().app.websocket_handlers
         self.ws_functions = {route: config.name for route, config in ws_handlers.items()}
 
@@ -198,7 +199,10 @@ class Gateway:
                 connection.last_active = _now_ms()
                 if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                     body = message.data if message.type == WSMsgType.TEXT else message.data.decode("utf-8", "replace")
-                    asyncio.create_task(self._on_message(connection, body))
+                    # API Gateway invokes $default per message without waiting for the previous one.
+                    task = asyncio.create_task(self._on_message(connection, body))
+                    self._in_flight.add(task)
+                    task.add_done_callback(self._in_flight.discard)
                 elif message.type == WSMsgType.ERROR:
                     break
             if connection.ws.close_code is not None:

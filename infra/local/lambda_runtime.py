@@ -80,7 +80,6 @@ class EnvironmentPool:
         self._idle: list[Environment] = []
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_size)
-        self.created = 0
 
     @contextmanager
     def environment(self) -> Iterator[Environment]:
@@ -89,8 +88,6 @@ class EnvironmentPool:
                 env = self._idle.pop() if self._idle else None
             if env is None:
                 env = Environment(self._app_file, self._config)
-                with self._lock:
-                    self.created += 1
             try:
                 yield env
             finally:

@@ -6,11 +6,14 @@ the *thread* that started it exits, so every server must be started from the sup
 from __future__ import annotations
 
 import glob
+import hashlib
 import importlib.util
 import os
 import pwd
 import signal
+import stat
 import sys
+import tempfile
 from pathlib import Path
 
 import psycopg
@@ -39,13 +42,22 @@ def _unprivileged_user() -> tuple[int, int] | None:
     return nobody.pw_uid, nobody.pw_gid
 
 
+def _reachable_by_others(path: Path) -> bool:
+    """Whether every folder above ``path`` lets other users through (``nobody`` must reach the data)."""
+    return all(os.stat(parent).st_mode & stat.S_IXOTH for parent in path.resolve().parents)
+
+
 class PostgresServer:
     def __init__(self, data_dir: Path, port: int, log_dir: Path):
-        self.data_dir = data_dir
         self.port = port
         self.log_dir = log_dir
         self.bin = postgres_bin_dir()
         self.user = _unprivileged_user()
+        if self.user is not None and not _reachable_by_others(data_dir):
+            # A checkout inside a private folder (such as /root): keep the data at a stable place nobody can reach.
+            digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
+            data_dir = Path(tempfile.gettempdir()) / f"order-engine-postgres-{digest}"
+        self.data_dir = data_dir
         self.child: Child | None = None
 
     @property
