@@ -44,7 +44,8 @@ def _unprivileged_user() -> tuple[int, int] | None:
 
 def _reachable_by_others(path: Path) -> bool:
     """Whether every folder above ``path`` lets other users through (``nobody`` must reach the data)."""
-    return all(os.stat(parent).st_mode & stat.S_IXOTH for parent in path.resolve().parents)
+    existing = (parent for parent in path.resolve().parents if parent.exists())  # the rest will be made 0755
+    return all(os.stat(parent).st_mode & stat.S_IXOTH for parent in existing)
 
 
 class PostgresServer:

@@ -70,7 +70,8 @@ class Cloud:
 
 def new_cloud(**extra_env: str) -> Cloud:
     ports = {name: free_port() for name in ("HTTP_PORT", "WS_PORT", "AWS_EMULATOR_PORT", "PG_PORT", "REDIS_PORT")}
-    return Cloud(scratch_dir("cloud-"), ports, {
+    # A data folder that does not exist yet, as on a fresh clone.
+    return Cloud(scratch_dir("cloud-") / "fresh", ports, {
         "DEX_QUOTE_LATENCY_MS": "5-20", "DEX_SWAP_LATENCY_MS": "100-300", "DEX_FAILURE_RATE": "0.1",
         "WORKER_CONCURRENCY": "10", **extra_env,
     })
@@ -82,4 +83,4 @@ def cloud():
     yield running
     if running.process.poll() is None:
         running.stop()
-    shutil.rmtree(running.data_dir, ignore_errors=True)
+    shutil.rmtree(running.data_dir.parent, ignore_errors=True)

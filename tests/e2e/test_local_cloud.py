@@ -191,7 +191,7 @@ def test_stops_within_five_seconds_leaves_nothing_behind_and_keeps_orders():
     finally:
         if cloud.process and cloud.process.poll() is None:
             cloud.process.kill()
-        shutil.rmtree(cloud.data_dir, ignore_errors=True)
+        shutil.rmtree(cloud.data_dir.parent, ignore_errors=True)
 
 
 def test_a_taken_port_fails_with_a_clear_message():
@@ -201,7 +201,7 @@ def test_a_taken_port_fails_with_a_clear_message():
         holder.listen()
         result = subprocess.run([sys.executable, "-m", "infra.local", "run"], cwd=PROJECT_DIR, env=cloud.env(),
                                 capture_output=True, text=True, timeout=60)
-    shutil.rmtree(cloud.data_dir, ignore_errors=True)
+    shutil.rmtree(cloud.data_dir.parent, ignore_errors=True)
     assert result.returncode == 2
     assert f"port {cloud.ports['HTTP_PORT']}" in result.stderr and "Traceback" not in result.stderr + result.stdout
 
@@ -235,4 +235,4 @@ def test_dependencies_given_by_url_are_used_instead_of_started(servers):
     finally:
         if cloud.process and cloud.process.poll() is None:
             cloud.stop()
-        shutil.rmtree(cloud.data_dir, ignore_errors=True)
+        shutil.rmtree(cloud.data_dir.parent, ignore_errors=True)
