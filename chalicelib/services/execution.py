@@ -33,6 +33,8 @@ class Executor:
         if order is None:
             log.warning("message for unknown order %s dropped", order_id)
             return None
+        # Only an order found already submitted may have swapped in an earlier delivery.
+        resuming_submitted = order.status is Status.SUBMITTED
         try:
             if order.status is Status.PENDING:
                 order = self._advance(order, Status.ROUTING, {})
@@ -42,7 +44,7 @@ class Executor:
                 submitted = {"venue": order.venue, "txSignature": order.tx_signature}
                 order = self._advance(order, Status.SUBMITTED, submitted)
             if order and order.status is Status.SUBMITTED:
-                order = self._settle(order)
+                order = self._settle(order, ask_venue_first=resuming_submitted)
         except (NoRoute, VenueError) as error:
             order = self._fail(order, str(error), retryable=getattr(error, "transient", False))
         return order.status if order else None
@@ -70,9 +72,9 @@ class Executor:
             pool_id=chosen.pool_id,
         )
 
-    def _settle(self, order: Order) -> Order | None:
+    def _settle(self, order: Order, ask_venue_first: bool) -> Order | None:
         assert order.tx_signature and order.pool_id and order.min_out is not None
-        receipt = self._venues.swap_status(order.tx_signature)
+        receipt = self._venues.swap_status(order.tx_signature) if ask_venue_first else None
         if receipt is None:
             receipt = self._venues.swap(
                 order.tx_signature, order.id, order.pool_id, order.token_in.symbol, order.token_out.symbol,

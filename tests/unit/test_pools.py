@@ -38,8 +38,9 @@ def test_raydium_bigger_orders_get_worse_prices(small, extra):
     pool = raydium_pool("SOL", "USDC", "50000", "150")
     a, b = pool.swap("SOL", small), pool.swap("SOL", small + extra)
     assert b.amount_out >= a.amount_out
-    # price per unit falls with size (up to one base unit of rounding)
-    assert Decimal(b.amount_out) / (small + extra) <= Decimal(a.amount_out + 1) / small
+    # Price per unit falls with size. Integer rounding (the fee's ceiling, the output's floor) can cost the
+    # smaller order up to two output units against the exact curve, so that is the tolerance.
+    assert Decimal(b.amount_out) / (small + extra) <= Decimal(a.amount_out + 2) / small
 
 
 def test_raydium_rejects_a_token_it_does_not_list():
