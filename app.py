@@ -31,9 +31,10 @@ def _user_id() -> str:
 @app.route("/orders", methods=["POST"], authorizer=jwt_auth, content_types=["application/json"])
 @answers_problems
 def place_order() -> Response:
-    order = engine.orders.place(_user_id(), parse_market_order(app.current_request.raw_body))
-    return json_response({"orderId": order.id, "status": str(order.status)}, status=202,
-                         headers={"Location": f"/orders/{order.id}"})
+    request = app.current_request
+    order = parse_market_order(request.raw_body)
+    placed = engine.placement.place(_user_id(), request.headers.get("idempotency-key"), order, app.lambda_context)
+    return json_response(placed, status=202, headers={"Location": f"/orders/{placed['orderId']}"})
 
 
 @app.route("/orders/{order_id}", methods=["GET"], authorizer=jwt_auth)

@@ -14,6 +14,7 @@ from botocore.config import Config
 from chalice.app import Chalice
 
 from .adapters.dex import MockDexNetwork
+from .adapters.idempotency import RedisIdempotencyStore
 from .adapters.postgres import PostgresOrders, connect_pool
 from .adapters.redis_store import RedisConnections
 from .adapters.sqs import SqsOrderQueue
@@ -22,6 +23,7 @@ from .auth import verify_token
 from .clock import SystemClock
 from .errors import ServiceUnavailable
 from .services.execution import Executor
+from .services.idempotency import IdempotentPlacement
 from .services.notifications import Notifier
 from .services.orders import OrderService
 from .services.websocket import WebsocketSessions
@@ -104,6 +106,10 @@ class Engine:
     @functools.cached_property
     def orders(self) -> OrderService:
         return OrderService(self._res.orders, self._res.queue, self._res.clock)
+
+    @functools.cached_property
+    def placement(self) -> IdempotentPlacement:
+        return IdempotentPlacement(self.orders, RedisIdempotencyStore(client=self._res.redis))
 
     @functools.cached_property
     def executor(self) -> Executor:

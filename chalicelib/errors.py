@@ -45,5 +45,9 @@ class Unprocessable(ProblemError):
     status, title = 422, "Unprocessable Content"
 
 
+class Conflict(ProblemError):
+    status, title = 409, "Conflict"
+
+
 class ServiceUnavailable(ProblemError):
     status, title = 503, "Service Unavailable"

@@ -236,3 +236,20 @@ def test_dependencies_given_by_url_are_used_instead_of_started(servers):
         if cloud.process and cloud.process.poll() is None:
             cloud.stop()
         shutil.rmtree(cloud.data_dir.parent, ignore_errors=True)
+
+
+def test_an_idempotency_key_makes_submission_safe_to_retry(cloud):
+    key = {"Idempotency-Key": "retry-safe-1", **auth()}
+    body = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.25"}
+
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            answers = []
+            for sent in (body, body, {**body, "amountIn": "0.26"}):
+                async with session.post(f"{cloud.http}/orders", json=sent, headers=key) as r:
+                    answers.append((r.status, await r.json()))
+            return answers
+
+    (s1, first), (s2, again), (s3, other) = asyncio.run(scenario())
+    assert s1 == s2 == 202 and first == again
+    assert s3 == 422 and other["errors"][0]["field"] == "Idempotency-Key"

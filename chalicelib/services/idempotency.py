@@ -1,0 +1,66 @@
+"""Safe retries of ``POST /orders``: a request with an ``Idempotency-Key`` that was seen before, with the same body,
+gets the first response again for 24 hours instead of a second order (Powertools' idempotency utility)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+
+from ..errors import Conflict, Unprocessable
+from ..schemas import MarketOrderRequest
+from .orders import OrderService
+
+KEY_TTL_SECONDS = 24 * 60 * 60
+MAX_KEY_LENGTH = 255
+
+
+class IdempotentPlacement:
+    def __init__(self, orders: OrderService, persistence: BasePersistenceLayer, ttl_seconds: int = KEY_TTL_SECONDS):
+        self._orders = orders
+        # The key is the user's own: two users may pick the same Idempotency-Key without meeting.
+        self._config = IdempotencyConfig(
+            event_key_jmespath="[user, key]",
+            payload_validation_jmespath="body",
+            expires_after_seconds=ttl_seconds,
+            raise_on_no_idempotency_key=True,
+        )
+
+        @idempotent_function(
+            data_keyword_argument="request", persistence_store=persistence, config=self._config,
+            key_prefix="place-order",
+        )
+        def place_once(request: dict[str, Any]) -> dict[str, Any]:
+            return self._respond(request["user"], MarketOrderRequest.model_validate(request["body"]))
+
+        self._place_once = place_once
+
+    def place(self, user_id: str, key: str | None, order: MarketOrderRequest, context: Any = None) -> dict[str, Any]:
+        """The 202 body for this order; with a key, the same one every time the same request is repeated."""
+        if key is None:
+            return self._respond(user_id, order)
+        if not key.strip() or len(key) > MAX_KEY_LENGTH:
+            raise Unprocessable(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters",
+                                [{"field": "Idempotency-Key", "message": "invalid length"}])
+        if context is not None:
+            self._config.register_lambda_context(context)
+        body = order.model_dump(mode="json", by_alias=True)
+        body["amountIn"] = f"{order.amount_in.normalize():f}"  # "1.5" and "1.50" are the same order
+        try:
+            return self._place_once(request={"user": user_id, "key": key, "body": body})
+        except IdempotencyValidationError:
+            raise Unprocessable(
+                "this Idempotency-Key was used with a different request body",
+                [{"field": "Idempotency-Key", "message": "already used for a different order"}],
+            ) from None
+        except IdempotencyAlreadyInProgressError:
+            raise Conflict("a request with this Idempotency-Key is still being processed; retry shortly") from None
+
+    def _respond(self, user_id: str, order: MarketOrderRequest) -> dict[str, Any]:
+        placed = self._orders.place(user_id, order)
+        return {"orderId": placed.id, "status": str(placed.status)}

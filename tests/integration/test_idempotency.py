@@ -1,0 +1,91 @@
+"""Idempotency-Key on POST /orders, with Powertools' idempotency utility on the real Redis-compatible server."""
+
+import threading
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from chalicelib.adapters.idempotency import RedisIdempotencyStore
+from chalicelib.errors import Conflict, Unprocessable
+from chalicelib.schemas import MarketOrderRequest
+from chalicelib.services.idempotency import IdempotentPlacement
+from chalicelib.services.orders import OrderService
+from tests.fakes import FakeClock, FakeOrders, FakeQueue
+
+
+class SlowQueue(FakeQueue):
+    def __init__(self, gate: threading.Event):
+        super().__init__()
+        self.gate = gate
+
+    def enqueue(self, order_id):
+        self.gate.wait(5)
+        super().enqueue(order_id)
+
+
+def order(amount="1.5", **changes):
+    return MarketOrderRequest(tokenIn="SOL", tokenOut="USDC", amountIn=Decimal(amount), **changes)
+
+
+@pytest.fixture
+def placement(redis_client):
+    queue = FakeQueue()
+    service = OrderService(FakeOrders(), queue, FakeClock())
+    return IdempotentPlacement(service, RedisIdempotencyStore(client=redis_client)), queue
+
+
+def test_the_same_key_and_body_return_the_first_response_and_place_one_order(placement):
+    places, queue = placement
+    key = str(uuid.uuid4())
+    first = places.place("alice", key, order("1.5"))
+    again = places.place("alice", key, order("1.50"))
+    assert first == again and first["status"] == "pending"
+    assert queue.sent == [first["orderId"]]
+
+
+def test_the_same_key_with_another_body_is_refused(placement):
+    places, queue = placement
+    key = str(uuid.uuid4())
+    places.place("alice", key, order("1.5"))
+    with pytest.raises(Unprocessable) as caught:
+        places.place("alice", key, order("2"))
+    assert caught.value.status == 422
+    assert len(queue.sent) == 1
+
+
+def test_keys_belong_to_their_user_and_requests_without_a_key_are_not_deduplicated(placement):
+    places, queue = placement
+    key = str(uuid.uuid4())
+    a = places.place("alice", key, order())
+    b = places.place("bob", key, order())
+    assert a["orderId"] != b["orderId"]
+    assert places.place("alice", None, order()) != places.place("alice", None, order())
+    assert len(queue.sent) == 4
+
+
+def test_a_key_that_is_too_long_is_refused(placement):
+    places, _ = placement
+    with pytest.raises(Unprocessable):
+        places.place("alice", "k" * 256, order())
+
+
+def test_a_concurrent_retry_is_told_the_first_is_still_in_progress(redis_client):
+    gate = threading.Event()
+    queue = SlowQueue(gate)
+    places = IdempotentPlacement(OrderService(FakeOrders(), queue, FakeClock()),
+                                 RedisIdempotencyStore(client=redis_client))
+    key = str(uuid.uuid4())
+    results = []
+    first = threading.Thread(target=lambda: results.append(places.place("alice", key, order())))
+    first.start()
+    for _ in range(100):  # until the first request has claimed the key
+        if redis_client.keys("*place-order*"):
+            break
+        threading.Event().wait(0.01)
+    with pytest.raises(Conflict):
+        places.place("alice", key, order())
+    gate.set()
+    first.join(5)
+    assert places.place("alice", key, order()) == results[0]
+    assert len(queue.sent) == 1
