@@ -97,6 +97,8 @@ class SqsEventSourceMapping:
         self._poll_wait_s = poll_wait_s
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._in_flight: dict[int, list[dict[str, Any]]] = {}  # poller thread -> the batch it is invoking with
+        self._lock = threading.Lock()
         self.invocations = 0
         self.deleted = 0
 
@@ -107,12 +109,24 @@ class SqsEventSourceMapping:
             self._threads.append(thread)
         return self
 
-    def stop(self, timeout: float = 4.0) -> None:
-        """Stop polling; invocations under way finish (their messages are deleted or left as they report)."""
+    def stop(self, timeout: float = 3.0) -> None:
+        """Stop polling and let invocations under way finish; the batches of those still running at the deadline
+        go back to the queue at once (visibility 0) instead of waiting out their visibility timeout."""
         self._stop.set()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            unfinished = [m for batch in self._in_flight.values() for m in batch]
+            self._in_flight.clear()
+        for start in range(0, len(unfinished), 10):
+            self._sqs.change_message_visibility_batch(
+                QueueUrl=self.source.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                         for i, m in enumerate(unfinished[start:start + 10])],
+            )
+        if unfinished:
+            log.info("returned %d messages of unfinished invocations to the queue", len(unfinished))
 
     def _receive_batch(self) -> list[dict[str, Any]]:
         batch: list[dict[str, Any]] = []
@@ -146,12 +160,20 @@ class SqsEventSourceMapping:
         event = {"Records": [sqs_record(m, self.source.queue_arn, self._region) for m in messages]}
         by_id = {m["MessageId"]: m for m in messages}
         self.invocations += 1
+        me = threading.get_ident()
+        with self._lock:
+            self._in_flight[me] = messages
         try:
             result = self._invoke(event)
         except Exception:
             log.exception("%s failed; the whole batch of %d returns after its visibility timeout",
                           self.source.function_name, len(messages))
             return
+        finally:
+            with self._lock:
+                finished = self._in_flight.pop(me, None) is not None
+        if not finished:
+            return  # stop() already returned this batch to the queue
         failed = failed_message_ids(result, set(by_id))
         succeeded = [m for message_id, m in by_id.items() if message_id not in failed]
         for start in range(0, len(succeeded), 10):

@@ -106,3 +106,19 @@ def test_batches_respect_the_batch_size(sqs):
     run_mapping(sqs, url, arn, function, until=lambda: depth(sqs, url) == 0, batch_size=3)
     assert max(len(batch) for batch in function.calls) <= 3
     assert sorted(b for batch in function.calls for b in batch) == sorted(f"b{i}" for i in range(7))
+
+
+def test_stopping_returns_the_messages_of_unfinished_invocations_at_once(sqs):
+    _, url, arn = make_queue(sqs, visibility=300)
+    sqs.send_message(QueueUrl=url, MessageBody="long")
+    started = threading.Event()
+
+    def slow(event):
+        started.set()
+        time.sleep(30)  # still running when the mapping stops
+
+    mapping = SqsEventSourceMapping(sqs, SqsSource("slow_fn", url, arn, 10, 0), slow, concurrency=1).start()
+    assert started.wait(10)
+    mapping.stop(timeout=0.5)
+    received = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2).get("Messages", [])
+    assert [m["Body"] for m in received] == ["long"]  # back at once, not after the 300 s visibility timeout
