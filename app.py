@@ -80,4 +80,4 @@ def ws_message(event: WebsocketEvent) -> None:
 
 @app.on_sqs_message(queue=ORDERS_QUEUE_NAME, batch_size=10, maximum_batching_window_in_seconds=0)
 def execute_orders(event: SQSEvent) -> dict:
-    return process_order_batch(event.to_dict(), event.context, engine.executor)
+    return process_order_batch(event.to_dict(), event.context, engine.executor, engine.redelivery)

@@ -21,6 +21,7 @@ from .adapters.sqs import SqsOrderQueue
 from .adapters.websocket import EndpointOverrideSession, WebsocketPush
 from .auth import verify_token
 from .clock import SystemClock
+from .domain.orders import RetryPolicy
 from .errors import ServiceUnavailable
 from .services.execution import Executor
 from .services.idempotency import IdempotentPlacement
@@ -116,7 +117,12 @@ class Engine:
         # A worker is not started by a WebSocket event, so Chalice has not configured the management API for it.
         settings = self._res.settings
         self._app.websocket_api.configure_from_api_id(settings.websocket_api_id, settings.websocket_stage)
-        return Executor(self._res.orders, self._res.dex, self.notifier, self._res.clock)
+        retry = RetryPolicy(base_delay_seconds=settings.retry_base_seconds)
+        return Executor(self._res.orders, self._res.dex, self.notifier, self._res.clock, retry)
+
+    @property
+    def redelivery(self) -> SqsOrderQueue:
+        return self._res.queue
 
     @functools.cached_property
     def websocket(self) -> WebsocketSessions:

@@ -26,6 +26,7 @@ class Settings:
     swap_latency: LatencyRange
     failure_rate: float
     db_pool_size: int
+    retry_base_seconds: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -47,6 +48,7 @@ class Settings:
             swap_latency=LatencyRange.parse(env.get("DEX_SWAP_LATENCY_MS", "2000-3000")),
             failure_rate=failure_rate,
             db_pool_size=int(env.get("DB_POOL_SIZE", "10")),
+            retry_base_seconds=int(env.get("RETRY_BASE_SECONDS", "2")),
         )
 
 

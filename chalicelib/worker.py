@@ -9,12 +9,15 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from .services.execution import Executor
+from .services.execution import Executor, RetryLater
+from .services.ports import Redelivery
 
 
-def process_order_batch(event: dict[str, Any], context: Any, executor: Executor) -> dict[str, Any]:
+def process_order_batch(
+    event: dict[str, Any], context: Any, executor: Executor, redelivery: Redelivery
+) -> dict[str, Any]:
     """Executes each record's order; a record whose processing raised is returned in ``batchItemFailures``
-    so SQS redelivers it alone.
+    so SQS redelivers it alone: after its visibility timeout, or after the backoff a ``RetryLater`` asks for.
 
     Orders spend most of their time waiting on venues, so the records run side by side; the processor then
     collects each one's outcome in order.
@@ -22,7 +25,7 @@ def process_order_batch(event: dict[str, Any], context: Any, executor: Executor)
     records = event.get("Records", [])
     with ThreadPoolExecutor(max_workers=max(1, len(records)), thread_name_prefix="record") as pool:
         running: dict[str, Future] = {
-            record["messageId"]: pool.submit(executor.execute, json.loads(record["body"])["orderId"])
+            record["messageId"]: pool.submit(_execute, executor, redelivery, record)
             if _is_order(record) else _failed(ValueError("the message body has no orderId"))
             for record in records
         }
@@ -33,6 +36,14 @@ def process_order_batch(event: dict[str, Any], context: Any, executor: Executor)
         return process_partial_response(
             event=event, record_handler=settle, processor=BatchProcessor(event_type=EventType.SQS), context=context
         )
+
+
+def _execute(executor: Executor, redelivery: Redelivery, record: dict[str, Any]) -> None:
+    try:
+        executor.execute(json.loads(record["body"])["orderId"])
+    except RetryLater as retry:
+        redelivery.retry_later(record["receiptHandle"], retry.delay_seconds)
+        raise
 
 
 def _is_order(record: dict[str, Any]) -> bool:

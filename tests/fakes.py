@@ -41,10 +41,10 @@ class FakeOrders:
     def events(self, order_id: str, after_seq: int = 0) -> list[OrderEvent]:
         return [e for e in self.event_log.get(order_id, []) if e.seq > after_seq]
 
-    def transition(self, order_id, expected, new, at, data, **fields) -> OrderEvent | None:
+    def transition(self, order_id, expected, new, at, data, expected_seq=None, **fields) -> OrderEvent | None:
         with self._lock:
             order = self.orders[order_id]
-            if order.status is not expected:
+            if order.status is not expected or (expected_seq is not None and order.seq != expected_seq):
                 return None
             event = OrderEvent(order_id, order.seq + 1, new, at, data)
             self.orders[order_id] = dataclasses.replace(order, status=new, seq=event.seq, updated_at=at, **fields)
@@ -71,13 +71,13 @@ class FakeQueue:
 
 
 class FakeVenues:
-    """Pools in memory, with the real pool math; ``fail_next`` injects a venue error."""
+    """Pools in memory, with the real pool math; ``failures`` injects venue errors."""
 
     def __init__(self, pools: list[Pool], clock: FakeClock):
         self.pools = {p.id: p for p in pools}
         self.ledger: dict[str, SwapReceipt] = {}
         self.swap_calls = 0
-        self.fail_next: VenueError | None = None
+        self.failures: list[VenueError] = []  # raised by the next swaps, one each
         self.move_price_before_swap: int = 0
         self._clock = clock
 
@@ -87,9 +87,8 @@ class FakeVenues:
 
     def swap(self, signature, memo, pool_id, token_in, token_out, amount_in, min_out) -> SwapReceipt:
         self.swap_calls += 1
-        if self.fail_next:
-            error, self.fail_next = self.fail_next, None
-            raise error
+        if self.failures:
+            raise self.failures.pop(0)
         if signature in self.ledger:
             return self.ledger[signature]
         pool = self.pools[pool_id]

@@ -71,6 +71,7 @@ def _order(row: dict[str, Any]) -> Order:
         tx_signature=row["tx_signature"],
         amount_out=None if row["amount_out"] is None else int(row["amount_out"]),
         failure_reason=row["failure_reason"],
+        attempts=row["attempts"],
     )
 
 
@@ -94,7 +95,9 @@ def _quote_json(q: VenueQuote) -> dict[str, Any]:
 
 
 # Columns an order's transition may set alongside its status.
-_TRANSITION_FIELDS = frozenset({"venue", "pool_id", "min_out", "tx_signature", "amount_out", "failure_reason"})
+_TRANSITION_FIELDS = frozenset(
+    {"attempts", "venue", "pool_id", "min_out", "tx_signature", "amount_out", "failure_reason"}
+)
 
 
 class PostgresOrders:
@@ -135,18 +138,22 @@ class PostgresOrders:
         return [_event(r) for r in rows]
 
     def transition(
-        self, order_id: str, expected: Status, new: Status, at: datetime, data: dict[str, Any], **fields: Any
+        self, order_id: str, expected: Status, new: Status, at: datetime, data: dict[str, Any],
+        expected_seq: int | None = None, **fields: Any,
     ) -> OrderEvent | None:
-        """Move the order from ``expected`` to ``new``; None when it is no longer in ``expected``."""
+        """Move the order from ``expected`` to ``new``; None when it is no longer in ``expected`` (or, given
+        ``expected_seq``, when any other change was recorded since the caller read it)."""
         unknown = set(fields) - _TRANSITION_FIELDS
         if unknown:
             raise ValueError(f"cannot set {sorted(unknown)} in a transition")
         assignments = "".join(f", {name} = %({name})s" for name in fields)
+        same_seq = " AND seq = %(expected_seq)s" if expected_seq is not None else ""
         with self._pool.connection() as conn, conn.transaction():
             row = conn.execute(
                 f"""UPDATE orders SET status = %(new)s, seq = seq + 1, updated_at = %(at)s{assignments}
-                    WHERE id = %(id)s AND status = %(expected)s RETURNING seq""",
-                {"new": str(new), "at": at, "id": order_id, "expected": str(expected), **fields},
+                    WHERE id = %(id)s AND status = %(expected)s{same_seq} RETURNING seq""",
+                {"new": str(new), "at": at, "id": order_id, "expected": str(expected), "expected_seq": expected_seq,
+                 **fields},
             ).fetchone()
             if row is None:
                 return None

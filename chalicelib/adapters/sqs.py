@@ -21,5 +21,11 @@ class SqsOrderQueue:
     def enqueue(self, order_id: str) -> None:
         self._client.send_message(QueueUrl=self.url, MessageBody=json.dumps({"orderId": order_id}))
 
+    def retry_later(self, receipt_handle: str, delay_seconds: int) -> None:
+        """Make a received message visible again after ``delay_seconds`` (SQS allows up to 12 hours)."""
+        self._client.change_message_visibility(
+            QueueUrl=self.url, ReceiptHandle=receipt_handle, VisibilityTimeout=min(delay_seconds, 43_200)
+        )
+
     def ping(self) -> None:
         self._client.get_queue_attributes(QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessages"])

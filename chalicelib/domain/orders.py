@@ -37,8 +37,20 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.TRIGGERED: frozenset({Status.ROUTING, Status.FAILED}),
     Status.ROUTING: frozenset({Status.BUILDING, Status.FAILED}),
     Status.BUILDING: frozenset({Status.SUBMITTED, Status.FAILED}),
-    Status.SUBMITTED: frozenset({Status.CONFIRMED, Status.FAILED}),
+    # A submitted swap that failed transiently is submitted again: the order stays submitted, one attempt more.
+    Status.SUBMITTED: frozenset({Status.SUBMITTED, Status.CONFIRMED, Status.FAILED}),
 }
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Transient venue failures are retried with exponential backoff, at most ``max_attempts`` submissions."""
+
+    max_attempts: int = 3
+    base_delay_seconds: int = 2
+
+    def delay_after(self, attempt: int) -> int:
+        return self.base_delay_seconds * 2 ** (attempt - 1)
 
 
 def can_transition(current: Status, new: Status) -> bool:
@@ -68,6 +80,7 @@ class Order:
     tx_signature: str | None = None
     amount_out: int | None = None
     failure_reason: str | None = None
+    attempts: int = 0  # swap submissions so far
 
     @property
     def executed_price(self) -> Decimal | None:

@@ -3,6 +3,9 @@
 Every step is a conditional status change, so a duplicate delivery that finds the order already moved on
 stops, and a redelivery after a crash resumes from the last stored status. The swap's signature is fixed
 while building, so resuming a submitted order asks the venue about it instead of swapping again.
+
+A transient venue failure is not waited out here: the order records the failed attempt and ``RetryLater``
+asks the caller to have the message redelivered after the backoff; permanent failures fail the order at once.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import dataclasses
 import logging
 from typing import Any
 
-from ..domain.orders import Order, Status, can_transition, transaction_signature
+from ..domain.orders import Order, RetryPolicy, Status, can_transition, transaction_signature
 from ..domain.routing import NoRoute, choose_route, min_out
 from ..domain.venues import VenueError
 from .notifications import Notifier
@@ -20,12 +23,23 @@ from .ports import Clock, Orders, Venues
 log = logging.getLogger(__name__)
 
 
+class RetryLater(Exception):
+    """The order's message should come back after ``delay_seconds`` for another attempt."""
+
+    def __init__(self, order_id: str, delay_seconds: int, reason: str):
+        super().__init__(f"order {order_id}: {reason}; retrying in {delay_seconds} s")
+        self.delay_seconds = delay_seconds
+
+
 class Executor:
-    def __init__(self, orders: Orders, venues: Venues, notifier: Notifier, clock: Clock):
+    def __init__(
+        self, orders: Orders, venues: Venues, notifier: Notifier, clock: Clock, retry: RetryPolicy | None = None
+    ):
         self._orders = orders
         self._venues = venues
         self._notifier = notifier
         self._clock = clock
+        self._retry = retry or RetryPolicy()
 
     def execute(self, order_id: str) -> Status | None:
         """Advance the order as far as it goes; returns the status it was left in (None: unknown order)."""
@@ -41,12 +55,12 @@ class Executor:
             if order and order.status is Status.ROUTING:
                 order = self._route_and_build(order)
             if order and order.status is Status.BUILDING:
-                submitted = {"venue": order.venue, "txSignature": order.tx_signature}
-                order = self._advance(order, Status.SUBMITTED, submitted)
+                submitted = {"venue": order.venue, "txSignature": order.tx_signature, "attempt": 1}
+                order = self._advance(order, Status.SUBMITTED, submitted, attempts=1)
             if order and order.status is Status.SUBMITTED:
                 order = self._settle(order, ask_venue_first=resuming_submitted)
         except (NoRoute, VenueError) as error:
-            order = self._fail(order, str(error), retryable=getattr(error, "transient", False))
+            order = self._fail(order, str(error))
         return order.status if order else None
 
     def _route_and_build(self, order: Order) -> Order | None:
@@ -76,10 +90,15 @@ class Executor:
         assert order.tx_signature and order.pool_id and order.min_out is not None
         receipt = self._venues.swap_status(order.tx_signature) if ask_venue_first else None
         if receipt is None:
-            receipt = self._venues.swap(
-                order.tx_signature, order.id, order.pool_id, order.token_in.symbol, order.token_out.symbol,
-                order.amount_in, order.min_out,
-            )
+            try:
+                receipt = self._venues.swap(
+                    order.tx_signature, order.id, order.pool_id, order.token_in.symbol, order.token_out.symbol,
+                    order.amount_in, order.min_out,
+                )
+            except VenueError as error:
+                if not error.transient or order.attempts >= self._retry.max_attempts:
+                    raise
+                return self._schedule_retry(order, str(error))
         confirmed = dataclasses.replace(order, amount_out=receipt.amount_out)
         return self._advance(
             order,
@@ -94,16 +113,33 @@ class Executor:
             amount_out=receipt.amount_out,
         )
 
-    def _fail(self, order: Order | None, reason: str, retryable: bool) -> Order | None:
+    def _schedule_retry(self, order: Order, reason: str) -> Order | None:
+        delay = self._retry.delay_after(order.attempts)
+        retried = self._advance(
+            order,
+            Status.SUBMITTED,
+            {"venue": order.venue, "txSignature": order.tx_signature, "attempt": order.attempts + 1,
+             "previousError": reason, "retryInSeconds": delay},
+            attempts=order.attempts + 1,
+        )
+        if retried is None:
+            return None  # another delivery moved the order meanwhile; it owns the retry
+        raise RetryLater(order.id, delay, reason)
+
+    def _fail(self, order: Order | None, reason: str) -> Order | None:
         if order is None or order.status.is_final:
             return order
-        return self._advance(order, Status.FAILED, {"reason": reason, "retryable": retryable}, failure_reason=reason)
+        if order.attempts > 1:
+            reason = f"{reason} (after {order.attempts} attempts)"
+        return self._advance(order, Status.FAILED, {"reason": reason, "attempts": order.attempts},
+                             failure_reason=reason)
 
     def _advance(self, order: Order, new: Status, data: dict[str, Any], **fields: Any) -> Order | None:
-        """The conditional step; None when another delivery moved the order first."""
+        """The conditional step; None when another delivery changed the order since it was read."""
         if not can_transition(order.status, new):
             raise ValueError(f"an order cannot go from {order.status} to {new}")
-        event = self._orders.transition(order.id, order.status, new, self._clock.now(), data, **fields)
+        event = self._orders.transition(order.id, order.status, new, self._clock.now(), data,
+                                        expected_seq=order.seq, **fields)
         if event is None:
             log.info("order %s is no longer %s; this delivery stops", order.id, order.status)
             return None

@@ -22,7 +22,8 @@ class Orders(Protocol):
     def events(self, order_id: str, after_seq: int = 0) -> list[OrderEvent]: ...
 
     def transition(
-        self, order_id: str, expected: Status, new: Status, at: datetime, data: dict[str, Any], **fields: Any
+        self, order_id: str, expected: Status, new: Status, at: datetime, data: dict[str, Any],
+        expected_seq: int | None = None, **fields: Any,
     ) -> OrderEvent | None: ...
 
     def save_decision(self, order_id: str, decision: RoutingDecision, at: datetime) -> None: ...
@@ -32,6 +33,10 @@ class Orders(Protocol):
 
 class OrderQueue(Protocol):
     def enqueue(self, order_id: str) -> None: ...
+
+
+class Redelivery(Protocol):
+    def retry_later(self, receipt_handle: str, delay_seconds: int) -> None: ...
 
 
 class Venues(Protocol):

@@ -73,7 +73,7 @@ def new_cloud(**extra_env: str) -> Cloud:
     # A data folder that does not exist yet, as on a fresh clone.
     return Cloud(scratch_dir("cloud-") / "fresh", ports, {
         "DEX_QUOTE_LATENCY_MS": "5-20", "DEX_SWAP_LATENCY_MS": "100-300", "DEX_FAILURE_RATE": "0.1",
-        "WORKER_CONCURRENCY": "10", **extra_env,
+        "WORKER_CONCURRENCY": "10", "RETRY_BASE_SECONDS": "1", **extra_env,
     })
 
 

@@ -60,6 +60,8 @@ def test_statuses_only_move_forward():
     assert can_transition(Status.PENDING, Status.ROUTING)
     assert can_transition(Status.SUBMITTED, Status.CONFIRMED)
     assert not can_transition(Status.CONFIRMED, Status.FAILED)
+    assert can_transition(Status.SUBMITTED, Status.SUBMITTED)  # a retried submission
+    assert not can_transition(Status.ROUTING, Status.ROUTING)
     assert not can_transition(Status.SUBMITTED, Status.ROUTING)
     for final in FINAL_STATUSES:
         assert all(not can_transition(final, s) for s in Status)

@@ -8,7 +8,7 @@ from chalicelib.domain.orders import Status
 from chalicelib.domain.venues import VenueUnavailable
 from chalicelib.errors import NotFound, ProblemError, ServiceUnavailable
 from chalicelib.schemas import parse_market_order
-from chalicelib.services.execution import Executor
+from chalicelib.services.execution import Executor, RetryLater
 from chalicelib.services.notifications import Notifier
 from chalicelib.services.orders import OrderService
 from chalicelib.services.websocket import WebsocketSessions
@@ -101,12 +101,41 @@ def test_slippage_beyond_the_tolerance_fails_the_order_with_the_reason(world):
     assert world.venues.ledger == {}
 
 
-def test_a_venue_failure_fails_the_order_and_marks_it_retryable(world):
+def test_a_transient_venue_failure_is_retried_through_the_queue_with_backoff(world):
     order = world.place()
-    world.venues.fail_next = VenueUnavailable("transaction expired")
+    world.venues.failures = [VenueUnavailable("transaction expired"), VenueUnavailable("transaction expired")]
+    with pytest.raises(RetryLater) as first:
+        world.executor.execute(order.id)
+    with pytest.raises(RetryLater) as second:
+        world.executor.execute(order.id)  # the redelivery, after the backoff
+    assert (first.value.delay_seconds, second.value.delay_seconds) == (2, 4)
+    assert world.executor.execute(order.id) is Status.CONFIRMED
+    events = world.orders.events(order.id)
+    assert [str(e.status) for e in events] == ["pending", "routing", "building", "submitted", "submitted",
+                                                "submitted", "confirmed"]
+    assert [e.data.get("attempt") for e in events if e.status is Status.SUBMITTED] == [1, 2, 3]
+    assert events[4].data["previousError"] == "transaction expired"
+    assert len(world.venues.ledger) == 1
+
+
+def test_after_the_last_attempt_the_order_fails_with_the_reason(world):
+    order = world.place()
+    world.venues.failures = [VenueUnavailable("transaction expired")] * 3
+    for _ in range(2):
+        with pytest.raises(RetryLater):
+            world.executor.execute(order.id)
     assert world.executor.execute(order.id) is Status.FAILED
     last = world.orders.events(order.id)[-1]
-    assert last.data == {"reason": "transaction expired", "retryable": True}
+    assert last.data == {"reason": "transaction expired (after 3 attempts)", "attempts": 3}
+    assert world.venues.ledger == {}
+
+
+def test_a_stale_delivery_cannot_record_a_change_over_a_newer_one(world):
+    order = world.place()
+    world.executor.execute(order.id)
+    stale = world.orders.orders[order.id]
+    assert world.orders.transition(order.id, Status.CONFIRMED, Status.CONFIRMED, world.clock.now(), {},
+                                   expected_seq=stale.seq - 1) is None
 
 
 def test_a_user_cannot_see_another_users_order(world):
