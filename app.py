@@ -1,7 +1,7 @@
 """Thin Chalice handlers: each turns an event into a service call; the code lives in chalicelib/."""
 
-from chalice import AuthResponse, Chalice, Response
-from chalice.app import AuthRequest, SQSEvent, WebsocketEvent
+from chalice import AuthResponse, Chalice, Rate, Response
+from chalice.app import AuthRequest, CloudWatchEvent, SQSEvent, WebsocketEvent
 
 from chalicelib import bootstrap
 from chalicelib.errors import ProblemError, Unauthorized
@@ -81,3 +81,9 @@ def ws_message(event: WebsocketEvent) -> None:
 @app.on_sqs_message(queue=ORDERS_QUEUE_NAME, batch_size=10, maximum_batching_window_in_seconds=0)
 def execute_orders(event: SQSEvent) -> dict:
     return process_order_batch(event.to_dict(), event.context, engine.executor, engine.redelivery)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def sweep_stuck_orders(event: CloudWatchEvent) -> dict:
+    report = engine.sweeper.sweep()
+    return {"requeued": report.requeued, "ended": report.ended}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -27,6 +28,7 @@ from .services.execution import Executor
 from .services.idempotency import IdempotentPlacement
 from .services.notifications import Notifier
 from .services.orders import OrderService
+from .services.sweeper import Sweeper
 from .services.websocket import WebsocketSessions
 from .settings import Settings
 
@@ -119,6 +121,12 @@ class Engine:
         self._app.websocket_api.configure_from_api_id(settings.websocket_api_id, settings.websocket_stage)
         retry = RetryPolicy(base_delay_seconds=settings.retry_base_seconds)
         return Executor(self._res.orders, self._res.dex, self.notifier, self._res.clock, retry)
+
+    @functools.cached_property
+    def sweeper(self) -> Sweeper:
+        settings = self._res.settings
+        return Sweeper(self._res.orders, self._res.queue, self.executor, self._res.clock,
+                       timedelta(seconds=settings.stuck_after_seconds), settings.max_sweeps)
 
     @property
     def redelivery(self) -> SqsOrderQueue:

@@ -27,6 +27,8 @@ class Settings:
     failure_rate: float
     db_pool_size: int
     retry_base_seconds: int
+    stuck_after_seconds: int
+    max_sweeps: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -49,6 +51,8 @@ class Settings:
             failure_rate=failure_rate,
             db_pool_size=int(env.get("DB_POOL_SIZE", "10")),
             retry_base_seconds=int(env.get("RETRY_BASE_SECONDS", "2")),
+            stuck_after_seconds=int(env.get("STUCK_AFTER_SECONDS", "120")),
+            max_sweeps=int(env.get("MAX_SWEEPS", "3")),
         )
 
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.domain.orders import Order, OrderEvent
+from chalicelib.domain.orders import Order, OrderEvent, Status
 from chalicelib.domain.pools import Pool
 from chalicelib.domain.routing import RoutingDecision, VenueQuote, quote_pool
 from chalicelib.domain.venues import SlippageExceeded, SwapReceipt, VenueError
@@ -60,6 +60,18 @@ class FakeOrders:
 
     def decision(self, order_id: str) -> dict[str, Any] | None:
         return self.decisions.get(order_id)
+
+    def stuck(self, before, limit=100):
+        waiting = [o for o in self.orders.values() if not o.status.is_final and o.status is not Status.OPEN
+                   and o.updated_at < before]
+        return sorted(waiting, key=lambda o: o.updated_at)[:limit]
+
+    def record_sweep(self, order_id, expected_seq, at) -> bool:
+        order = self.orders[order_id]
+        if order.seq != expected_seq:
+            return False
+        self.orders[order_id] = dataclasses.replace(order, sweeps=order.sweeps + 1, updated_at=at)
+        return True
 
 
 class FakeQueue:

@@ -72,6 +72,7 @@ def _order(row: dict[str, Any]) -> Order:
         amount_out=None if row["amount_out"] is None else int(row["amount_out"]),
         failure_reason=row["failure_reason"],
         attempts=row["attempts"],
+        sweeps=row["sweeps"],
     )
 
 
@@ -160,6 +161,26 @@ class PostgresOrders:
             event = OrderEvent(order_id, row["seq"], new, at, data)
             self._insert_event(conn, event)
         return event
+
+    def stuck(self, before: datetime, limit: int = 100) -> list[Order]:
+        """Orders the worker should be moving that have not changed since ``before``, oldest first."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                """SELECT * FROM orders
+                   WHERE status IN ('pending', 'routing', 'building', 'submitted', 'triggered') AND updated_at < %s
+                   ORDER BY updated_at LIMIT %s""",
+                (before, limit),
+            ).fetchall()
+        return [_order(r) for r in rows]
+
+    def record_sweep(self, order_id: str, expected_seq: int, at: datetime) -> bool:
+        """Counts a sweep of the order unless it changed since it was read."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "UPDATE orders SET sweeps = sweeps + 1, updated_at = %s WHERE id = %s AND seq = %s RETURNING id",
+                (at, order_id, expected_seq),
+            ).fetchone()
+        return row is not None
 
     def save_decision(self, order_id: str, decision: RoutingDecision, at: datetime) -> None:
         with self._pool.connection() as conn:

@@ -81,6 +81,7 @@ class Order:
     amount_out: int | None = None
     failure_reason: str | None = None
     attempts: int = 0  # swap submissions so far
+    sweeps: int = 0  # times the sweeper found it stuck and enqueued it again
 
     @property
     def executed_price(self) -> Decimal | None:

@@ -99,6 +99,22 @@ class Executor:
                 if not error.transient or order.attempts >= self._retry.max_attempts:
                     raise
                 return self._schedule_retry(order, str(error))
+        return self._confirm(order, receipt)
+
+    def give_up(self, order_id: str, reason: str) -> Status | None:
+        """Ends an order that stopped making progress: confirmed if its swap landed after all, else failed."""
+        order = self._orders.get(order_id)
+        if order is None or order.status.is_final:
+            return order.status if order else None
+        if order.status is Status.SUBMITTED and order.tx_signature:
+            receipt = self._venues.swap_status(order.tx_signature)
+            if receipt is not None:
+                confirmed = self._confirm(order, receipt)
+                return confirmed.status if confirmed else None
+        failed = self._fail(order, reason)
+        return failed.status if failed else None
+
+    def _confirm(self, order: Order, receipt: Any) -> Order | None:
         confirmed = dataclasses.replace(order, amount_out=receipt.amount_out)
         return self._advance(
             order,

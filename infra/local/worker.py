@@ -1,4 +1,5 @@
-"""Runs the app's SQS-triggered functions locally: one event source mapping per ``on_sqs_message`` handler."""
+"""Runs the app's event-driven functions locally: an SQS event source mapping per ``on_sqs_message`` handler and a
+schedule per ``@app.schedule`` one (``LOCAL_SCHEDULE_SECONDS`` shortens every rate, for tests)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import signal
 import threading
 
 import boto3
-from chalice.app import SQSEventConfig
+from chalice.app import ScheduledEventConfig, SQSEventConfig
 
 from .aws import queue_arn
 from .event_source import SqsEventSourceMapping, SqsSource
 from .lambda_runtime import EnvironmentPool
+from .scheduler import Schedule, rate_seconds
 
 
 def sqs_sources(pool: EnvironmentPool, sqs) -> list[SqsSource]:
@@ -33,20 +35,31 @@ def main() -> None:
     concurrency = int(os.environ.get("WORKER_CONCURRENCY", "10"))
     pool = EnvironmentPool(max_size=concurrency)
     sqs = boto3.session.Session().client("sqs")
-    mappings = []
-    for source in sqs_sources(pool, sqs):
+    region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
 
-        def invoke(event, name=source.function_name):
+    def invoker(name):
+        def invoke(event):
             with pool.environment() as env:
                 return env.invoke(name, event)
 
-        mappings.append(SqsEventSourceMapping(sqs, source, invoke, concurrency,
-                                              region=os.environ.get("AWS_DEFAULT_REGION", "us-east-1")).start())
-    print(f"worker ready: {', '.join(m.source.function_name for m in mappings)} x{concurrency}", flush=True)
+        return invoke
+
+    mappings = [SqsEventSourceMapping(sqs, source, invoker(source.function_name), concurrency, region=region).start()
+                for source in sqs_sources(pool, sqs)]
+    override = os.environ.get("LOCAL_SCHEDULE_SECONDS")
+    schedules = [
+        Schedule(config.name, float(override) if override else rate_seconds(config.schedule_expression),
+                 invoker(config.name), region).start()
+        for config in pool.warm_up().app.event_sources if isinstance(config, ScheduledEventConfig)
+    ]
+    print(f"worker ready: {', '.join(m.source.function_name for m in mappings)} x{concurrency}; "
+          f"schedules: {', '.join(f'{s.name} every {s.every_s:g} s' for s in schedules) or 'none'}", flush=True)
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
     stopping.wait()
+    for schedule in schedules:
+        schedule.stop()
     for mapping in mappings:
         mapping.stop()
 

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+from datetime import UTC
 
 import aiohttp
 import pytest
@@ -285,3 +286,40 @@ def test_a_venue_that_keeps_failing_is_retried_three_times_through_the_queue_the
     at = [datetime.fromisoformat(f["at"]) for f in frames]
     assert (at[-1] - at[3]).total_seconds() >= 3
     assert swaps == []
+
+
+def test_the_scheduled_sweeper_finishes_an_order_whose_message_was_lost():
+    import uuid
+    from datetime import datetime, timedelta
+
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    cloud = new_cloud(DEX_FAILURE_RATE="0", DEX_SWAP_LATENCY_MS="10", LOCAL_SCHEDULE_SECONDS="1",
+                      STUCK_AFTER_SECONDS="2")
+    try:
+        cloud.start()
+        order_id = str(uuid.uuid4())
+        long_ago = datetime.now(UTC) - timedelta(minutes=1)
+        # An order accepted while its message was lost: in the database, never in the queue.
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{cloud.ports['PG_PORT']}/postgres",
+                             autocommit=True) as conn:
+            conn.execute(
+                """INSERT INTO orders (id, user_id, type, token_in, token_out, amount_in, slippage_bps, status, seq,
+                                       created_at, updated_at)
+                   VALUES (%s, 'alice', 'market', 'SOL', 'USDC', 1000000000, 100, 'pending', 1, %s, %s)""",
+                (order_id, long_ago, long_ago),
+            )
+            conn.execute("INSERT INTO order_events (order_id, seq, status, at, data) VALUES (%s, 1, 'pending', %s, %s)",
+                         (order_id, long_ago, Jsonb({})))
+
+        async def scenario():
+            async with aiohttp.ClientSession() as session:
+                return await follow(session, cloud, order_id)
+
+        frames = asyncio.run(scenario())
+    finally:
+        if cloud.process and cloud.process.poll() is None:
+            cloud.stop()
+        shutil.rmtree(cloud.data_dir.parent, ignore_errors=True)
+    assert [f["status"] for f in frames] == HAPPY

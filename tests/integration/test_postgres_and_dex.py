@@ -104,3 +104,16 @@ def test_a_swap_below_its_minimum_fails_and_changes_nothing(dex):
         dex.swap(transaction_signature(memo), memo, pool_id, "JUP", "USDC", 10**6, 10**12)
     assert {p.id: p for p in dex.pools()}[pool_id] == before
     assert dex.swaps_for(memo) == []
+
+
+def test_stuck_orders_are_found_and_a_sweep_is_counted_once(db):
+    from datetime import timedelta
+
+    orders = PostgresOrders(db)
+    order = new_order(orders)
+    later = datetime.now(UTC) + timedelta(seconds=5)
+    assert order.id in {o.id for o in orders.stuck(later, limit=1000)}
+    assert order.id not in {o.id for o in orders.stuck(order.created_at - timedelta(seconds=1))}
+    assert orders.record_sweep(order.id, order.seq, later)
+    assert not orders.record_sweep(order.id, order.seq - 1, later)  # a stale read changes nothing
+    assert orders.get(order.id).sweeps == 1

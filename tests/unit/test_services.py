@@ -1,3 +1,4 @@
+import dataclasses
 import json
 from datetime import timedelta
 
@@ -213,3 +214,45 @@ def test_clock_is_injected(world):
     start = world.clock.now()
     order = world.place()
     assert order.created_at - start < timedelta(seconds=1)
+
+
+def sweeper(world, **options):
+    from chalicelib.services.sweeper import Sweeper
+
+    return Sweeper(world.orders, world.queue, world.executor, world.clock, **options)
+
+
+def test_the_sweeper_requeues_an_order_whose_message_was_lost_and_leaves_fresh_ones_alone(world):
+    lost = world.place()
+    world.clock.current += timedelta(minutes=5)
+    fresh = world.place()
+    report = sweeper(world, stuck_after=timedelta(minutes=2)).sweep()
+    assert (report.requeued, report.ended) == (1, 0)
+    assert world.queue.sent == [lost.id, fresh.id, lost.id]
+    assert world.orders.orders[lost.id].sweeps == 1
+    assert world.executor.execute(lost.id) is Status.CONFIRMED
+
+
+def test_the_sweeper_ends_an_order_that_stays_stuck(world):
+    order = world.place()
+    sweep = sweeper(world, stuck_after=timedelta(minutes=2), max_sweeps=2)
+    for _ in range(2):
+        world.clock.current += timedelta(minutes=3)
+        assert sweep.sweep().requeued == 1
+    world.clock.current += timedelta(minutes=3)
+    assert sweep.sweep().ended == 1
+    assert world.orders.orders[order.id].status is Status.FAILED
+    assert "no progress after 2 redeliveries" in world.orders.orders[order.id].failure_reason
+
+
+def test_a_stuck_submitted_order_whose_swap_landed_is_confirmed_not_failed(world):
+    order = world.place()
+    world.executor.execute(order.id)
+    done = world.orders.orders[order.id]
+    # as if the worker died after the swap but before recording it
+    world.orders.orders[order.id] = dataclasses.replace(done, status=Status.SUBMITTED, seq=done.seq - 1)
+    world.orders.event_log[order.id].pop()
+    world.clock.current += timedelta(minutes=3)
+    assert sweeper(world, stuck_after=timedelta(minutes=2), max_sweeps=0).sweep().ended == 1
+    assert world.orders.orders[order.id].status is Status.CONFIRMED
+    assert world.venues.swap_calls == 1

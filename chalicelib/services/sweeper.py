@@ -1,0 +1,52 @@
+"""The scheduled sweeper: no accepted order may stay unfinished because a message or an invocation was lost.
+
+An order the worker should be moving that has not changed for ``stuck_after`` is enqueued again (a duplicate
+message is harmless: every step is conditional). After ``max_sweeps`` such attempts it is ended: confirmed if
+its swap landed after all, failed otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from .execution import Executor
+from .ports import Clock, OrderQueue, Orders
+
+
+@dataclass
+class SweepReport:
+    requeued: int = 0
+    ended: int = 0
+
+
+class Sweeper:
+    def __init__(
+        self,
+        orders: Orders,
+        queue: OrderQueue,
+        executor: Executor,
+        clock: Clock,
+        stuck_after: timedelta = timedelta(minutes=2),
+        max_sweeps: int = 3,
+        batch: int = 100,
+    ):
+        self._orders = orders
+        self._queue = queue
+        self._executor = executor
+        self._clock = clock
+        self._stuck_after = stuck_after
+        self._max_sweeps = max_sweeps
+        self._batch = batch
+
+    def sweep(self) -> SweepReport:
+        report = SweepReport()
+        now = self._clock.now()
+        for order in self._orders.stuck(now - self._stuck_after, self._batch):
+            if order.sweeps >= self._max_sweeps:
+                self._executor.give_up(order.id, f"no progress after {order.sweeps} redeliveries")
+                report.ended += 1
+            elif self._orders.record_sweep(order.id, order.seq, now):
+                self._queue.enqueue(order.id)
+                report.requeued += 1
+        return report
