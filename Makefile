@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 USER ?= alice
 
-.PHONY: install run test test-fast lint token clean
+.PHONY: install run test test-fast lint token redrive clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ lint: install
 
 token: install  ## print a bearer token: make token USER=alice
 	@$(PY) -m infra.local token $(USER)
+
+redrive: install  ## move dead-lettered order messages back to the orders queue (of the running local cloud)
+	$(PY) -m infra.local redrive
 
 clean:  ## forget the local cloud's data (orders, pools) and logs
 	rm -rf .local

@@ -1,6 +1,7 @@
 """``python -m infra.local``: start the whole local cloud on 127.0.0.1 and supervise it until Ctrl-C or SIGTERM.
 
 ``python -m infra.local token USER`` prints a bearer token for USER.
+``python -m infra.local redrive`` moves the orders' dead-lettered messages back to their queue.
 """
 
 from __future__ import annotations
@@ -220,15 +221,40 @@ def token(user: str) -> int:
     return 0
 
 
+def redrive_dead_letters() -> int:
+    import boto3
+
+    from chalicelib.settings import Settings
+
+    from .aws import redrive
+
+    env = os.environ
+    session = boto3.session.Session(
+        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID", "test"),
+        aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY", "test"),
+        region_name=env.get("AWS_DEFAULT_REGION", "us-east-1"),
+    )
+    endpoint = env.get("AWS_ENDPOINT_URL") or f"http://127.0.0.1:{env.get('AWS_EMULATOR_PORT', '4566')}"
+    sqs = session.client("sqs", endpoint_url=endpoint)
+    name = Settings.from_env().orders_queue_name
+    moved = redrive(sqs, sqs.get_queue_url(QueueName=f"{name}-dlq")["QueueUrl"],
+                    sqs.get_queue_url(QueueName=name)["QueueUrl"])
+    print(f"moved {moved} messages from {name}-dlq back to {name}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.local", description=__doc__)
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("run", help="start the local cloud (the default)")
     token_parser = commands.add_parser("token", help="print a bearer token for a user")
     token_parser.add_argument("user")
+    commands.add_parser("redrive", help="move dead-lettered order messages back to the orders queue")
     args = parser.parse_args()
     if args.command == "token":
         return token(args.user)
+    if args.command == "redrive":
+        return redrive_dead_letters()
     return run()
 
 

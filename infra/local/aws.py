@@ -27,3 +27,24 @@ def ensure_orders_queues(sqs: Any, name: str, worker_timeout_s: int) -> tuple[st
 
 def queue_arn(sqs: Any, url: str) -> str:
     return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def redrive(sqs: Any, source_url: str, target_url: str, limit: int = 10_000) -> int:
+    """Moves dead-lettered messages back to their queue (each is sent before it is deleted, so none is lost);
+    returns how many moved. On AWS, ``aws sqs start-message-move-task`` does the same."""
+    moved = 0
+    while moved < limit:
+        messages = sqs.receive_message(QueueUrl=source_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                       MessageAttributeNames=["All"], VisibilityTimeout=30).get("Messages", [])
+        if not messages:
+            return moved
+        sqs.send_message_batch(QueueUrl=target_url, Entries=[
+            {"Id": str(i), "MessageBody": m["Body"], **({"MessageAttributes": m["MessageAttributes"]}
+                                                         if m.get("MessageAttributes") else {})}
+            for i, m in enumerate(messages)
+        ])
+        sqs.delete_message_batch(QueueUrl=source_url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+        ])
+        moved += len(messages)
+    return moved

@@ -323,3 +323,18 @@ def test_the_scheduled_sweeper_finishes_an_order_whose_message_was_lost():
             cloud.stop()
         shutil.rmtree(cloud.data_dir.parent, ignore_errors=True)
     assert [f["status"] for f in frames] == HAPPY
+
+
+def test_make_redrive_moves_dead_letters_back_to_the_orders_queue(cloud):
+    import boto3
+
+    sqs = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1") \
+        .client("sqs", endpoint_url=f"http://127.0.0.1:{cloud.ports['AWS_EMULATOR_PORT']}")
+    dlq = sqs.get_queue_url(QueueName="orders-dlq")["QueueUrl"]
+    sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"orderId": "00000000-0000-0000-0000-000000000000"}))
+    result = subprocess.run(["make", "-s", "redrive"], cwd=PROJECT_DIR, env=cloud.env(), capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "moved 1 messages from orders-dlq back to orders" in result.stdout
+    attributes = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
+    assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "0"

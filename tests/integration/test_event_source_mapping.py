@@ -122,3 +122,26 @@ def test_stopping_returns_the_messages_of_unfinished_invocations_at_once(sqs):
     mapping.stop(timeout=0.5)
     received = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2).get("Messages", [])
     assert [m["Body"] for m in received] == ["long"]  # back at once, not after the 300 s visibility timeout
+
+
+def test_redrive_moves_dead_lettered_messages_back_whole(sqs):
+    from infra.local.aws import redrive
+
+    name, url, _ = make_queue(sqs)
+    dlq_url = sqs.get_queue_url(QueueName=f"{name}-dlq")["QueueUrl"]
+    bodies = [json.dumps({"orderId": f"o{i}"}) for i in range(13)]
+    for start in (0, 10):
+        sqs.send_message_batch(QueueUrl=dlq_url, Entries=[
+            {"Id": str(i), "MessageBody": b, "MessageAttributes": {"why": {"DataType": "String", "StringValue": "x"}}}
+            for i, b in enumerate(bodies[start:start + 10])
+        ])
+    assert redrive(sqs, dlq_url, url) == 13
+    assert depth(sqs, dlq_url) == 0
+    moved = []
+    while len(moved) < 13:
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                    MessageAttributeNames=["All"]).get("Messages", [])
+        assert batch
+        moved.extend(batch)
+    assert sorted(m["Body"] for m in moved) == sorted(bodies)
+    assert all(m["MessageAttributes"]["why"]["StringValue"] == "x" for m in moved)
