@@ -11,7 +11,7 @@ MAX_RECEIVE_COUNT = 5
 def ensure_orders_queues(sqs: Any, name: str, worker_timeout_s: int) -> tuple[str, str]:
     """The orders queue and its dead-letter queue; returns (queue URL, queue ARN)."""
     dlq_url = sqs.create_queue(QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    dlq_arn = queue_arn(sqs, dlq_url)
     attributes = {
         # At least six times the worker's timeout, as AWS recommends for a Lambda event source.
         "VisibilityTimeout": str(6 * worker_timeout_s),
@@ -21,8 +21,7 @@ def ensure_orders_queues(sqs: Any, name: str, worker_timeout_s: int) -> tuple[st
     }
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
     sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)  # also brings an older queue up to date
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    return url, arn
+    return url, queue_arn(sqs, url)
 
 
 def queue_arn(sqs: Any, url: str) -> str:

@@ -6,6 +6,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,10 +79,19 @@ def new_cloud(**extra_env: str) -> Cloud:
     })
 
 
+@contextmanager
+def running_cloud(**extra_env: str) -> Iterator[Cloud]:
+    """A local cloud of its own, stopped and removed afterwards whatever the test did to it."""
+    cloud = new_cloud(**extra_env)
+    try:
+        yield cloud.start()
+    finally:
+        if cloud.process and cloud.process.poll() is None:
+            cloud.stop()
+        shutil.rmtree(cloud.data_dir.parent, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def cloud():
-    running = new_cloud().start()
-    yield running
-    if running.process.poll() is None:
-        running.stop()
-    shutil.rmtree(running.data_dir.parent, ignore_errors=True)
+    with running_cloud() as running:
+        yield running

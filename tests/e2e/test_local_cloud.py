@@ -19,7 +19,7 @@ import redis
 from chalicelib.auth import issue_token
 from chalicelib.settings import LOCAL_JWT_SECRET
 from infra.local.lambda_runtime import PROJECT_DIR
-from tests.e2e.conftest import new_cloud
+from tests.e2e.conftest import new_cloud, running_cloud
 
 pytestmark = pytest.mark.slow
 
@@ -162,9 +162,7 @@ def test_a_subscriber_that_closed_is_dropped_when_a_post_to_it_gets_410(cloud):
 
 
 def test_stops_within_five_seconds_leaves_nothing_behind_and_keeps_orders():
-    cloud = new_cloud(DEX_FAILURE_RATE="0", DEX_SWAP_LATENCY_MS="10")
-    try:
-        cloud.start()
+    with running_cloud(DEX_FAILURE_RATE="0", DEX_SWAP_LATENCY_MS="10") as cloud:
 
         async def place_and_wait():
             async with aiohttp.ClientSession() as session:
@@ -191,10 +189,6 @@ def test_stops_within_five_seconds_leaves_nothing_behind_and_keeps_orders():
         status, body = asyncio.run(read_back())
         assert status == 200 and body["status"] == "confirmed"
         assert cloud.stop(signal.SIGINT) < 5
-    finally:
-        if cloud.process and cloud.process.poll() is None:
-            cloud.process.kill()
-        shutil.rmtree(cloud.data_dir.parent, ignore_errors=True)
 
 
 def test_a_taken_port_fails_with_a_clear_message():
@@ -220,11 +214,9 @@ def test_make_token_prints_a_token_the_api_accepts():
 
 def test_dependencies_given_by_url_are_used_instead_of_started(servers):
     """With AWS_ENDPOINT_URL (and DATABASE_URL, REDIS_URL) set, the local cloud starts none of its own."""
-    cloud = new_cloud(AWS_ENDPOINT_URL=servers.aws_endpoint, DATABASE_URL=servers.database_url,
-                      REDIS_URL=servers.redis_url, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
-                      DEX_FAILURE_RATE="0", DEX_SWAP_LATENCY_MS="10")
-    try:
-        cloud.start()
+    external = {"AWS_ENDPOINT_URL": servers.aws_endpoint, "DATABASE_URL": servers.database_url,
+                "REDIS_URL": servers.redis_url, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+    with running_cloud(**external, DEX_FAILURE_RATE="0", DEX_SWAP_LATENCY_MS="10") as cloud:
         for name in ("AWS_EMULATOR_PORT", "PG_PORT", "REDIS_PORT"):
             with socket.socket() as s:
                 assert s.connect_ex(("127.0.0.1", cloud.ports[name])) != 0, f"{name} was started"
@@ -235,10 +227,6 @@ def test_dependencies_given_by_url_are_used_instead_of_started(servers):
                 return await follow(session, cloud, order_id)
 
         assert [f["status"] for f in asyncio.run(scenario())] == HAPPY
-    finally:
-        if cloud.process and cloud.process.poll() is None:
-            cloud.stop()
-        shutil.rmtree(cloud.data_dir.parent, ignore_errors=True)
 
 
 def test_an_idempotency_key_makes_submission_safe_to_retry(cloud):
@@ -259,9 +247,7 @@ def test_an_idempotency_key_makes_submission_safe_to_retry(cloud):
 
 
 def test_a_venue_that_keeps_failing_is_retried_three_times_through_the_queue_then_the_order_fails():
-    cloud = new_cloud(DEX_FAILURE_RATE="1", DEX_SWAP_LATENCY_MS="10")
-    try:
-        cloud.start()
+    with running_cloud(DEX_FAILURE_RATE="1", DEX_SWAP_LATENCY_MS="10") as cloud:
 
         async def scenario():
             async with aiohttp.ClientSession() as session:
@@ -272,10 +258,6 @@ def test_a_venue_that_keeps_failing_is_retried_three_times_through_the_queue_the
                 return frames, swaps
 
         frames, swaps = asyncio.run(scenario())
-    finally:
-        if cloud.process and cloud.process.poll() is None:
-            cloud.stop()
-        shutil.rmtree(cloud.data_dir.parent, ignore_errors=True)
     assert [f["status"] for f in frames] == HAPPY[:-1] + ["submitted", "submitted", "failed"]
     assert [f["data"].get("attempt") for f in frames if f["status"] == "submitted"] == [1, 2, 3]
     assert [f["data"].get("retryInSeconds") for f in frames if f["status"] == "submitted"] == [None, 1, 2]
@@ -295,10 +277,8 @@ def test_the_scheduled_sweeper_finishes_an_order_whose_message_was_lost():
     import psycopg
     from psycopg.types.json import Jsonb
 
-    cloud = new_cloud(DEX_FAILURE_RATE="0", DEX_SWAP_LATENCY_MS="10", LOCAL_SCHEDULE_SECONDS="1",
-                      STUCK_AFTER_SECONDS="2")
-    try:
-        cloud.start()
+    with running_cloud(DEX_FAILURE_RATE="0", DEX_SWAP_LATENCY_MS="10", LOCAL_SCHEDULE_SECONDS="1",
+                       STUCK_AFTER_SECONDS="2") as cloud:
         order_id = str(uuid.uuid4())
         long_ago = datetime.now(UTC) - timedelta(minutes=1)
         # An order accepted while its message was lost: in the database, never in the queue.
@@ -318,10 +298,6 @@ def test_the_scheduled_sweeper_finishes_an_order_whose_message_was_lost():
                 return await follow(session, cloud, order_id)
 
         frames = asyncio.run(scenario())
-    finally:
-        if cloud.process and cloud.process.poll() is None:
-            cloud.stop()
-        shutil.rmtree(cloud.data_dir.parent, ignore_errors=True)
     assert [f["status"] for f in frames] == HAPPY
 
 
