@@ -4,8 +4,9 @@ from chalice import AuthResponse, Chalice, Rate, Response
 from chalice.app import AuthRequest, CloudWatchEvent, SQSEvent, WebsocketEvent
 
 from chalicelib import bootstrap
+from chalicelib.adapters.outages import DEPENDENCY_DOWN
 from chalicelib.errors import ProblemError, Unauthorized
-from chalicelib.http import answers_problems, json_response, problem_response
+from chalicelib.http import answers_problems, dependency_down, json_response, problem_response
 from chalicelib.schemas import parse_market_order
 from chalicelib.settings import ORDERS_QUEUE_NAME
 from chalicelib.worker import process_order_batch
@@ -65,6 +66,8 @@ def ws_connect(event: WebsocketEvent) -> Response | None:
         engine.websocket.connect(event.connection_id, token)
     except Unauthorized as error:
         return problem_response(error)
+    except DEPENDENCY_DOWN as error:
+        return problem_response(dependency_down(error))
     return None
 
 
@@ -80,7 +83,8 @@ def ws_message(event: WebsocketEvent) -> None:
 
 @app.on_sqs_message(queue=ORDERS_QUEUE_NAME, batch_size=10, maximum_batching_window_in_seconds=0)
 def execute_orders(event: SQSEvent) -> dict:
-    return process_order_batch(event.to_dict(), event.context, engine.executor, engine.redelivery)
+    return process_order_batch(event.to_dict(), event.context, engine.executor, engine.redelivery,
+                               engine.checkpoint)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))

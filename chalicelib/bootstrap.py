@@ -16,6 +16,7 @@ from chalice.app import Chalice
 
 from .adapters.dex import MockDexNetwork
 from .adapters.idempotency import RedisIdempotencyStore
+from .adapters.outages import DEPENDENCY_DOWN
 from .adapters.postgres import PostgresOrders, connect_pool
 from .adapters.redis_store import RedisConnections
 from .adapters.sqs import SqsOrderQueue
@@ -24,6 +25,7 @@ from .auth import verify_token
 from .clock import SystemClock
 from .domain.orders import RetryPolicy
 from .errors import ServiceUnavailable
+from .faults import CrashPoints
 from .services.execution import Executor
 from .services.idempotency import IdempotentPlacement
 from .services.notifications import Notifier
@@ -120,7 +122,12 @@ class Engine:
         settings = self._res.settings
         self._app.websocket_api.configure_from_api_id(settings.websocket_api_id, settings.websocket_stage)
         retry = RetryPolicy(base_delay_seconds=settings.retry_base_seconds)
-        return Executor(self._res.orders, self._res.dex, self.notifier, self._res.clock, retry)
+        return Executor(self._res.orders, self._res.dex, self.notifier, self._res.clock, retry, self.checkpoint)
+
+    @functools.cached_property
+    def checkpoint(self) -> Callable[[str], None]:
+        settings = self._res.settings
+        return CrashPoints(settings.crash_at, settings.crash_every).reached
 
     @functools.cached_property
     def sweeper(self) -> Sweeper:
@@ -135,7 +142,8 @@ class Engine:
     @functools.cached_property
     def websocket(self) -> WebsocketSessions:
         return WebsocketSessions(
-            self._res.connections, self.notifier, self.orders, WebsocketPush(self._app.websocket_api), self.verify
+            self._res.connections, self.notifier, self.orders, WebsocketPush(self._app.websocket_api), self.verify,
+            DEPENDENCY_DOWN,
         )
 
     @property

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from chalice.app import Response
 
-from .errors import PROBLEM_CONTENT_TYPE, ProblemError
+from .adapters.outages import DEPENDENCY_DOWN
+from .errors import PROBLEM_CONTENT_TYPE, ProblemError, ServiceUnavailable
+
+log = logging.getLogger(__name__)
 
 
 def _default(value: Any) -> Any:
@@ -44,5 +48,14 @@ def answers_problems(view: Callable[..., Response]) -> Callable[..., Response]:
             return view(*args, **kwargs)
         except ProblemError as error:
             return problem_response(error)
+        except DEPENDENCY_DOWN as error:
+            return problem_response(dependency_down(error))
 
     return wrapper
+
+
+def dependency_down(error: Exception) -> ServiceUnavailable:
+    """A 503 that says to retry, naming no host, address or credential of the service that failed."""
+    log.warning("a dependency is unavailable: %s", type(error).__name__)
+    return ServiceUnavailable("a service the engine depends on is unavailable; try again shortly",
+                              headers={"Retry-After": "1"})

@@ -29,6 +29,8 @@ class Settings:
     retry_base_seconds: int
     stuck_after_seconds: int
     max_sweeps: int
+    crash_at: str | None = None
+    crash_every: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -53,6 +55,8 @@ class Settings:
             retry_base_seconds=int(env.get("RETRY_BASE_SECONDS", "2")),
             stuck_after_seconds=int(env.get("STUCK_AFTER_SECONDS", "120")),
             max_sweeps=int(env.get("MAX_SWEEPS", "3")),
+            crash_at=env.get("FAULT_CRASH_AT") or None,
+            crash_every=int(env.get("FAULT_CRASH_EVERY", "1")),
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -14,7 +15,11 @@ from .services.ports import Redelivery
 
 
 def process_order_batch(
-    event: dict[str, Any], context: Any, executor: Executor, redelivery: Redelivery
+    event: dict[str, Any],
+    context: Any,
+    executor: Executor,
+    redelivery: Redelivery,
+    checkpoint: Callable[[str], None] = lambda step: None,
 ) -> dict[str, Any]:
     """Executes each record's order; a record whose processing raised is returned in ``batchItemFailures``
     so SQS redelivers it alone: after its visibility timeout, or after the backoff a ``RetryLater`` asks for.
@@ -33,9 +38,11 @@ def process_order_batch(
         def settle(record: SQSRecord) -> None:
             running[record.message_id].result()  # re-raises the record's failure for the processor to report
 
-        return process_partial_response(
+        response = process_partial_response(
             event=event, record_handler=settle, processor=BatchProcessor(event_type=EventType.SQS), context=context
         )
+    checkpoint("after_commit")  # every order is stored; the messages are deleted only once this returns
+    return response
 
 
 def _execute(executor: Executor, redelivery: Redelivery, record: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from chalicelib.domain.orders import Order, OrderEvent, Status
 from chalicelib.domain.pools import Pool
 from chalicelib.domain.routing import RoutingDecision, VenueQuote, quote_pool
-from chalicelib.domain.venues import SlippageExceeded, SwapReceipt, VenueError
+from chalicelib.domain.venues import SlippageExceeded, SwapReceipt, SwapRejected, VenueError
 
 
 class FakeClock:
@@ -97,12 +97,14 @@ class FakeVenues:
         return [quote_pool(p, token_in, token_out, amount_in, 0) for p in self.pools.values()
                 if {p.base, p.quote} == {token_in, token_out}]
 
-    def swap(self, signature, memo, pool_id, token_in, token_out, amount_in, min_out) -> SwapReceipt:
+    def swap(self, signature, memo, pool_id, token_in, token_out, amount_in, min_out, valid_until=None):
         self.swap_calls += 1
         if self.failures:
             raise self.failures.pop(0)
         if signature in self.ledger:
             return self.ledger[signature]
+        if valid_until is not None and self._clock.now() > valid_until:
+            raise SwapRejected("transaction expired")
         pool = self.pools[pool_id]
         if self.move_price_before_swap:  # someone else trades first
             pool = pool.swap(token_in, self.move_price_before_swap, 0).pool_after

@@ -98,9 +98,11 @@ class MockDexNetwork:
         return [quote_pool(p, token_in, token_out, amount_in, now) for p in pools]
 
     def swap(
-        self, signature: str, memo: str, pool_id: str, token_in: str, token_out: str, amount_in: int, min_out: int
+        self, signature: str, memo: str, pool_id: str, token_in: str, token_out: str, amount_in: int, min_out: int,
+        valid_until: datetime | None = None,
     ) -> SwapReceipt:
-        """Execute once under ``signature``: a second call with it returns the first swap's receipt."""
+        """Execute once under ``signature``: a second call with it returns the first swap's receipt. After
+        ``valid_until`` (its blockhash expired) a signature that has not landed is refused for good."""
         self._sleep(self._swap_latency.sample(self._rng))
         if self._rng.random() < self._failure_rate:
             raise VenueUnavailable("transaction expired before it landed (injected venue failure)")
@@ -112,8 +114,10 @@ class MockDexNetwork:
             existing = conn.execute("SELECT * FROM dex.swaps WHERE signature = %s", (signature,)).fetchone()
             if existing:
                 return _receipt(existing)
-            pool = pool_from_state(row["venue"], row["id"], row["base"], row["quote"], row["state"])
             now = self._now()
+            if valid_until is not None and now > valid_until:
+                raise SwapRejected("transaction expired: its blockhash is no longer valid, so it can never land")
+            pool = pool_from_state(row["venue"], row["id"], row["base"], row["quote"], row["state"])
             try:
                 outcome = pool.swap(token_in, amount_in, int(now.timestamp()))
             except PoolError as error:

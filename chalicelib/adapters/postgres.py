@@ -73,6 +73,7 @@ def _order(row: dict[str, Any]) -> Order:
         failure_reason=row["failure_reason"],
         attempts=row["attempts"],
         sweeps=row["sweeps"],
+        valid_until=row["valid_until"],
     )
 
 
@@ -97,7 +98,7 @@ def _quote_json(q: VenueQuote) -> dict[str, Any]:
 
 # Columns an order's transition may set alongside its status.
 _TRANSITION_FIELDS = frozenset(
-    {"attempts", "venue", "pool_id", "min_out", "tx_signature", "amount_out", "failure_reason"}
+    {"attempts", "venue", "pool_id", "min_out", "tx_signature", "amount_out", "failure_reason", "valid_until"}
 )
 
 

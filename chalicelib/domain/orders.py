@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -40,6 +40,13 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     # A submitted swap that failed transiently is submitted again: the order stays submitted, one attempt more.
     Status.SUBMITTED: frozenset({Status.SUBMITTED, Status.CONFIRMED, Status.FAILED}),
 }
+
+
+# A signed Solana transaction lands only while its recent blockhash is valid (150 slots, 60-90 s); the venues refuse
+# it afterwards. Past that, and a grace for a swap a venue accepted just in time and is still committing, a swap that
+# is not on the venue's ledger never will be, so the order can fail without risk of executing later.
+SIGNATURE_VALIDITY = timedelta(seconds=60)
+SETTLEMENT_GRACE = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -81,7 +88,12 @@ class Order:
     amount_out: int | None = None
     failure_reason: str | None = None
     attempts: int = 0  # swap submissions so far
+    valid_until: datetime | None = None  # the venues refuse the signed swap after this
     sweeps: int = 0  # times the sweeper found it stuck and enqueued it again
+
+    def swap_may_still_land(self, now: datetime) -> bool:
+        """Whether a swap submitted under this order's signature could still execute."""
+        return self.valid_until is not None and now <= self.valid_until + SETTLEMENT_GRACE
 
     @property
     def executed_price(self) -> Decimal | None:

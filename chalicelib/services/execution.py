@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from ..domain.orders import Order, RetryPolicy, Status, can_transition, transaction_signature
+from ..domain.orders import SIGNATURE_VALIDITY, Order, RetryPolicy, Status, can_transition, transaction_signature
 from ..domain.routing import NoRoute, choose_route, min_out
 from ..domain.venues import VenueError
 from .notifications import Notifier
@@ -33,13 +34,20 @@ class RetryLater(Exception):
 
 class Executor:
     def __init__(
-        self, orders: Orders, venues: Venues, notifier: Notifier, clock: Clock, retry: RetryPolicy | None = None
+        self,
+        orders: Orders,
+        venues: Venues,
+        notifier: Notifier,
+        clock: Clock,
+        retry: RetryPolicy | None = None,
+        checkpoint: Callable[[str], None] = lambda step: None,
     ):
         self._orders = orders
         self._venues = venues
         self._notifier = notifier
         self._clock = clock
         self._retry = retry or RetryPolicy()
+        self._checkpoint = checkpoint  # called at "after_routing" and "after_swap"; fault injection hooks in here
 
     def execute(self, order_id: str) -> Status | None:
         """Advance the order as far as it goes; returns the status it was left in (None: unknown order)."""
@@ -47,6 +55,8 @@ class Executor:
         if order is None:
             log.warning("message for unknown order %s dropped", order_id)
             return None
+        # An earlier delivery may have stored events it could not push (it died, or Redis was away).
+        self._notifier.catch_up(order.id, order.seq)
         # Only an order found already submitted may have swapped in an earlier delivery.
         resuming_submitted = order.status is Status.SUBMITTED
         try:
@@ -67,9 +77,11 @@ class Executor:
         quotes = self._venues.quote(order.token_in.symbol, order.token_out.symbol, order.amount_in)
         decision = choose_route(quotes)
         self._orders.save_decision(order.id, decision, self._clock.now())
+        self._checkpoint("after_routing")
         chosen = decision.chosen
         minimum = min_out(chosen.amount_out, order.slippage_bps)
         signature = transaction_signature(order.id)
+        valid_until = self._clock.now() + SIGNATURE_VALIDITY
         return self._advance(
             order,
             Status.BUILDING,
@@ -79,11 +91,13 @@ class Executor:
                 "quotedOut": order.token_out.format(chosen.amount_out),
                 "minOut": order.token_out.format(minimum),
                 "txSignature": signature,
+                "validUntil": valid_until.isoformat(),
             },
             venue=chosen.venue,
             min_out=minimum,
             tx_signature=signature,
             pool_id=chosen.pool_id,
+            valid_until=valid_until,
         )
 
     def _settle(self, order: Order, ask_venue_first: bool) -> Order | None:
@@ -93,16 +107,18 @@ class Executor:
             try:
                 receipt = self._venues.swap(
                     order.tx_signature, order.id, order.pool_id, order.token_in.symbol, order.token_out.symbol,
-                    order.amount_in, order.min_out,
+                    order.amount_in, order.min_out, order.valid_until,
                 )
             except VenueError as error:
                 if not error.transient or order.attempts >= self._retry.max_attempts:
                     raise
                 return self._schedule_retry(order, str(error))
+            self._checkpoint("after_swap")
         return self._confirm(order, receipt)
 
     def give_up(self, order_id: str, reason: str) -> Status | None:
-        """Ends an order that stopped making progress: confirmed if its swap landed after all, else failed."""
+        """Ends an order that stopped making progress: confirmed if its swap landed after all, failed once it
+        cannot land any more. Until then (a delivery may be swapping right now) it is left as it is."""
         order = self._orders.get(order_id)
         if order is None or order.status.is_final:
             return order.status if order else None
@@ -111,6 +127,8 @@ class Executor:
             if receipt is not None:
                 confirmed = self._confirm(order, receipt)
                 return confirmed.status if confirmed else None
+            if order.swap_may_still_land(self._clock.now()):
+                return order.status
         failed = self._fail(order, reason)
         return failed.status if failed else None
 

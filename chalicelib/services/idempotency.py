@@ -8,11 +8,12 @@ from typing import Any
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
     IdempotencyValidationError,
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
-from ..errors import Conflict, Unprocessable
+from ..errors import Conflict, ServiceUnavailable, Unprocessable
 from ..schemas import MarketOrderRequest
 from .orders import OrderService
 
@@ -60,6 +61,10 @@ class IdempotentPlacement:
             ) from None
         except IdempotencyAlreadyInProgressError:
             raise Conflict("a request with this Idempotency-Key is still being processed; retry shortly") from None
+        except IdempotencyPersistenceLayerError:
+            # The key store (Redis) is unreachable: placing without it could place the order twice.
+            raise ServiceUnavailable("Idempotency-Key requests cannot be checked right now; retry shortly",
+                                     headers={"Retry-After": "1"}) from None
 
     def _respond(self, user_id: str, order: MarketOrderRequest) -> dict[str, Any]:
         placed = self._orders.place(user_id, order)

@@ -25,6 +25,14 @@ class Notifier:
         with self._connections.delivery_lock(order_id):
             self._deliver(order_id, new_events)
 
+    def catch_up(self, order_id: str, latest_seq: int) -> None:
+        """Sends subscribers whatever they miss up to ``latest_seq``: events an earlier delivery stored but did
+        not push, because it died between the two or Redis was unreachable."""
+        cursors = self._connections.subscribers(order_id)
+        if cursors and min(cursors.values()) < latest_seq:
+            with self._connections.delivery_lock(order_id):
+                self._deliver(order_id, [])
+
     def subscribe(self, connection_id: str, order_id: str) -> None:
         with self._connections.delivery_lock(order_id):
             self._connections.subscribe(connection_id, order_id)

@@ -47,7 +47,8 @@ class Venues(Protocol):
     def quote(self, token_in: str, token_out: str, amount_in: int) -> list[VenueQuote]: ...
 
     def swap(
-        self, signature: str, memo: str, pool_id: str, token_in: str, token_out: str, amount_in: int, min_out: int
+        self, signature: str, memo: str, pool_id: str, token_in: str, token_out: str, amount_in: int, min_out: int,
+        valid_until: datetime | None = None,
     ) -> Any: ...
 
     def swap_status(self, signature: str) -> Any | None: ...

@@ -2,7 +2,7 @@
 
 An order the worker should be moving that has not changed for ``stuck_after`` is enqueued again (a duplicate
 message is harmless: every step is conditional). After ``max_sweeps`` such attempts it is ended: confirmed if
-its swap landed after all, failed otherwise.
+its swap landed after all, failed once the swap's signature has expired and so can never land.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ class Sweeper:
         now = self._clock.now()
         for order in self._orders.stuck(now - self._stuck_after, self._batch):
             if order.sweeps >= self._max_sweeps:
-                self._executor.give_up(order.id, f"no progress after {order.sweeps} redeliveries")
-                report.ended += 1
+                ended = self._executor.give_up(order.id, f"no progress after {order.sweeps} redeliveries")
+                report.ended += ended is not None and ended.is_final
             elif self._orders.record_sweep(order.id, order.seq, now):
                 self._queue.enqueue(order.id)
                 report.requeued += 1

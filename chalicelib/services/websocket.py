@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import ProblemError
+from ..errors import ProblemError, ServiceUnavailable
 from .notifications import Notifier
 from .orders import OrderService
 from .ports import Connections, Push
@@ -20,12 +20,14 @@ class WebsocketSessions:
         orders: OrderService,
         push: Push,
         verify_token: Callable[[str | None], str],
+        dependency_down: tuple[type[Exception], ...] = (),
     ):
         self._connections = connections
         self._notifier = notifier
         self._orders = orders
         self._push = push
         self._verify = verify_token
+        self._dependency_down = dependency_down
 
     def connect(self, connection_id: str, token: str | None) -> str:
         """Registers the connection for the token's user; raises Unauthorized to refuse it."""
@@ -40,7 +42,11 @@ class WebsocketSessions:
         try:
             self._dispatch(connection_id, body)
         except ProblemError as error:
-            self._push.send(connection_id, {"type": "error", "error": error.to_problem()})
+            self._push.send(connection_id, _error_frame(body, error))
+        except self._dependency_down:
+            # The client cannot tell a lost request from a slow one: say so, so that it sends it again.
+            unavailable = ServiceUnavailable("a service the engine depends on is unavailable; send this again shortly")
+            self._push.send(connection_id, _error_frame(body, unavailable))
 
     def _dispatch(self, connection_id: str, body: str | None) -> None:
         message = _parse(body)
@@ -64,6 +70,18 @@ class _WsError(ProblemError):
         super().__init__(detail)
         self.status = status
         self.title = {400: "Bad Request", 401: "Unauthorized"}[status]
+
+
+def _error_frame(body: str | None, error: ProblemError) -> dict[str, Any]:
+    """The problem, with the request's ``action`` and ``orderId`` so the client knows which request failed."""
+    frame: dict[str, Any] = {"type": "error", "error": error.to_problem()}
+    try:
+        request = json.loads(body or "")
+    except ValueError:
+        return frame
+    if isinstance(request, dict):
+        frame.update({k: request[k] for k in ("action", "orderId") if isinstance(request.get(k), str)})
+    return frame
 
 
 def _parse(body: str | None) -> dict[str, Any]:

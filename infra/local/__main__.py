@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
 
-from .lambda_runtime import PROJECT_DIR, chalice_config
+from .lambda_runtime import PROJECT_DIR, chalice_config, function_timeout
 from .processes import Child, PortTaken, ensure_port_free, port_open, wait_until
 
 STOP_DEADLINE_S = 4.5
+FUNCTIONS = ("gateway", "worker")  # the processes that run the app's functions; the rest are servers
 
 
 @dataclass(frozen=True)
@@ -141,8 +142,7 @@ class LocalCloud:
             aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
             region_name=env["AWS_DEFAULT_REGION"],
         ).client("sqs", endpoint_url=env["AWS_ENDPOINT_URL"])
-        timeout = chalice_config("local").scope("local", "execute_orders").lambda_timeout or 60
-        ensure_orders_queues(sqs, settings.orders_queue_name, timeout)
+        ensure_orders_queues(sqs, settings.orders_queue_name, function_timeout("execute_orders"))
 
     def first_exited(self) -> Child | None:
         return next((c for c in self.children if not c.alive()), None)
@@ -150,7 +150,7 @@ class LocalCloud:
     def stop(self) -> None:
         """Functions first (they finish what they hold), then the servers they use; all within the deadline."""
         deadline = time.monotonic() + STOP_DEADLINE_S
-        apps = [c for c in self.children if c.name in ("gateway", "worker")]
+        apps = [c for c in self.children if c.name in FUNCTIONS]
         servers = [c for c in self.children if c not in apps]
         for group in (apps, servers):
             for child in group:
@@ -200,7 +200,13 @@ def run() -> int:
     exited = None
     while not stop.wait(0.5):
         exited = cloud.first_exited()
-        if exited:
+        if exited and exited.name in FUNCTIONS:
+            # Lambda replaces an environment that died; the messages it held come back after their visibility.
+            print(f"warning: {exited.name} exited with code {exited.popen.returncode}; starting it again "
+                  f"(see {exited.log_path})", file=sys.stderr, flush=True)
+            exited.start()
+            exited = None
+        elif exited:
             print(f"error: {exited.name} exited unexpectedly; see {exited.log_path}", file=sys.stderr)
             break
     print("stopping...", flush=True)

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 MAX_RECEIVE_COUNT = 5
+
+
+def visibility_timeout(worker_timeout_s: int) -> int:
+    """Six times the worker's timeout, as AWS recommends for a Lambda event source; fault-injection tests shorten
+    it with ``LOCAL_VISIBILITY_TIMEOUT_SECONDS`` so that a killed invocation's messages come back within seconds."""
+    return int(os.environ.get("LOCAL_VISIBILITY_TIMEOUT_SECONDS") or 6 * worker_timeout_s)
 
 
 def ensure_orders_queues(sqs: Any, name: str, worker_timeout_s: int) -> tuple[str, str]:
@@ -13,8 +20,7 @@ def ensure_orders_queues(sqs: Any, name: str, worker_timeout_s: int) -> tuple[st
     dlq_url = sqs.create_queue(QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
     dlq_arn = queue_arn(sqs, dlq_url)
     attributes = {
-        # At least six times the worker's timeout, as AWS recommends for a Lambda event source.
-        "VisibilityTimeout": str(6 * worker_timeout_s),
+        "VisibilityTimeout": str(visibility_timeout(worker_timeout_s)),
         "MaximumMessageSize": str(256 * 1024),
         "MessageRetentionPeriod": "345600",
         "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}),

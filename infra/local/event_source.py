@@ -79,6 +79,11 @@ def failed_message_ids(result: Any, batch_ids: set[str]) -> set[str]:
     return failed
 
 
+def _queue_missing(error: Exception) -> bool:
+    code = getattr(error, "response", {}).get("Error", {}).get("Code", "")
+    return code in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
+
+
 class SqsEventSourceMapping:
     def __init__(
         self,
@@ -88,8 +93,11 @@ class SqsEventSourceMapping:
         concurrency: int,
         region: str = "us-east-1",
         poll_wait_s: int = 1,
+        recreate_queue: Callable[[], Any] | None = None,
     ):
         self._sqs = sqs
+        # An emulator that restarts forgets its queues, which AWS never does; the local cloud puts them back.
+        self._recreate_queue = recreate_queue
         self.source = source
         self._invoke = invoke
         self._concurrency = concurrency
@@ -149,12 +157,17 @@ class SqsEventSourceMapping:
         while not self._stop.is_set():
             try:
                 messages = self._receive_batch()
-            except Exception:
-                log.exception("receiving from %s failed; retrying", self.source.queue_url)
+                if messages:
+                    self._handle(messages)
+            except Exception as error:
+                # Undeleted messages come back after their visibility timeout; the function is idempotent.
+                log.warning("polling %s failed (%s: %s); retrying in 1 s", self.source.queue_url,
+                            type(error).__name__, error)
+                if self._recreate_queue is not None and _queue_missing(error):
+                    with self._lock:
+                        self._recreate_queue()
+                    log.warning("the queue was missing (the emulator restarted?) and has been created again")
                 self._stop.wait(1)
-                continue
-            if messages:
-                self._handle(messages)
 
     def _handle(self, messages: list[dict[str, Any]]) -> None:
         event = {"Records": [sqs_record(m, self.source.queue_arn, self._region) for m in messages]}

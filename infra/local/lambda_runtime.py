@@ -33,6 +33,11 @@ def chalice_config(stage: str = "local", project_dir: Path = PROJECT_DIR) -> Con
                          project_dir=str(project_dir))
 
 
+def function_timeout(function_name: str, stage: str = "local") -> int:
+    """The function's timeout in seconds from .chalice/config.json (Chalice's default is 60)."""
+    return chalice_config(stage).scope(stage, function_name).lambda_timeout or 60
+
+
 class LambdaContext:
     """The context object Lambda passes to a handler."""
 

@@ -130,7 +130,10 @@ class ValkeyServer:
         self.child = Child(
             "valkey",
             [str(get_binary_path()), "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.data_dir),
-             "--save", "", "--appendonly", "no", "--protected-mode", "yes", "--daemonize", "no"],
+             # The append-only file keeps connections, subscriptions and idempotency keys across a restart, as
+             # ElastiCache's replication does; "everysec" costs no round trip.
+             "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+             "--protected-mode", "yes", "--daemonize", "no"],
             self.log_dir / "valkey.log",
         ).start()
 

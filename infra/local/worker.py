@@ -3,6 +3,7 @@ schedule per ``@app.schedule`` one (``LOCAL_SCHEDULE_SECONDS`` shortens every ra
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -11,21 +12,22 @@ import threading
 import boto3
 from chalice.app import ScheduledEventConfig, SQSEventConfig
 
-from .aws import queue_arn
+from .aws import ensure_orders_queues, queue_arn
 from .event_source import SqsEventSourceMapping, SqsSource
-from .lambda_runtime import EnvironmentPool
+from .lambda_runtime import EnvironmentPool, function_timeout
 from .scheduler import Schedule, rate_seconds
 
 
-def sqs_sources(pool: EnvironmentPool, sqs) -> list[SqsSource]:
+def sqs_sources(pool: EnvironmentPool, sqs) -> list[tuple[SqsSource, str]]:
+    """Each SQS event source with the name of its queue."""
     app = pool.warm_up().app
     sources = []
     for config in app.event_sources:
         if isinstance(config, SQSEventConfig):
             name = config.queue or config.queue_arn.rsplit(":", 1)[-1]
             url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
-            sources.append(SqsSource(config.name, url, queue_arn(sqs, url), config.batch_size,
-                                     float(config.maximum_batching_window_in_seconds or 0)))
+            sources.append((SqsSource(config.name, url, queue_arn(sqs, url), config.batch_size,
+                                      float(config.maximum_batching_window_in_seconds or 0)), name))
     return sources
 
 
@@ -44,8 +46,14 @@ def main() -> None:
 
         return invoke
 
-    mappings = [SqsEventSourceMapping(sqs, source, invoker(source.function_name), concurrency, region=region).start()
-                for source in sqs_sources(pool, sqs)]
+    mappings = [
+        SqsEventSourceMapping(
+            sqs, source, invoker(source.function_name), concurrency, region=region,
+            recreate_queue=functools.partial(ensure_orders_queues, sqs, queue_name,
+                                             function_timeout(source.function_name)),
+        ).start()
+        for source, queue_name in sqs_sources(pool, sqs)
+    ]
     override = os.environ.get("LOCAL_SCHEDULE_SECONDS")
     schedules = [
         Schedule(config.name, float(override) if override else rate_seconds(config.schedule_expression),

@@ -1,0 +1,15 @@
+"""The exceptions that mean a backing service cannot be reached right now (a restart, a failover, a network blip)
+rather than a bug: the caller answers 503 and the client, or the queue, tries again."""
+
+from __future__ import annotations
+
+import botocore.exceptions
+import psycopg
+import redis.exceptions
+
+DEPENDENCY_DOWN: tuple[type[Exception], ...] = (
+    psycopg.OperationalError,  # also psycopg_pool.PoolTimeout
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    botocore.exceptions.HTTPClientError,  # connection refused, timeouts
+)
