@@ -48,6 +48,8 @@ class Resources:
         self.sqs = boto3.session.Session().client(
             "sqs", config=Config(connect_timeout=2, read_timeout=25, retries={"max_attempts": 3, "mode": "standard"})
         )
+        # One count per process, like the process the crash point kills.
+        self.crash_points = CrashPoints(settings.crash_at, settings.crash_every)
         self.orders = PostgresOrders(self.db)
         self.connections = RedisConnections(self.redis)
         self.queue = SqsOrderQueue(self.sqs, settings.orders_queue_name, settings.orders_queue_url)
@@ -122,12 +124,12 @@ class Engine:
         settings = self._res.settings
         self._app.websocket_api.configure_from_api_id(settings.websocket_api_id, settings.websocket_stage)
         retry = RetryPolicy(base_delay_seconds=settings.retry_base_seconds)
-        return Executor(self._res.orders, self._res.dex, self.notifier, self._res.clock, retry, self.checkpoint)
+        return Executor(self._res.orders, self._res.dex, self.notifier, self._res.clock, retry, self.checkpoint,
+                        timedelta(seconds=settings.signature_validity_seconds))
 
-    @functools.cached_property
+    @property
     def checkpoint(self) -> Callable[[str], None]:
-        settings = self._res.settings
-        return CrashPoints(settings.crash_at, settings.crash_every).reached
+        return self._res.crash_points.reached
 
     @functools.cached_property
     def sweeper(self) -> Sweeper:

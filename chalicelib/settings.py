@@ -29,6 +29,7 @@ class Settings:
     retry_base_seconds: int
     stuck_after_seconds: int
     max_sweeps: int
+    signature_validity_seconds: int = 60
     crash_at: str | None = None
     crash_every: int = 1
 
@@ -55,6 +56,7 @@ class Settings:
             retry_base_seconds=int(env.get("RETRY_BASE_SECONDS", "2")),
             stuck_after_seconds=int(env.get("STUCK_AFTER_SECONDS", "120")),
             max_sweeps=int(env.get("MAX_SWEEPS", "3")),
+            signature_validity_seconds=int(env.get("SIGNATURE_VALIDITY_SECONDS", "60")),
             crash_at=env.get("FAULT_CRASH_AT") or None,
             crash_every=int(env.get("FAULT_CRASH_EVERY", "1")),
         )

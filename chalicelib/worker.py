@@ -39,10 +39,16 @@ def process_order_batch(
             running[record.message_id].result()  # re-raises the record's failure for the processor to report
 
         response = process_partial_response(
-            event=event, record_handler=settle, processor=BatchProcessor(event_type=EventType.SQS), context=context
+            event=event, record_handler=settle, processor=_processor(), context=context
         )
     checkpoint("after_commit")  # every order is stored; the messages are deleted only once this returns
     return response
+
+
+def _processor() -> BatchProcessor:
+    # A batch whose every record failed is reported like any other, rather than raised: the outcome for SQS is the
+    # same, and the log does not show a retried order as a crashed invocation.
+    return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def _execute(executor: Executor, redelivery: Redelivery, record: dict[str, Any]) -> None:

@@ -89,5 +89,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         parts = Path(str(item.fspath)).parts
         if "integration" in parts:
             item.add_marker(pytest.mark.integration)
-        if "e2e" in parts:
+        if "e2e" in parts or "faults" in parts:
             item.add_marker(pytest.mark.e2e)

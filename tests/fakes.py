@@ -31,9 +31,13 @@ class FakeOrders:
         self.decisions: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
-    def add(self, order: Order, event: OrderEvent) -> None:
-        self.orders[order.id] = order
-        self.event_log[order.id] = [event]
+    def add(self, order: Order, event: OrderEvent) -> bool:
+        with self._lock:
+            if order.id in self.orders:
+                return False
+            self.orders[order.id] = order
+            self.event_log[order.id] = [event]
+            return True
 
     def get(self, order_id: str) -> Order | None:
         return self.orders.get(order_id)
@@ -88,6 +92,7 @@ class FakeVenues:
     def __init__(self, pools: list[Pool], clock: FakeClock):
         self.pools = {p.id: p for p in pools}
         self.ledger: dict[str, SwapReceipt] = {}
+        self.failed: dict[str, VenueError] = {}  # a failed signature stays failed, as on a chain
         self.swap_calls = 0
         self.failures: list[VenueError] = []  # raised by the next swaps, one each
         self.move_price_before_swap: int = 0
@@ -103,14 +108,18 @@ class FakeVenues:
             raise self.failures.pop(0)
         if signature in self.ledger:
             return self.ledger[signature]
+        if signature in self.failed:
+            raise self.failed[signature]
         if valid_until is not None and self._clock.now() > valid_until:
-            raise SwapRejected("transaction expired")
+            self.failed[signature] = SwapRejected("transaction expired")
+            raise self.failed[signature]
         pool = self.pools[pool_id]
         if self.move_price_before_swap:  # someone else trades first
             pool = pool.swap(token_in, self.move_price_before_swap, 0).pool_after
         outcome = pool.swap(token_in, amount_in, 0)
         if outcome.amount_out < min_out:
-            raise SlippageExceeded(f"{outcome.amount_out} below {min_out}")
+            self.failed[signature] = SlippageExceeded(f"{outcome.amount_out} below {min_out}")
+            raise self.failed[signature]
         self.pools[pool_id] = outcome.pool_after
         receipt = SwapReceipt(signature, memo, pool_id, pool.venue, token_in, token_out, amount_in,
                               outcome.amount_out, outcome.fee, len(self.ledger) + 1, self._clock.now())

@@ -18,9 +18,9 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from ..domain.markets import pair_of
-from ..domain.pools import Pool, PoolError, pool_from_state
+from ..domain.pools import Pool, PoolError, SwapOutcome, pool_from_state
 from ..domain.routing import VenueQuote, quote_pool
-from ..domain.venues import SlippageExceeded, SwapReceipt, SwapRejected, VenueUnavailable
+from ..domain.venues import SlippageExceeded, SwapReceipt, SwapRejected, VenueError, VenueUnavailable
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,22 @@ def _receipt(row: dict[str, Any]) -> SwapReceipt:
         row["signature"], row["memo"], row["pool_id"], row["venue"], row["token_in"], row["token_out"],
         int(row["amount_in"]), int(row["amount_out"]), int(row["fee"]), row["slot"], row["executed_at"],
     )
+
+
+_FAILURES: dict[str, type[VenueError]] = {"SwapRejected": SwapRejected, "SlippageExceeded": SlippageExceeded}
+
+
+def _execute(pool: Pool, token_in: str, amount_in: int, min_out: int, valid_until: datetime | None,
+             now: datetime) -> SwapOutcome:
+    if valid_until is not None and now > valid_until:
+        raise SwapRejected("transaction expired: its blockhash is no longer valid, so it can never land")
+    try:
+        outcome = pool.swap(token_in, amount_in, int(now.timestamp()))
+    except PoolError as error:
+        raise SwapRejected(str(error)) from error
+    if outcome.amount_out < min_out:
+        raise SlippageExceeded(f"slippage tolerance exceeded: {outcome.amount_out} out is below the minimum {min_out}")
+    return outcome
 
 
 class MockDexNetwork:
@@ -101,8 +117,8 @@ class MockDexNetwork:
         self, signature: str, memo: str, pool_id: str, token_in: str, token_out: str, amount_in: int, min_out: int,
         valid_until: datetime | None = None,
     ) -> SwapReceipt:
-        """Execute once under ``signature``: a second call with it returns the first swap's receipt. After
-        ``valid_until`` (its blockhash expired) a signature that has not landed is refused for good."""
+        """Execute once under ``signature``: a second call with it returns the first swap's receipt, or raises the
+        first call's failure again. After ``valid_until`` (its blockhash expired) the signature is refused."""
         self._sleep(self._swap_latency.sample(self._rng))
         if self._rng.random() < self._failure_rate:
             raise VenueUnavailable("transaction expired before it landed (injected venue failure)")
@@ -114,29 +130,38 @@ class MockDexNetwork:
             existing = conn.execute("SELECT * FROM dex.swaps WHERE signature = %s", (signature,)).fetchone()
             if existing:
                 return _receipt(existing)
+            failed = conn.execute("SELECT kind, reason FROM dex.failed_transactions WHERE signature = %s",
+                                  (signature,)).fetchone()
+            if failed:
+                raise _FAILURES[failed["kind"]](failed["reason"])
             now = self._now()
-            if valid_until is not None and now > valid_until:
-                raise SwapRejected("transaction expired: its blockhash is no longer valid, so it can never land")
             pool = pool_from_state(row["venue"], row["id"], row["base"], row["quote"], row["state"])
             try:
-                outcome = pool.swap(token_in, amount_in, int(now.timestamp()))
-            except PoolError as error:
-                raise SwapRejected(str(error)) from error
-            if outcome.amount_out < min_out:
-                raise SlippageExceeded(
-                    f"slippage tolerance exceeded: {outcome.amount_out} out is below the minimum {min_out}"
+                outcome = _execute(pool, token_in, amount_in, min_out, valid_until, now)
+            except (SwapRejected, SlippageExceeded) as error:
+                # Like a chain, the venue keeps the failed transaction (committed below, not rolled back):
+                # that signature can never execute afterwards, whoever sends it again.
+                conn.execute(
+                    """INSERT INTO dex.failed_transactions (signature, memo, pool_id, kind, reason, failed_at)
+                       VALUES (%s, %s, %s, %s, %s, %s)""",
+                    (signature, memo, pool_id, type(error).__name__, str(error), now),
                 )
-            conn.execute(
-                "UPDATE dex.pools SET state = %s, swaps = swaps + 1, updated_at = %s WHERE id = %s",
-                (Jsonb(outcome.pool_after.to_state()), now, pool_id),
-            )
-            inserted = conn.execute(
-                """INSERT INTO dex.swaps (signature, memo, pool_id, venue, token_in, token_out, amount_in, amount_out,
-                                          fee, slot, executed_at)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, nextval('dex.slots'), %s) RETURNING *""",
-                (signature, memo, pool_id, pool.venue, token_in, token_out, amount_in, outcome.amount_out,
-                 outcome.fee, now),
-            ).fetchone()
+                failure = error
+            else:
+                failure = None
+                conn.execute(
+                    "UPDATE dex.pools SET state = %s, swaps = swaps + 1, updated_at = %s WHERE id = %s",
+                    (Jsonb(outcome.pool_after.to_state()), now, pool_id),
+                )
+                inserted = conn.execute(
+                    """INSERT INTO dex.swaps (signature, memo, pool_id, venue, token_in, token_out, amount_in,
+                                              amount_out, fee, slot, executed_at)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, nextval('dex.slots'), %s) RETURNING *""",
+                    (signature, memo, pool_id, pool.venue, token_in, token_out, amount_in, outcome.amount_out,
+                     outcome.fee, now),
+                ).fetchone()
+        if failure is not None:
+            raise failure
         return _receipt(inserted)
 
     def swap_status(self, signature: str) -> SwapReceipt | None:

@@ -113,19 +113,21 @@ class PostgresOrders:
         with self._pool.connection(timeout=2) as conn:
             conn.execute("SELECT 1")
 
-    def add(self, order: Order, event: OrderEvent) -> None:
+    def add(self, order: Order, event: OrderEvent) -> bool:
         with self._pool.connection() as conn, conn.transaction():
-            conn.execute(
+            inserted = conn.execute(
                 """INSERT INTO orders (id, user_id, type, token_in, token_out, amount_in, slippage_bps, status, seq,
                                        created_at, updated_at)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING""",
                 (
                     order.id, order.user_id, str(order.type), order.token_in.symbol, order.token_out.symbol,
                     order.amount_in, order.slippage_bps, str(order.status), order.seq, order.created_at,
                     order.updated_at,
                 ),
-            )
-            self._insert_event(conn, event)
+            ).rowcount == 1
+            if inserted:
+                self._insert_event(conn, event)
+        return inserted
 
     def get(self, order_id: str) -> Order | None:
         with self._pool.connection() as conn:

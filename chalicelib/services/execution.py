@@ -5,17 +5,30 @@ stops, and a redelivery after a crash resumes from the last stored status. The s
 while building, so resuming a submitted order asks the venue about it instead of swapping again.
 
 A transient venue failure is not waited out here: the order records the failed attempt and ``RetryLater``
-asks the caller to have the message redelivered after the backoff; permanent failures fail the order at once.
+asks the caller to have the message redelivered after the backoff. A permanent failure fails the order at once:
+the venue recorded it under the signature, so no copy of that swap can land afterwards. When the last attempt
+fails too, a copy sent by another delivery could still land until the signature expires, so the order fails
+only then (or is confirmed, if it did land).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
-from ..domain.orders import SIGNATURE_VALIDITY, Order, RetryPolicy, Status, can_transition, transaction_signature
+from ..domain.orders import (
+    SETTLEMENT_GRACE,
+    SIGNATURE_VALIDITY,
+    Order,
+    RetryPolicy,
+    Status,
+    can_transition,
+    transaction_signature,
+)
 from ..domain.routing import NoRoute, choose_route, min_out
 from ..domain.venues import VenueError
 from .notifications import Notifier
@@ -41,6 +54,7 @@ class Executor:
         clock: Clock,
         retry: RetryPolicy | None = None,
         checkpoint: Callable[[str], None] = lambda step: None,
+        signature_validity: timedelta = SIGNATURE_VALIDITY,
     ):
         self._orders = orders
         self._venues = venues
@@ -48,6 +62,7 @@ class Executor:
         self._clock = clock
         self._retry = retry or RetryPolicy()
         self._checkpoint = checkpoint  # called at "after_routing" and "after_swap"; fault injection hooks in here
+        self._signature_validity = signature_validity
 
     def execute(self, order_id: str) -> Status | None:
         """Advance the order as far as it goes; returns the status it was left in (None: unknown order)."""
@@ -81,7 +96,7 @@ class Executor:
         chosen = decision.chosen
         minimum = min_out(chosen.amount_out, order.slippage_bps)
         signature = transaction_signature(order.id)
-        valid_until = self._clock.now() + SIGNATURE_VALIDITY
+        valid_until = self._clock.now() + self._signature_validity
         return self._advance(
             order,
             Status.BUILDING,
@@ -102,7 +117,10 @@ class Executor:
 
     def _settle(self, order: Order, ask_venue_first: bool) -> Order | None:
         assert order.tx_signature and order.pool_id and order.min_out is not None
+        now = self._clock.now()  # read before the venue: "not landed" is final only if asked after the expiry
         receipt = self._venues.swap_status(order.tx_signature) if ask_venue_first else None
+        if receipt is None and order.failure_reason is not None:
+            return self._await_expiry(order, order.failure_reason, now)  # every attempt was made already
         if receipt is None:
             try:
                 receipt = self._venues.swap(
@@ -110,11 +128,33 @@ class Executor:
                     order.amount_in, order.min_out, order.valid_until,
                 )
             except VenueError as error:
-                if not error.transient or order.attempts >= self._retry.max_attempts:
-                    raise
+                if not error.transient:
+                    raise  # the venue recorded the failure under this signature: no copy of the swap can land now
+                if order.attempts >= self._retry.max_attempts:
+                    return self._await_expiry(order, str(error), self._clock.now(), last_attempt_failed=True)
                 return self._schedule_retry(order, str(error))
             self._checkpoint("after_swap")
         return self._confirm(order, receipt)
+
+    def _await_expiry(
+        self, order: Order, reason: str, now: datetime, last_attempt_failed: bool = False
+    ) -> Order | None:
+        """Every attempt failed, but another delivery may have sent the same signed swap and it may still land:
+        the order fails only once the signature has expired, and the message comes back then to check."""
+        if not order.swap_may_still_land(now):
+            return self._fail(order, reason)
+        assert order.valid_until is not None
+        decided_at = order.valid_until + SETTLEMENT_GRACE
+        if last_attempt_failed:
+            order = self._advance(
+                order, Status.SUBMITTED,
+                {"venue": order.venue, "txSignature": order.tx_signature, "attempt": order.attempts, "error": reason,
+                 "outcomeKnownAt": decided_at.isoformat()},
+                failure_reason=reason,
+            )
+            if order is None:
+                return None  # another delivery moved the order meanwhile
+        raise RetryLater(order.id, max(1, math.ceil((decided_at - now).total_seconds())), reason)
 
     def give_up(self, order_id: str, reason: str) -> Status | None:
         """Ends an order that stopped making progress: confirmed if its swap landed after all, failed once it

@@ -3,6 +3,7 @@ gets the first response again for 24 hours instead of a second order (Powertools
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
@@ -13,11 +14,13 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
+from ..domain.orders import Status
 from ..errors import Conflict, ServiceUnavailable, Unprocessable
 from ..schemas import MarketOrderRequest
 from .orders import OrderService
 
 KEY_TTL_SECONDS = 24 * 60 * 60
+_ORDER_IDS = uuid.UUID("5b0e6a52-3c1e-4f0a-9a57-0f5e2d7c9b11")  # namespace of the ids derived from keys
 MAX_KEY_LENGTH = 255
 
 
@@ -37,7 +40,7 @@ class IdempotentPlacement:
             key_prefix="place-order",
         )
         def place_once(request: dict[str, Any]) -> dict[str, Any]:
-            return self._respond(request["user"], MarketOrderRequest.model_validate(request["body"]))
+            return self._respond(request["user"], MarketOrderRequest.model_validate(request["body"]), request["key"])
 
         self._place_once = place_once
 
@@ -66,6 +69,9 @@ class IdempotentPlacement:
             raise ServiceUnavailable("Idempotency-Key requests cannot be checked right now; retry shortly",
                                      headers={"Retry-After": "1"}) from None
 
-    def _respond(self, user_id: str, order: MarketOrderRequest) -> dict[str, Any]:
-        placed = self._orders.place(user_id, order)
-        return {"orderId": placed.id, "status": str(placed.status)}
+    def _respond(self, user_id: str, order: MarketOrderRequest, key: str | None = None) -> dict[str, Any]:
+        # With a key the order's id is derived from it, so even a repeat that Redis cannot recognise (its record
+        # was lost, or expired while the first attempt was cut short) finds the same order in the database.
+        order_id = str(uuid.uuid5(_ORDER_IDS, f"{user_id}\n{key}")) if key is not None else None
+        placed = self._orders.place(user_id, order, order_id)
+        return {"orderId": placed.id, "status": str(Status.PENDING)}  # the response to the request that placed it

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..domain.orders import Order, OrderEvent, OrderType, Status
 from ..domain.tokens import TOKENS
-from ..errors import NotFound, ServiceUnavailable
+from ..errors import NotFound, ServiceUnavailable, Unprocessable
 from ..schemas import MarketOrderRequest
 from .ports import Clock, OrderQueue, Orders
 
@@ -33,11 +33,19 @@ class OrderService:
         self._clock = clock
         self._new_id = new_id
 
-    def place(self, user_id: str, request: MarketOrderRequest) -> Order:
+    def place(self, user_id: str, request: MarketOrderRequest, order_id: str | None = None) -> Order:
+        """Stores the order and queues it for the worker.
+
+        With ``order_id`` (derived from an Idempotency-Key) placing is itself idempotent, whatever happened to the
+        response of an earlier attempt: a repeat finds the stored order, queues it again if it has not started
+        (the first attempt may have failed to), and returns it.
+        """
+        if order_id is not None and (existing := self._orders.get(order_id)) is not None:
+            return self._repeat(existing, user_id, request)
         now = self._clock.now()
         token_in, token_out = TOKENS[request.token_in], TOKENS[request.token_out]
         order = Order(
-            id=self._new_id(),
+            id=order_id or self._new_id(),
             user_id=user_id,
             type=OrderType(request.type),
             token_in=token_in,
@@ -62,16 +70,38 @@ class OrderService:
                 "slippageBps": order.slippage_bps,
             },
         )
-        self._orders.add(order, accepted)
+        if not self._orders.add(order, accepted):  # a concurrent repeat stored it first
+            return self._repeat(self._orders.get(order.id), user_id, request)
         try:
             self._queue.enqueue(order.id)
         except Exception as error:
+            if order_id is not None:
+                # Kept pending: the client's retry with the same key queues it (so does the sweeper, if none comes).
+                raise ServiceUnavailable("the order could not be queued yet; retry with the same Idempotency-Key",
+                                         headers={"Retry-After": "1"}) from error
             # Not accepted after all: close the order so nothing waits on it, and let the client retry.
             reason = f"the order could not be queued ({type(error).__name__})"
             self._orders.transition(order.id, Status.PENDING, Status.FAILED, self._clock.now(),
                                     {"reason": reason, "retryable": True}, failure_reason=reason)
-            raise ServiceUnavailable("orders cannot be queued right now; try again") from error
+            raise ServiceUnavailable("orders cannot be queued right now; try again",
+                                     headers={"Retry-After": "1"}) from error
         return order
+
+    def _repeat(self, existing: Order | None, user_id: str, request: MarketOrderRequest) -> Order:
+        assert existing is not None  # orders are never deleted
+        same = (
+            existing.user_id == user_id
+            and str(existing.type) == request.type
+            and (existing.token_in.symbol, existing.token_out.symbol) == (request.token_in, request.token_out)
+            and existing.amount_in == existing.token_in.to_units(request.amount_in)
+            and existing.slippage_bps == request.slippage_bps
+        )
+        if not same:
+            raise Unprocessable("this Idempotency-Key was used with a different request body",
+                                [{"field": "Idempotency-Key", "message": "already used for a different order"}])
+        if existing.status is Status.PENDING:
+            self._queue.enqueue(existing.id)  # a duplicate message is harmless; a missing one would strand it
+        return existing
 
     def owned(self, user_id: str, order_id: str) -> Order:
         """The caller's order; someone else's is as invisible as one that does not exist."""

@@ -15,7 +15,9 @@ class Clock(Protocol):
 
 
 class Orders(Protocol):
-    def add(self, order: Order, event: OrderEvent) -> None: ...
+    def add(self, order: Order, event: OrderEvent) -> bool:
+        """Stores a new order and its first event; False (and nothing stored) when its id exists already."""
+        ...
 
     def get(self, order_id: str) -> Order | None: ...
 

@@ -98,6 +98,7 @@ class SqsEventSourceMapping:
         self._sqs = sqs
         # An emulator that restarts forgets its queues, which AWS never does; the local cloud puts them back.
         self._recreate_queue = recreate_queue
+        self._queue_recreated_at = float("-inf")
         self.source = source
         self._invoke = invoke
         self._concurrency = concurrency
@@ -164,10 +165,16 @@ class SqsEventSourceMapping:
                 log.warning("polling %s failed (%s: %s); retrying in 1 s", self.source.queue_url,
                             type(error).__name__, error)
                 if self._recreate_queue is not None and _queue_missing(error):
-                    with self._lock:
-                        self._recreate_queue()
-                    log.warning("the queue was missing (the emulator restarted?) and has been created again")
+                    self._recreate_missing_queue()
                 self._stop.wait(1)
+
+    def _recreate_missing_queue(self) -> None:
+        with self._lock:  # every poller notices; one creates
+            if time.monotonic() - self._queue_recreated_at < 5:
+                return
+            self._recreate_queue()
+            self._queue_recreated_at = time.monotonic()
+        log.warning("the queue was missing (the emulator restarted?) and has been created again")
 
     def _handle(self, messages: list[dict[str, Any]]) -> None:
         event = {"Records": [sqs_record(m, self.source.queue_arn, self._region) for m in messages]}

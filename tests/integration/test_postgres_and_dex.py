@@ -9,7 +9,7 @@ from chalicelib.adapters.postgres import PostgresOrders, migrate
 from chalicelib.domain.orders import Order, OrderEvent, OrderType, Status, transaction_signature
 from chalicelib.domain.routing import choose_route
 from chalicelib.domain.tokens import TOKENS
-from chalicelib.domain.venues import SlippageExceeded
+from chalicelib.domain.venues import SlippageExceeded, SwapRejected
 
 
 def new_order(orders: PostgresOrders) -> Order:
@@ -103,6 +103,20 @@ def test_a_swap_below_its_minimum_fails_and_changes_nothing(dex):
     with pytest.raises(SlippageExceeded):
         dex.swap(transaction_signature(memo), memo, pool_id, "JUP", "USDC", 10**6, 10**12)
     assert {p.id: p for p in dex.pools()}[pool_id] == before
+    assert dex.swaps_for(memo) == []
+    # The failed transaction is kept: the same signature fails again, even with a minimum it would now meet.
+    with pytest.raises(SlippageExceeded):
+        dex.swap(transaction_signature(memo), memo, pool_id, "JUP", "USDC", 10**6, 0)
+    assert dex.swaps_for(memo) == [] and dex.swap_status(transaction_signature(memo)) is None
+
+
+def test_an_expired_signature_is_refused(dex):
+    from datetime import timedelta
+
+    memo = str(uuid.uuid4())
+    with pytest.raises(SwapRejected, match="expired"):
+        dex.swap(transaction_signature(memo), memo, "raydium-sol-usdc", "SOL", "USDC", 10**9, 0,
+                 valid_until=datetime.now(UTC) - timedelta(seconds=1))
     assert dex.swaps_for(memo) == []
 
 

@@ -145,3 +145,35 @@ def test_a_route_answers_503_with_retry_after_when_the_database_is_away():
     response = view()
     assert response.status_code == 503 and response.headers["Retry-After"] == "1"
     assert "10.0.0.7" not in response.body and "password" not in response.body
+
+
+class QueueDownOnce:
+    def __init__(self):
+        self.sent = []
+        self.down = True
+
+    def enqueue(self, order_id):
+        if self.down:
+            self.down = False
+            raise ConnectionError("emulator restarting")
+        self.sent.append(order_id)
+
+
+def test_a_keyed_order_that_could_not_be_queued_stays_pending_and_its_retry_queues_it(world):
+    from chalicelib.errors import ServiceUnavailable, Unprocessable
+    from chalicelib.schemas import parse_market_order
+    from chalicelib.services.orders import OrderService
+
+    queue = QueueDownOnce()
+    service = OrderService(world.orders, queue, world.clock)
+    body = b'{"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1.5"}'
+    with pytest.raises(ServiceUnavailable, match="same Idempotency-Key"):
+        service.place("alice", parse_market_order(body), order_id="a7c3f0de-0000-4000-8000-000000000001")
+    assert world.orders.get("a7c3f0de-0000-4000-8000-000000000001").status is Status.PENDING
+    again = service.place("alice", parse_market_order(body.replace(b"1.5", b"1.50")),
+                          order_id="a7c3f0de-0000-4000-8000-000000000001")
+    assert again.id == "a7c3f0de-0000-4000-8000-000000000001" and queue.sent == [again.id]
+    assert len(world.orders.orders) == 1
+    with pytest.raises(Unprocessable):
+        service.place("alice", parse_market_order(body.replace(b"1.5", b"2")),
+                      order_id="a7c3f0de-0000-4000-8000-000000000001")

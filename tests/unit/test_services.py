@@ -6,7 +6,7 @@ import pytest
 
 from chalicelib.domain.markets import genesis_pools
 from chalicelib.domain.orders import Status
-from chalicelib.domain.venues import VenueUnavailable
+from chalicelib.domain.venues import SlippageExceeded, VenueUnavailable
 from chalicelib.errors import NotFound, ProblemError, ServiceUnavailable
 from chalicelib.schemas import parse_market_order
 from chalicelib.services.execution import Executor, RetryLater
@@ -119,15 +119,51 @@ def test_a_transient_venue_failure_is_retried_through_the_queue_with_backoff(wor
     assert len(world.venues.ledger) == 1
 
 
-def test_after_the_last_attempt_the_order_fails_with_the_reason(world):
+def test_after_the_last_attempt_the_order_fails_with_the_reason_once_its_signature_expired(world):
     order = world.place()
-    world.venues.failures = [VenueUnavailable("transaction expired")] * 3
+    world.venues.failures = [VenueUnavailable("transaction dropped")] * 3
     for _ in range(2):
         with pytest.raises(RetryLater):
             world.executor.execute(order.id)
+    with pytest.raises(RetryLater) as waiting:
+        world.executor.execute(order.id)  # a copy another delivery sent could still land: not failed yet
+    assert 60 <= waiting.value.delay_seconds <= 66
+    awaiting = world.orders.events(order.id)[-1]
+    assert (awaiting.status, awaiting.data["attempt"], awaiting.data["error"]) == (
+        Status.SUBMITTED, 3, "transaction dropped")
+    with pytest.raises(RetryLater):
+        world.executor.execute(order.id)  # redelivered early: still waiting, and no fourth submission
+    world.clock.current += timedelta(seconds=waiting.value.delay_seconds)
     assert world.executor.execute(order.id) is Status.FAILED
     last = world.orders.events(order.id)[-1]
-    assert last.data == {"reason": "transaction expired (after 3 attempts)", "attempts": 3}
+    assert last.data == {"reason": "transaction dropped (after 3 attempts)", "attempts": 3}
+    assert world.venues.ledger == {} and world.venues.swap_calls == 3
+
+
+def test_when_every_attempt_failed_but_another_deliverys_copy_landed_the_order_is_confirmed(world):
+    order = world.place()
+    world.venues.failures = [VenueUnavailable("transaction dropped")] * 3
+    for _ in range(3):
+        with pytest.raises(RetryLater):
+            world.executor.execute(order.id)
+    submitted = world.orders.get(order.id)
+    # the duplicate delivery's swap, under the same signature, lands after this delivery's last failure
+    world.venues.swap(submitted.tx_signature, order.id, submitted.pool_id, "SOL", "USDC", order.amount_in,
+                      submitted.min_out, submitted.valid_until)
+    world.clock.current += timedelta(minutes=2)
+    assert world.executor.execute(order.id) is Status.CONFIRMED
+    assert len(world.venues.ledger) == 1
+
+
+def test_a_signature_that_failed_for_good_never_executes_afterwards(world):
+    order = world.place(body={"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "100", "slippageBps": 1})
+    world.venues.move_price_before_swap = 5_000 * 10**9  # someone trades first: the swap slips
+    assert world.executor.execute(order.id) is Status.FAILED
+    failed = world.orders.get(order.id)
+    world.venues.move_price_before_swap = 0
+    with pytest.raises(SlippageExceeded):  # a copy sent again, even when the price came back, fails the same way
+        world.venues.swap(failed.tx_signature, order.id, failed.pool_id, "SOL", "USDC", order.amount_in,
+                          failed.min_out, failed.valid_until)
     assert world.venues.ledger == {}
 
 

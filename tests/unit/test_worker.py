@@ -44,3 +44,9 @@ def test_a_batch_that_fully_succeeds_reports_no_failures():
     result = process_order_batch({"Records": [record(0), record(1)]}, None, ScriptedExecutor({}),
                                  RecordingRedelivery())
     assert result == {"batchItemFailures": []}
+
+
+def test_a_batch_whose_every_record_failed_is_reported_not_raised():
+    executor = ScriptedExecutor({"o0": RetryLater("o0", 2, "venue timeout"), "o1": RuntimeError("db down")})
+    result = process_order_batch({"Records": [record(0), record(1)]}, None, executor, RecordingRedelivery())
+    assert sorted(item["itemIdentifier"] for item in result["batchItemFailures"]) == ["m0", "m1"]

@@ -1,0 +1,353 @@
+"""A load of orders against a whole local cloud while one fault is injected, and the figures that prove the result.
+
+The test owns PostgreSQL, Valkey and moto (the cloud is given their URLs), so it can restart each under load.
+Orders go through the REST API; every order is followed over WebSocket by one of a few subscriber connections,
+which reconnect and subscribe again whenever their connection closes (by the fault, or on purpose).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import shutil
+import threading
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import boto3
+
+from chalicelib.auth import issue_token
+from chalicelib.settings import LOCAL_JWT_SECRET
+from infra.local.processes import free_port
+from infra.local.servers import MotoServer, PostgresServer, ValkeyServer
+from tests.conftest import scratch_dir
+
+FINAL = {"confirmed", "failed"}
+USER = "fault-tester"
+PAIRS = [("SOL", "USDC", "0.05"), ("USDC", "SOL", "7.5"), ("SOL", "USDT", "0.1"), ("JUP", "USDC", "12")]
+
+# Short enough that a killed invocation's messages come back, and lost ones are swept, within seconds.
+CLOUD_SETTINGS = {
+    "DEX_QUOTE_LATENCY_MS": "1-5",
+    "DEX_SWAP_LATENCY_MS": "20-80",
+    "DEX_FAILURE_RATE": "0.3",  # about 1 order in 40 fails all 3 attempts
+    "RETRY_BASE_SECONDS": "1",
+    "WORKER_CONCURRENCY": "10",
+    "LOCAL_VISIBILITY_TIMEOUT_SECONDS": "4",
+    "LOCAL_SCHEDULE_SECONDS": "2",
+    "STUCK_AFTER_SECONDS": "8",
+    "MAX_SWEEPS": "3",
+}
+
+
+class TestServers:
+    """PostgreSQL, Valkey and moto on free ports, each restartable."""
+
+    __test__ = False  # not a test class, whatever pytest thinks of its name
+
+    def __init__(self) -> None:
+        self.base = scratch_dir("faults-")
+        logs = self.base / "logs"
+        self.by_name = {
+            "postgres": PostgresServer(self.base / "postgres", free_port(), logs),
+            "valkey": ValkeyServer(self.base / "valkey", free_port(), logs),
+            "emulator": MotoServer(free_port(), logs),
+        }
+
+    def start(self) -> TestServers:
+        for server in self.by_name.values():
+            server.launch()
+        for server in self.by_name.values():
+            server.wait_ready()
+        return self
+
+    def restart(self, name: str, down_for: float = 1.0) -> None:
+        """Stops the server as its operator would (PostgreSQL: fast shutdown) and starts it again."""
+        server = self.by_name[name]
+        server.child.stop()
+        time.sleep(down_for)
+        server.launch()
+        server.wait_ready()
+
+    def stop(self) -> None:
+        for server in self.by_name.values():
+            if server.child:
+                server.child.stop()
+        shutil.rmtree(self.by_name["postgres"].data_dir, ignore_errors=True)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def cloud_env(self) -> dict[str, str]:
+        return {
+            "DATABASE_URL": self.by_name["postgres"].url,
+            "REDIS_URL": self.by_name["valkey"].url,
+            "AWS_ENDPOINT_URL": self.by_name["emulator"].url,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+        }
+
+    def sqs(self):
+        return boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test",
+                                     region_name="us-east-1").client("sqs", endpoint_url=self.cloud_env()[
+                                         "AWS_ENDPOINT_URL"])
+
+
+def _auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(USER, LOCAL_JWT_SECRET)}"}
+
+
+class Subscriber:
+    """One WebSocket connection following many orders; it reconnects and subscribes again when the connection
+    closes, and with ``drop_every`` it closes the connection itself at random moments."""
+
+    def __init__(self, ws_url: str, drop_every: tuple[float, float] | None = None, seed: int = 0):
+        self.url = f"{ws_url}?token={issue_token(USER, LOCAL_JWT_SECRET)}"
+        self.drop_every = drop_every
+        self.rng = random.Random(seed)
+        self.frames: dict[str, list[tuple[int, str]]] = {}  # order id -> (seq, status) in arrival order
+        self.done: set[str] = set()
+        self.connections = 0
+        self.resubscribes = 0
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._stopped = asyncio.Event()
+
+    def follow(self, order_id: str) -> None:
+        self.frames.setdefault(order_id, [])
+        if self._ws is not None and not self._ws.closed:
+            asyncio.ensure_future(self._subscribe(self._ws, order_id))
+
+    def finished(self) -> bool:
+        return set(self.frames) <= self.done
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    async def _subscribe(self, ws: aiohttp.ClientWebSocketResponse, order_id: str) -> None:
+        try:
+            await ws.send_json({"action": "subscribe", "orderId": order_id})
+        except (ConnectionError, RuntimeError):
+            pass  # the connection is going; the next one subscribes again
+
+    async def run(self, session: aiohttp.ClientSession) -> None:
+        while not self._stopped.is_set():
+            try:
+                async with session.ws_connect(self.url, heartbeat=None) as ws:
+                    self.connections += 1
+                    self._ws = ws
+                    for order_id in list(self.frames):
+                        if order_id not in self.done:
+                            await self._subscribe(ws, order_id)
+                    await self._read(ws)
+            except (TimeoutError, aiohttp.ClientError, ConnectionError):
+                pass  # refused while a dependency restarts, or dropped: connect again
+            finally:
+                self._ws = None
+            if not self._stopped.is_set():
+                await asyncio.sleep(0.2)
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        drop_at = time.monotonic() + self.rng.uniform(*self.drop_every) if self.drop_every else None
+        while not self._stopped.is_set():
+            timeout = 0.5 if drop_at is None else max(0.01, min(0.5, drop_at - time.monotonic()))
+            try:
+                message = await ws.receive(timeout=timeout)
+            except TimeoutError:
+                if drop_at is not None and time.monotonic() >= drop_at:
+                    return  # leaving the context closes the connection mid-stream, on purpose
+                continue
+            if message.type != aiohttp.WSMsgType.TEXT:
+                return
+            frame = json.loads(message.data)
+            if frame.get("type") == "order.update":
+                self.frames.setdefault(frame["orderId"], []).append((frame["seq"], frame["status"]))
+                if frame["status"] in FINAL:
+                    self.done.add(frame["orderId"])
+            elif frame.get("type") == "error" and frame.get("action") == "subscribe" and frame.get("orderId"):
+                self.resubscribes += 1
+                await asyncio.sleep(0.3)
+                await self._subscribe(ws, frame["orderId"])
+
+    def saw_complete_sequence(self, order_id: str, statuses: list[str]) -> bool:
+        """Every status exactly once and in order, after dropping duplicates by seq."""
+        seen: set[int] = set()
+        kept = []
+        for seq, status in self.frames.get(order_id, []):
+            if seq not in seen:
+                seen.add(seq)
+                kept.append((seq, status))
+        return kept == list(enumerate(statuses, start=1))
+
+
+@dataclass
+class Report:
+    case: str
+    accepted: int = 0
+    refused: Counter = field(default_factory=Counter)  # answers that were retried: 503s, 409s, broken connections
+    given_up: Counter = field(default_factory=Counter)  # submissions never accepted
+    exactly_one_final: int = 0
+    confirmed: int = 0
+    failed: int = 0
+    confirmed_with_one_swap: int = 0
+    swaps_for_failed: int = 0
+    stuck: int = 0
+    subscribers_complete: int = 0
+    reconnections: int = 0
+    faults: str = ""
+    seconds: float = 0.0
+
+    @property
+    def subscriber_fraction(self) -> float:
+        return self.subscribers_complete / self.accepted if self.accepted else 0.0
+
+    def perfect(self) -> bool:
+        return (self.accepted > 0 and not self.given_up and self.exactly_one_final == self.accepted
+                and self.confirmed_with_one_swap == self.confirmed and self.swaps_for_failed == 0
+                and self.stuck == 0 and self.subscribers_complete == self.accepted)
+
+    ROW = "{:<34} {:>8} {:>8} {:>10} {:>12} {:>11} {:>6} {:>11}  {}"
+
+    @classmethod
+    def header(cls) -> str:
+        return cls.ROW.format("case", "accepted", "retried", "one final", "1 swap/conf", "swaps/failed", "stuck",
+                              "subscribers", "faults injected")
+
+    def row(self) -> str:
+        return self.ROW.format(
+            self.case, self.accepted, sum(self.refused.values()), self.exactly_one_final,
+            f"{self.confirmed_with_one_swap}/{self.confirmed}", f"{self.swaps_for_failed}/{self.failed}", self.stuck,
+            f"{self.subscriber_fraction:.1%}", self.faults,
+        )
+
+
+Hook = Callable[[str], Awaitable[None]]
+
+
+async def run_load(
+    http: str,
+    ws: str,
+    case: str,
+    orders: int = 200,
+    rate_per_s: float = 40,
+    subscribers: int = 8,
+    drop_every: tuple[float, float] | None = None,
+    on_accepted: Hook | None = None,
+    settle_timeout_s: float = 90,
+) -> Report:
+    """Submits ``orders`` at ``rate_per_s``, waits for every accepted order to end (or the timeout), then
+    measures."""
+    report = Report(case)
+    started = time.monotonic()
+    rng = random.Random(case)
+    followers = [Subscriber(ws, drop_every, seed=n) for n in range(subscribers)]
+    accepted: list[str] = []
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        readers = [asyncio.create_task(f.run(session)) for f in followers]
+        await asyncio.sleep(0.3)  # let them connect
+
+        async def submit(n: int) -> None:
+            token_in, token_out, amount = PAIRS[n % len(PAIRS)]
+            # Every 7th order tolerates 0.01 %: when another swap moves its pool first, it fails (with no swap).
+            body = {"tokenIn": token_in, "tokenOut": token_out, "amountIn": amount,
+                    "slippageBps": 1 if n % 7 == 0 else 300}
+            # As a careful bot does: retry what was not accepted, under one Idempotency-Key.
+            headers = {**_auth(), "Idempotency-Key": f"{case}-{n}"}
+            for _ in range(60):
+                try:
+                    async with session.post(f"{http}/orders", json=body, headers=headers) as response:
+                        if response.status == 202:
+                            order_id = (await response.json())["orderId"]
+                            break
+                        if response.status not in (409, 503):
+                            report.given_up[response.status] += 1
+                            return
+                        report.refused[response.status] += 1
+                except (TimeoutError, aiohttp.ClientError) as error:
+                    report.refused[type(error).__name__] += 1
+                await asyncio.sleep(0.25)
+            else:
+                report.given_up["retries exhausted"] += 1
+                return
+            accepted.append(order_id)
+            followers[n % len(followers)].follow(order_id)
+            if on_accepted is not None:
+                await on_accepted(order_id)
+
+        submissions = []
+        for n in range(orders):
+            submissions.append(asyncio.create_task(submit(n)))
+            await asyncio.sleep(rng.expovariate(rate_per_s))
+        await asyncio.gather(*submissions)
+
+        deadline = time.monotonic() + settle_timeout_s
+        while time.monotonic() < deadline and not all(f.finished() for f in followers):
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(0.5)  # duplicates still on their way are part of what is measured
+        for follower in followers:
+            follower.stop()
+        await asyncio.gather(*readers)
+
+        report.accepted = len(accepted)
+        report.reconnections = sum(f.connections for f in followers) - len(followers)
+        by_order = {oid: f for f in followers for oid in f.frames}
+        for order_id in accepted:
+            view = await _get_json(session, f"{http}/orders/{order_id}", _auth())
+            swaps = (await _get_json(session, f"{http}/dex/swaps?orderId={order_id}", {}))["swaps"]
+            statuses = [e["status"] for e in view["events"]]
+            finals = [s for s in statuses if s in FINAL]
+            if len(finals) == 1 and statuses[-1] == finals[0] == view["status"]:
+                report.exactly_one_final += 1
+            if view["status"] not in FINAL:
+                report.stuck += 1
+            if view["status"] == "confirmed":
+                report.confirmed += 1
+                report.confirmed_with_one_swap += len(swaps) == 1
+            elif view["status"] == "failed":
+                report.failed += 1
+                report.swaps_for_failed += len(swaps)
+            report.subscribers_complete += by_order[order_id].saw_complete_sequence(order_id, statuses)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def run_case(http: str, ws: str, case: str, fault: Callable[[], str] | None = None, **options) -> Report:
+    """The load runs in a thread of its own while ``fault`` runs here: servers must be started from the main
+    thread (a child gets its parent-death signal when the thread that started it exits)."""
+    outcome: dict[str, Report | BaseException] = {}
+
+    def load() -> None:
+        try:
+            outcome["report"] = asyncio.run(run_load(http, ws, case, **options))
+        except BaseException as error:  # re-raised in the test's thread
+            outcome["report"] = error
+
+    thread = threading.Thread(target=load, name=f"load-{case}")
+    thread.start()
+    try:
+        injected = fault() if fault else ""
+    finally:
+        thread.join(timeout=300)
+    report = outcome.get("report")
+    if not isinstance(report, Report):
+        raise report or RuntimeError("the load did not finish within 300 s")
+    report.faults = injected
+    return report
+
+
+async def _get_json(session: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> dict:
+    for _ in range(50):  # the fault may still be settling
+        async with session.get(url, headers=headers) as response:
+            if response.status == 200:
+                return await response.json()
+            if response.status != 503:
+                raise AssertionError(f"GET {url} answered {response.status}: {await response.text()}")
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"GET {url} kept answering 503")
+
+
+def count_in_log(path: Path, text: str) -> int:
+    return path.read_text(errors="replace").count(text) if path.exists() else 0
