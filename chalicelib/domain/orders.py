@@ -128,12 +128,13 @@ class OrderEvent:
 _BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
 
-def transaction_signature(order_id: str) -> str:
+def transaction_signature(order_id: str, nonce: int = 0) -> str:
     """The swap's signature, fixed before submission so a retry can ask the venue what happened to it.
 
-    Deterministic in the order id: a 64-byte value rendered in base58 like a Solana signature.
+    Deterministic in the order id: a 64-byte value rendered in base58 like a Solana signature. A transaction signed
+    again after its blockhash expired has another signature (``nonce``).
     """
-    digest = hashlib.sha512(f"order-engine:{order_id}".encode()).digest()
+    digest = hashlib.sha512(f"order-engine:{order_id}{f':{nonce}' if nonce else ''}".encode()).digest()
     number = int.from_bytes(digest, "big")
     chars = []
     while number:

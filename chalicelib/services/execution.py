@@ -80,8 +80,7 @@ class Executor:
             if order and order.status is Status.ROUTING:
                 order = self._route_and_build(order)
             if order and order.status is Status.BUILDING:
-                submitted = {"venue": order.venue, "txSignature": order.tx_signature, "attempt": 1}
-                order = self._advance(order, Status.SUBMITTED, submitted, attempts=1)
+                order = self._submit(order)
             if order and order.status is Status.SUBMITTED:
                 order = self._settle(order, ask_venue_first=resuming_submitted)
         except (NoRoute, VenueError) as error:
@@ -115,12 +114,33 @@ class Executor:
             valid_until=valid_until,
         )
 
+    def _submit(self, order: Order) -> Order | None:
+        fields: dict[str, Any] = {}
+        if order.valid_until is not None and self._clock.now() > order.valid_until:
+            # Built by a delivery that died before submitting: never sent, so it is simply signed again.
+            fields = self._new_signature(order)
+        data = {"venue": order.venue, "txSignature": fields.get("tx_signature", order.tx_signature), "attempt": 1}
+        return self._advance(order, Status.SUBMITTED, data, attempts=1, **fields)
+
+    def _new_signature(self, order: Order) -> dict[str, Any]:
+        return {"tx_signature": transaction_signature(order.id, nonce=order.seq + 1),
+                "valid_until": self._clock.now() + self._signature_validity}
+
     def _settle(self, order: Order, ask_venue_first: bool) -> Order | None:
         assert order.tx_signature and order.pool_id and order.min_out is not None
         now = self._clock.now()  # read before the venue: "not landed" is final only if asked after the expiry
-        receipt = self._venues.swap_status(order.tx_signature) if ask_venue_first else None
+        expired = order.valid_until is not None and now > order.valid_until
+        receipt = self._venues.swap_status(order.tx_signature) if ask_venue_first or expired else None
         if receipt is None and order.failure_reason is not None:
             return self._await_expiry(order, order.failure_reason, now)  # every attempt was made already
+        if receipt is None and expired:
+            # Sent by a delivery that died, or kept in the queue until its blockhash expired: once certain it
+            # did not land, it is signed again as the next attempt.
+            if order.swap_may_still_land(now) or order.attempts >= self._retry.max_attempts:
+                return self._await_expiry(order, "the swap's signature expired before it landed", now)
+            order = self._sign_again(order)
+            if order is None:
+                return None
         if receipt is None:
             try:
                 receipt = self._venues.swap(
@@ -185,6 +205,18 @@ class Executor:
                 "slot": receipt.slot,
             },
             amount_out=receipt.amount_out,
+        )
+
+    def _sign_again(self, order: Order) -> Order | None:
+        fields = self._new_signature(order)
+        return self._advance(
+            order,
+            Status.SUBMITTED,
+            {"venue": order.venue, "txSignature": fields["tx_signature"], "attempt": order.attempts + 1,
+             "previousError": "the signature expired before it landed",
+             "validUntil": fields["valid_until"].isoformat()},
+            attempts=order.attempts + 1,
+            **fields,
         )
 
     def _schedule_retry(self, order: Order, reason: str) -> Order | None:

@@ -77,8 +77,7 @@ class OrderService:
         except Exception as error:
             if order_id is not None:
                 # Kept pending: the client's retry with the same key queues it (so does the sweeper, if none comes).
-                raise ServiceUnavailable("the order could not be queued yet; retry with the same Idempotency-Key",
-                                         headers={"Retry-After": "1"}) from error
+                raise _not_queued_yet() from error
             # Not accepted after all: close the order so nothing waits on it, and let the client retry.
             reason = f"the order could not be queued ({type(error).__name__})"
             self._orders.transition(order.id, Status.PENDING, Status.FAILED, self._clock.now(),
@@ -100,7 +99,10 @@ class OrderService:
             raise Unprocessable("this Idempotency-Key was used with a different request body",
                                 [{"field": "Idempotency-Key", "message": "already used for a different order"}])
         if existing.status is Status.PENDING:
-            self._queue.enqueue(existing.id)  # a duplicate message is harmless; a missing one would strand it
+            try:
+                self._queue.enqueue(existing.id)  # a duplicate message is harmless; a missing one would strand it
+            except Exception as error:
+                raise _not_queued_yet() from error
         return existing
 
     def owned(self, user_id: str, order_id: str) -> Order:
@@ -115,6 +117,11 @@ class OrderService:
         events = self._orders.events(order.id)
         decision = self._orders.decision(order.id)
         return order_json(order, events, decision)
+
+
+def _not_queued_yet() -> ServiceUnavailable:
+    return ServiceUnavailable("the order could not be queued yet; retry with the same Idempotency-Key",
+                              headers={"Retry-After": "1"})
 
 
 def order_json(order: Order, events: list[OrderEvent], decision: dict[str, Any] | None) -> dict[str, Any]:

@@ -247,7 +247,7 @@ def test_an_idempotency_key_makes_submission_safe_to_retry(cloud):
 
 
 def test_a_venue_that_keeps_failing_is_retried_three_times_through_the_queue_then_the_order_fails():
-    with running_cloud(DEX_FAILURE_RATE="1", DEX_SWAP_LATENCY_MS="10") as cloud:
+    with running_cloud(DEX_FAILURE_RATE="1", DEX_SWAP_LATENCY_MS="10", SIGNATURE_VALIDITY_SECONDS="2") as cloud:
 
         async def scenario():
             async with aiohttp.ClientSession() as session:
@@ -258,9 +258,11 @@ def test_a_venue_that_keeps_failing_is_retried_three_times_through_the_queue_the
                 return frames, swaps
 
         frames, swaps = asyncio.run(scenario())
-    assert [f["status"] for f in frames] == HAPPY[:-1] + ["submitted", "submitted", "failed"]
-    assert [f["data"].get("attempt") for f in frames if f["status"] == "submitted"] == [1, 2, 3]
-    assert [f["data"].get("retryInSeconds") for f in frames if f["status"] == "submitted"] == [None, 1, 2]
+    # the last "submitted" says the third attempt failed too, and when the signature's fate is settled
+    assert [f["status"] for f in frames] == HAPPY[:-1] + ["submitted", "submitted", "submitted", "failed"]
+    assert [f["data"].get("attempt") for f in frames if f["status"] == "submitted"] == [1, 2, 3, 3]
+    assert [f["data"].get("retryInSeconds") for f in frames if f["status"] == "submitted"] == [None, 1, 2, None]
+    assert "outcomeKnownAt" in frames[-2]["data"] and "injected" in frames[-2]["data"]["error"]
     assert frames[-1]["data"]["attempts"] == 3 and "after 3 attempts" in frames[-1]["data"]["reason"]
     # the backoff happened in the queue: the third attempt came at least 1 + 2 s after the first
     from datetime import datetime

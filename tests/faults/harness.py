@@ -42,6 +42,7 @@ CLOUD_SETTINGS = {
     "LOCAL_SCHEDULE_SECONDS": "2",
     "STUCK_AFTER_SECONDS": "8",
     "MAX_SWEEPS": "3",
+    "SIGNATURE_VALIDITY_SECONDS": "6",  # an order whose every attempt failed is failed 6 + 5 s after building
 }
 
 
@@ -256,7 +257,7 @@ async def run_load(
                     "slippageBps": 1 if n % 7 == 0 else 300}
             # As a careful bot does: retry what was not accepted, under one Idempotency-Key.
             headers = {**_auth(), "Idempotency-Key": f"{case}-{n}"}
-            for _ in range(60):
+            for attempt in range(40):  # about a minute: longer than an in-progress key's expiry (30 s)
                 try:
                     async with session.post(f"{http}/orders", json=body, headers=headers) as response:
                         if response.status == 202:
@@ -268,7 +269,7 @@ async def run_load(
                         report.refused[response.status] += 1
                 except (TimeoutError, aiohttp.ClientError) as error:
                     report.refused[type(error).__name__] += 1
-                await asyncio.sleep(0.25)
+                await asyncio.sleep(min(2.0, 0.25 * 1.5**attempt))
             else:
                 report.given_up["retries exhausted"] += 1
                 return

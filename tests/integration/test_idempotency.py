@@ -89,3 +89,41 @@ def test_a_concurrent_retry_is_told_the_first_is_still_in_progress(redis_client)
     first.join(5)
     assert places.place("alice", key, order()) == results[0]
     assert len(queue.sent) == 1
+
+
+class Killed(BaseException):
+    """The invocation died mid-request: Powertools gets no chance to delete its in-progress record."""
+
+
+class DyingQueue(FakeQueue):
+    def __init__(self):
+        super().__init__()
+        self.dying = True
+
+    def enqueue(self, order_id):
+        if self.dying:
+            self.dying = False
+            raise Killed
+        super().enqueue(order_id)
+
+
+class ShortContext:
+    """A Lambda context with one second left: the in-progress record expires when the invocation would."""
+
+    def get_remaining_time_in_millis(self):
+        return 1000
+
+
+def test_a_retry_after_the_first_request_died_midway_gets_the_same_order(redis_client):
+    import time
+
+    orders, queue = FakeOrders(), DyingQueue()
+    places = IdempotentPlacement(OrderService(orders, queue, FakeClock()), RedisIdempotencyStore(client=redis_client))
+    key = str(uuid.uuid4())
+    with pytest.raises(Killed):
+        places.place("alice", key, order(), ShortContext())
+    with pytest.raises(Conflict):  # the first request might still be running
+        places.place("alice", key, order(), ShortContext())
+    time.sleep(1.2)  # it would have timed out by now
+    second = places.place("alice", key, order(), ShortContext())
+    assert list(orders.orders) == [second["orderId"]] and queue.sent == [second["orderId"]]

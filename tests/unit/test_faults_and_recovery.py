@@ -7,7 +7,7 @@ import psycopg
 import pytest
 import redis
 
-from chalicelib.domain.orders import Status
+from chalicelib.domain.orders import Status, transaction_signature
 from chalicelib.domain.venues import SwapRejected, VenueUnavailable
 from chalicelib.faults import CrashPoints
 from chalicelib.http import answers_problems
@@ -177,3 +177,35 @@ def test_a_keyed_order_that_could_not_be_queued_stays_pending_and_its_retry_queu
     with pytest.raises(Unprocessable):
         service.place("alice", parse_market_order(body.replace(b"1.5", b"2")),
                       order_id="a7c3f0de-0000-4000-8000-000000000001")
+
+
+def test_an_order_built_by_a_delivery_that_died_is_signed_again_when_its_signature_expired(world):
+    order = world.place()
+    built_at = world.clock.now()
+    world.orders.transition(order.id, Status.PENDING, Status.ROUTING, built_at, {})
+    old = transaction_signature(order.id)
+    world.orders.transition(order.id, Status.ROUTING, Status.BUILDING, built_at, {}, venue="raydium",
+                            pool_id="raydium-sol-usdc", min_out=1, tx_signature=old,
+                            valid_until=built_at + timedelta(seconds=60))
+    world.clock.current += timedelta(minutes=6)  # its message came back after the visibility timeout
+    assert world.executor.execute(order.id) is Status.CONFIRMED
+    confirmed = world.orders.get(order.id)
+    assert confirmed.tx_signature != old and list(world.venues.ledger) == [confirmed.tx_signature]
+    assert confirmed.attempts == 1
+
+
+def test_a_swap_sent_by_a_delivery_that_died_is_signed_again_once_it_cannot_land(world):
+    order = world.place()
+    world.venues.failures = [VenueUnavailable("dropped")]  # the dead delivery's swap never landed
+    with pytest.raises(RetryLater):
+        world.executor.execute(order.id)
+    first = world.orders.get(order.id)
+    world.clock.current = first.valid_until + timedelta(seconds=1)
+    with pytest.raises(RetryLater):  # within the grace: it might still be committing somewhere
+        world.executor.execute(order.id)
+    world.clock.current = first.valid_until + timedelta(minutes=1)
+    assert world.executor.execute(order.id) is Status.CONFIRMED
+    confirmed = world.orders.get(order.id)
+    assert confirmed.tx_signature != first.tx_signature and list(world.venues.ledger) == [confirmed.tx_signature]
+    resigned = [e.data for e in world.orders.events(order.id) if e.data.get("previousError", "").startswith("the sig")]
+    assert [d["attempt"] for d in resigned] == [3]
