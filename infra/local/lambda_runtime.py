@@ -29,8 +29,9 @@ _ids = itertools.count(1)
 def chalice_config(stage: str = "local", project_dir: Path = PROJECT_DIR) -> Config:
     config_file = project_dir / ".chalice" / "config.json"
     from_disk = json.loads(config_file.read_text()) if config_file.exists() else {}
-    return Config.create(chalice_stage=stage, app_name=from_disk.get("app_name", "app"), config_from_disk=from_disk,
-                         project_dir=str(project_dir))
+    # Not Config.create(), which would take config_from_disk for a user-provided parameter and ignore it.
+    return Config(chalice_stage=stage, user_provided_params={"project_dir": str(project_dir)},
+                  config_from_disk=from_disk)
 
 
 def function_timeout(function_name: str, stage: str = "local") -> int:
@@ -64,7 +65,9 @@ class Environment:
         self.module: ModuleType = module
         self.app = module.app
         self.config = config
-        self.gateway = LocalGateway(self.app, config)
+        # Scoped as the deployed REST function is: its context then has that function's timeout (Powertools'
+        # idempotency uses it to expire the in-progress record of a request that died), not Lambda's 900 s.
+        self.gateway = LocalGateway(self.app, config.scope(config.chalice_stage, "api_handler"))
 
     def handler(self, function_name: str) -> Any:
         return getattr(self.module, function_name)
