@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 USER ?= alice
 
-.PHONY: install run test test-fast lint token redrive clean
+.PHONY: install run test test-fast test-faults lint token redrive clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ test: install  ## the whole suite: unit, integration and end-to-end, slow tests 
 
 test-fast: install  ## everything but the slow tests
 	$(PY) -m pytest -m "not slow"
+
+test-faults: install  ## the fault-injection suite alone, with its table of figures
+	$(PY) -m pytest tests/faults
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -11,5 +11,6 @@ DEPENDENCY_DOWN: tuple[type[Exception], ...] = (
     psycopg.OperationalError,  # also psycopg_pool.PoolTimeout
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
+    redis.exceptions.LockError,  # a lock still held by a holder that died: busy for a few seconds, try again
     botocore.exceptions.HTTPClientError,  # connection refused, timeouts
 )

@@ -14,6 +14,7 @@ import redis
 
 CONNECTION_TTL_SECONDS = 3 * 60 * 60  # longer than API Gateway's 2-hour connection limit
 SUBSCRIPTION_TTL_SECONDS = 24 * 60 * 60
+LOCK_TTL_SECONDS = 5  # far longer than pushing one order's events takes
 
 
 class RedisConnections:
@@ -71,7 +72,10 @@ class RedisConnections:
     @contextmanager
     def delivery_lock(self, order_id: str) -> Iterator[None]:
         """Serialises deliveries of one order's events, so each connection gets them once and in order."""
-        with self._r.lock(f"ws:lock:{order_id}", timeout=10, sleep=0.002, blocking_timeout=10):
+        # A holder that died keeps the lock until it expires; waiting a little longer than that means a live
+        # caller never gives up because of a dead one.
+        with self._r.lock(f"ws:lock:{order_id}", timeout=LOCK_TTL_SECONDS, sleep=0.002,
+                          blocking_timeout=LOCK_TTL_SECONDS + 2):
             yield
 
 

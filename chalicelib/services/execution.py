@@ -183,11 +183,12 @@ class Executor:
         if order is None or order.status.is_final:
             return order.status if order else None
         if order.status is Status.SUBMITTED and order.tx_signature:
+            now = self._clock.now()  # before asking the venue, as in _settle
             receipt = self._venues.swap_status(order.tx_signature)
             if receipt is not None:
                 confirmed = self._confirm(order, receipt)
                 return confirmed.status if confirmed else None
-            if order.swap_may_still_land(self._clock.now()):
+            if order.swap_may_still_land(now):
                 return order.status
         failed = self._fail(order, reason)
         return failed.status if failed else None

@@ -247,7 +247,7 @@ def test_an_idempotency_key_makes_submission_safe_to_retry(cloud):
 
 
 def test_a_venue_that_keeps_failing_is_retried_three_times_through_the_queue_then_the_order_fails():
-    with running_cloud(DEX_FAILURE_RATE="1", DEX_SWAP_LATENCY_MS="10", SIGNATURE_VALIDITY_SECONDS="2") as cloud:
+    with running_cloud(DEX_FAILURE_RATE="1", DEX_SWAP_LATENCY_MS="10", SIGNATURE_VALIDITY_SECONDS="5") as cloud:
 
         async def scenario():
             async with aiohttp.ClientSession() as session:

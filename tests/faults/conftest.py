@@ -21,6 +21,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # vars(), not dataclasses.asdict(): asdict rebuilds a Counter from (key, count) pairs and counts the pairs.
     path.write_text(json.dumps([{**vars(r), "refused": dict(r.refused), "given_up": dict(r.given_up),
+                                 "incomplete": r.incomplete,
                                  "perfect": r.perfect(), "subscriber_fraction": r.subscriber_fraction}
                                 for r in REPORTS], indent=2))
     terminalreporter.write_line(f"written to {path}")

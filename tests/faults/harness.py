@@ -197,6 +197,7 @@ class Report:
     stuck: int = 0
     subscribers_complete: int = 0
     reconnections: int = 0
+    incomplete: list = field(default_factory=list)  # (order id, frames received, statuses stored) for the first few
     faults: str = ""
     seconds: float = 0.0
 
@@ -310,7 +311,10 @@ async def run_load(
             elif view["status"] == "failed":
                 report.failed += 1
                 report.swaps_for_failed += len(swaps)
-            report.subscribers_complete += by_order[order_id].saw_complete_sequence(order_id, statuses)
+            complete = by_order[order_id].saw_complete_sequence(order_id, statuses)
+            report.subscribers_complete += complete
+            if not complete and len(report.incomplete) < 3:
+                report.incomplete.append((order_id, by_order[order_id].frames.get(order_id), statuses))
     report.seconds = time.monotonic() - started
     return report
 

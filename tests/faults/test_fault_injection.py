@@ -39,7 +39,8 @@ def cloud_on(servers: TestServers, **env: str):
 def check(report: Report) -> None:
     REPORTS.append(report)
     print(f"\n{Report.header()}\n{report.row()}  ({report.seconds:.0f} s)")
-    assert report.perfect(), f"not every figure is perfect:\n{Report.header()}\n{report.row()}"
+    assert report.perfect(), (f"not every figure is perfect:\n{Report.header()}\n{report.row()}\n"
+                              f"refused {dict(report.given_up)}; incomplete streams {report.incomplete}")
 
 
 def restart_under_load(servers: TestServers, name: str, after_s: float = 2.0):
