@@ -90,4 +90,4 @@ def execute_orders(event: SQSEvent) -> dict:
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def sweep_stuck_orders(event: CloudWatchEvent) -> dict:
     report = engine.sweeper.sweep()
-    return {"requeued": report.requeued, "ended": report.ended}
+    return {"requeued": report.requeued, "ended": report.ended, "caughtUp": report.caught_up}

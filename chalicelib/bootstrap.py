@@ -135,7 +135,8 @@ class Engine:
     def sweeper(self) -> Sweeper:
         settings = self._res.settings
         return Sweeper(self._res.orders, self._res.queue, self.executor, self._res.clock,
-                       timedelta(seconds=settings.stuck_after_seconds), settings.max_sweeps)
+                       timedelta(seconds=settings.stuck_after_seconds), settings.max_sweeps,
+                       notifier=self.notifier)
 
     @property
     def redelivery(self) -> SqsOrderQueue:

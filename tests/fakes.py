@@ -70,6 +70,10 @@ class FakeOrders:
                    and o.updated_at < before]
         return sorted(waiting, key=lambda o: o.updated_at)[:limit]
 
+    def finished_since(self, since, limit=500):
+        done = [o for o in self.orders.values() if o.status.is_final and o.updated_at >= since]
+        return sorted(done, key=lambda o: o.updated_at, reverse=True)[:limit]
+
     def record_sweep(self, order_id, expected_seq, at) -> bool:
         order = self.orders[order_id]
         if order.seq != expected_seq:

@@ -176,6 +176,17 @@ class PostgresOrders:
             ).fetchall()
         return [_order(r) for r in rows]
 
+    def finished_since(self, since: datetime, limit: int = 500) -> list[Order]:
+        """Orders that reached a final status after ``since``, newest first."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                """SELECT * FROM orders
+                   WHERE status IN ('confirmed', 'failed', 'cancelled', 'expired') AND updated_at >= %s
+                   ORDER BY updated_at DESC LIMIT %s""",
+                (since, limit),
+            ).fetchall()
+        return [_order(r) for r in rows]
+
     def record_sweep(self, order_id: str, expected_seq: int, at: datetime) -> bool:
         """Counts a sweep of the order unless it changed since it was read."""
         with self._pool.connection() as conn:

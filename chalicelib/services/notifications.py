@@ -25,13 +25,15 @@ class Notifier:
         with self._connections.delivery_lock(order_id):
             self._deliver(order_id, new_events)
 
-    def catch_up(self, order_id: str, latest_seq: int) -> None:
+    def catch_up(self, order_id: str, latest_seq: int) -> bool:
         """Sends subscribers whatever they miss up to ``latest_seq``: events an earlier delivery stored but did
-        not push, because it died between the two or Redis was unreachable."""
+        not push, because it died between the two or Redis was unreachable. True if anyone was behind."""
         cursors = self._connections.subscribers(order_id)
-        if cursors and min(cursors.values()) < latest_seq:
-            with self._connections.delivery_lock(order_id):
-                self._deliver(order_id, [])
+        if not cursors or min(cursors.values()) >= latest_seq:
+            return False
+        with self._connections.delivery_lock(order_id):
+            self._deliver(order_id, [])
+        return True
 
     def subscribe(self, connection_id: str, order_id: str) -> None:
         with self._connections.delivery_lock(order_id):

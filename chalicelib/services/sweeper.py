@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from .execution import Executor
+from .notifications import Notifier
 from .ports import Clock, OrderQueue, Orders
 
 
@@ -18,6 +19,7 @@ from .ports import Clock, OrderQueue, Orders
 class SweepReport:
     requeued: int = 0
     ended: int = 0
+    caught_up: int = 0
 
 
 class Sweeper:
@@ -30,6 +32,7 @@ class Sweeper:
         stuck_after: timedelta = timedelta(minutes=2),
         max_sweeps: int = 3,
         batch: int = 100,
+        notifier: Notifier | None = None,
     ):
         self._orders = orders
         self._queue = queue
@@ -38,6 +41,7 @@ class Sweeper:
         self._stuck_after = stuck_after
         self._max_sweeps = max_sweeps
         self._batch = batch
+        self._notifier = notifier
 
     def sweep(self) -> SweepReport:
         report = SweepReport()
@@ -49,4 +53,9 @@ class Sweeper:
             elif self._orders.record_sweep(order.id, order.seq, now):
                 self._queue.enqueue(order.id)
                 report.requeued += 1
+        if self._notifier is not None:
+            # A final status stored by an invocation that died before pushing it, with no message left to
+            # come back (it was dead-lettered, or the sweeper itself ended the order), still reaches subscribers.
+            for order in self._orders.finished_since(now - 2 * self._stuck_after):
+                report.caught_up += self._notifier.catch_up(order.id, order.seq)
         return report

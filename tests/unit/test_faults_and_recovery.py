@@ -209,3 +209,30 @@ def test_a_swap_sent_by_a_delivery_that_died_is_signed_again_once_it_cannot_land
     assert confirmed.tx_signature != first.tx_signature and list(world.venues.ledger) == [confirmed.tx_signature]
     resigned = [e.data for e in world.orders.events(order.id) if e.data.get("previousError", "").startswith("the sig")]
     assert [d["attempt"] for d in resigned] == [3]
+
+
+def test_the_sweeper_pushes_a_final_status_whose_invocation_died_before_pushing_it(world):
+    order = world.place()
+    world.notifier.subscribe("c1", order.id)
+    silent = Executor(world.orders, world.venues, Notifier(world.orders, Unpublished(world.connections), world.push),
+                      world.clock)
+    assert silent.execute(order.id) is Status.CONFIRMED  # stored, but never pushed (and its message was gone)
+    assert world.push.statuses("c1") == ["pending"]
+    sweeper = Sweeper(world.orders, world.queue, world.executor, world.clock, timedelta(minutes=2),
+                      notifier=world.notifier)
+    assert sweeper.sweep().caught_up == 1
+    assert world.push.statuses("c1") == FULL
+    assert sweeper.sweep().caught_up == 0  # nothing left behind
+
+
+class Unpublished:
+    """Connections as a process that dies right after each commit sees them: it never gets to push."""
+
+    def __init__(self, connections):
+        self.connections = connections
+
+    def subscribers(self, order_id):
+        return self.connections.subscribers(order_id)
+
+    def has_subscribers(self, order_id):
+        return False
