@@ -47,6 +47,3 @@ class CrashPoints:
         if crash:
             log.warning("fault injection: killing this process %s", point)
             self._kill()
-
-
-NO_CRASHES = CrashPoints()

@@ -10,3 +10,6 @@ CREATE TABLE dex.failed_transactions (
     reason    text        NOT NULL,
     failed_at timestamptz NOT NULL
 );
+
+-- The sweeper reads recently finished orders to push final statuses nobody pushed.
+CREATE INDEX orders_finished ON orders (updated_at) WHERE status IN ('confirmed', 'failed', 'cancelled', 'expired');

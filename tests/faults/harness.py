@@ -92,9 +92,9 @@ class TestServers:
         }
 
     def sqs(self):
-        return boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test",
-                                     region_name="us-east-1").client("sqs", endpoint_url=self.cloud_env()[
-                                         "AWS_ENDPOINT_URL"])
+        session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test",
+                                        region_name="us-east-1")
+        return session.client("sqs", endpoint_url=self.by_name["emulator"].url)
 
 
 def _auth() -> dict[str, str]:
@@ -112,7 +112,6 @@ class Subscriber:
         self.frames: dict[str, list[tuple[int, str]]] = {}  # order id -> (seq, status) in arrival order
         self.done: set[str] = set()
         self.connections = 0
-        self.resubscribes = 0
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._stopped = asyncio.Event()
 
@@ -168,7 +167,6 @@ class Subscriber:
                 if frame["status"] in FINAL:
                     self.done.add(frame["orderId"])
             elif frame.get("type") == "error" and frame.get("action") == "subscribe" and frame.get("orderId"):
-                self.resubscribes += 1
                 await asyncio.sleep(0.3)
                 await self._subscribe(ws, frame["orderId"])
 
