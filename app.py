@@ -1,13 +1,13 @@
 """Thin Chalice handlers: each turns an event into a service call; the code lives in chalicelib/."""
 
-from chalice import AuthResponse, Chalice, Rate, Response
-from chalice.app import AuthRequest, CloudWatchEvent, SQSEvent, WebsocketEvent
+from chalice import AuthResponse, AuthRoute, Chalice, Rate, Response
+from chalice.app import AuthRequest, CloudWatchEvent, Request, SQSEvent, WebsocketEvent
 
 from chalicelib import bootstrap
 from chalicelib.adapters.outages import DEPENDENCY_DOWN
-from chalicelib.errors import ProblemError, Unauthorized
-from chalicelib.http import answers_problems, dependency_down, json_response, problem_response
-from chalicelib.schemas import parse_market_order
+from chalicelib.errors import ProblemError, Unprocessable
+from chalicelib.http import answers_problems, dependency_down, guard, json_response, problem_response
+from chalicelib.schemas import parse_market_order, parse_order_list_query, parse_quote_query
 from chalicelib.settings import ORDERS_QUEUE_NAME
 from chalicelib.worker import process_order_batch
 
@@ -19,23 +19,40 @@ engine = bootstrap.Engine(app)
 @app.authorizer()
 def jwt_auth(auth_request: AuthRequest) -> AuthResponse:
     try:
-        user_id = engine.verify(auth_request.token)
+        principal = engine.verify(auth_request.token)
     except ProblemError:
         raise Exception("Unauthorized") from None  # API Gateway's contract for answering 401
-    return AuthResponse(routes=["*"], principal_id=user_id)
+    # A token without the orders:write scope may only read: API Gateway answers 403 to anything else.
+    routes = ["*"] if principal.can_trade else [AuthRoute("*", ["GET"])]
+    return AuthResponse(routes=routes, principal_id=principal.user_id)
+
+
+@app.middleware("http")
+def guard_requests(request: Request, get_response) -> Response:
+    return guard(request, get_response, engine.rate_limiter)
 
 
 def _user_id() -> str:
     return app.current_request.context["authorizer"]["principalId"]
 
 
+def _query() -> dict[str, str]:
+    return dict(app.current_request.query_params or {})
+
+
 @app.route("/orders", methods=["POST"], authorizer=jwt_auth, content_types=["application/json"])
 @answers_problems
 def place_order() -> Response:
     request = app.current_request
-    order = parse_market_order(request.raw_body)
+    order = parse_market_order(request.raw_body, engine.max_amount_in)
     placed = engine.placement.place(_user_id(), request.headers.get("idempotency-key"), order, app.lambda_context)
     return json_response(placed, status=202, headers={"Location": f"/orders/{placed['orderId']}"})
+
+
+@app.route("/orders", methods=["GET"], authorizer=jwt_auth)
+@answers_problems
+def list_orders() -> Response:
+    return json_response(engine.orders.page(_user_id(), parse_order_list_query(_query())))
 
 
 @app.route("/orders/{order_id}", methods=["GET"], authorizer=jwt_auth)
@@ -44,11 +61,53 @@ def get_order(order_id: str) -> Response:
     return json_response(engine.orders.view(_user_id(), order_id))
 
 
+@app.route("/orders/{order_id}", methods=["DELETE"], authorizer=jwt_auth)
+@answers_problems
+def cancel_order(order_id: str) -> Response:
+    return json_response(engine.orders.cancel(_user_id(), order_id))
+
+
+@app.route("/quote", methods=["GET"])
+@answers_problems
+def quote() -> Response:
+    return json_response(engine.market.quote(parse_quote_query(_query(), engine.max_amount_in)))
+
+
+@app.route("/tokens", methods=["GET"])
+@answers_problems
+def tokens() -> Response:
+    return json_response(engine.market.tokens())
+
+
+@app.route("/pools", methods=["GET"])
+@answers_problems
+def pools() -> Response:
+    return json_response(engine.market.pools())
+
+
 @app.route("/dex/swaps", methods=["GET"])
 @answers_problems
 def dex_swaps() -> Response:
-    order_id = (app.current_request.query_params or {}).get("orderId", "")
+    order_id = _query().get("orderId")
+    if not order_id:
+        raise Unprocessable("orderId is required", [{"field": "orderId", "message": "required"}])
     return json_response({"orderId": order_id, "swaps": [s.to_json() for s in engine.dex.swaps_for(order_id)]})
+
+
+@app.route("/metrics", methods=["GET"], authorizer=jwt_auth)
+@answers_problems
+def metrics() -> Response:
+    from chalicelib.adapters import prometheus  # only a scrape pays for importing it
+
+    return Response(body=prometheus.render(engine.metrics.snapshot()).decode(), status_code=200,
+                    headers={"Content-Type": prometheus.CONTENT_TYPE})
+
+
+@app.route("/openapi.json", methods=["GET"])
+def openapi() -> Response:
+    from chalicelib.openapi import document  # built from the models on first use, not at every cold start
+
+    return json_response(document())
 
 
 @app.route("/health", methods=["GET"])
@@ -64,7 +123,7 @@ def ws_connect(event: WebsocketEvent) -> Response | None:
     token = (event.to_dict().get("queryStringParameters") or {}).get("token")
     try:
         engine.websocket.connect(event.connection_id, token)
-    except Unauthorized as error:
+    except ProblemError as error:
         return problem_response(error)
     except DEPENDENCY_DOWN as error:
         return problem_response(dependency_down(error))
@@ -78,7 +137,7 @@ def ws_disconnect(event: WebsocketEvent) -> None:
 
 @app.on_ws_message()
 def ws_message(event: WebsocketEvent) -> None:
-    engine.websocket.receive(event.connection_id, event.body)
+    engine.websocket.receive(event.connection_id, event.body, event.context)
 
 
 @app.on_sqs_message(queue=ORDERS_QUEUE_NAME, batch_size=10, maximum_batching_window_in_seconds=0)

@@ -1,7 +1,11 @@
-"""Bearer JWTs (HS256): ``sub`` is the user id and ``exp`` is required."""
+"""Bearer JWTs (HS256): ``sub`` is the user id and ``exp`` is required.
+
+An optional ``scope`` claim narrows what the token may do: without ``orders:write`` it may read but not place or
+cancel orders (a dashboard's token). A token with no ``scope`` may do everything its user may."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -9,18 +13,29 @@ import jwt
 from .errors import Unauthorized
 
 ALGORITHM = "HS256"
+TRADE_SCOPE = "orders:write"
 
 
-def issue_token(user_id: str, secret: str, ttl: timedelta = timedelta(hours=12), now: datetime | None = None) -> str:
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    can_trade: bool = True
+
+
+def issue_token(user_id: str, secret: str, ttl: timedelta = timedelta(hours=12), now: datetime | None = None,
+                scope: str | None = None) -> str:
     issued = now or datetime.now(UTC)
-    return jwt.encode({"sub": user_id, "iat": issued, "exp": issued + ttl}, secret, algorithm=ALGORITHM)
+    claims = {"sub": user_id, "iat": issued, "exp": issued + ttl}
+    if scope is not None:
+        claims["scope"] = scope
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def verify_token(token: str | None, secret: str) -> str:
-    """The token's user id; Unauthorized for anything but a valid, unexpired HS256 token with a ``sub``."""
+def verify_principal(token: str | None, secret: str) -> Principal:
+    """Who the token speaks for; Unauthorized for anything but a valid, unexpired HS256 token with a ``sub``."""
     if not token:
         raise Unauthorized("a bearer token is required")
-    if token.lower().startswith("bearer "):
+    if token[:7].lower() == "bearer ":
         token = token[7:].strip()
     try:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
@@ -29,6 +44,14 @@ def verify_token(token: str | None, secret: str) -> str:
     except jwt.InvalidTokenError as error:
         raise Unauthorized(f"the token is not valid: {error}") from None
     subject = claims["sub"]
-    if not isinstance(subject, str) or not subject.strip():
-        raise Unauthorized("the token's sub claim must name a user")
-    return subject
+    if not isinstance(subject, str) or not subject.strip() or len(subject) > 128:
+        raise Unauthorized("the token's sub claim must name a user (1 to 128 characters)")
+    scope = claims.get("scope")
+    if scope is not None and not isinstance(scope, str):
+        raise Unauthorized("the token's scope claim must be a space-separated string")
+    return Principal(subject, scope is None or TRADE_SCOPE in scope.split())
+
+
+def verify_token(token: str | None, secret: str) -> str:
+    """The token's user id (see ``verify_principal``)."""
+    return verify_principal(token, secret).user_id

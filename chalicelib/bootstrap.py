@@ -7,6 +7,7 @@ import functools
 import threading
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import boto3
@@ -18,16 +19,20 @@ from .adapters.dex import MockDexNetwork
 from .adapters.idempotency import RedisIdempotencyStore
 from .adapters.outages import DEPENDENCY_DOWN
 from .adapters.postgres import PostgresOrders, connect_pool
+from .adapters.rate_limits import RedisRateLimiter
 from .adapters.redis_store import RedisConnections
 from .adapters.sqs import SqsOrderQueue
 from .adapters.websocket import EndpointOverrideSession, WebsocketPush
-from .auth import verify_token
+from .auth import Principal, verify_principal
 from .clock import SystemClock
+from .domain.limits import TokenBucket
 from .domain.orders import RetryPolicy
 from .errors import ServiceUnavailable
 from .faults import CrashPoints
 from .services.execution import Executor
 from .services.idempotency import IdempotentPlacement
+from .services.market import Market
+from .services.metrics import MetricsReader
 from .services.notifications import Notifier
 from .services.orders import OrderService
 from .services.sweeper import Sweeper
@@ -51,8 +56,12 @@ class Resources:
         # One count per process, like the process the crash point kills.
         self.crash_points = CrashPoints(settings.crash_at, settings.crash_every)
         self.orders = PostgresOrders(self.db)
-        self.connections = RedisConnections(self.redis)
+        now_ms = lambda: int(self.clock.now().timestamp() * 1000)  # noqa: E731
+        self.connections = RedisConnections(self.redis, now_ms)
+        self.rate_limiter = RedisRateLimiter(
+            self.redis, TokenBucket(settings.rate_limit_per_second, settings.rate_limit_burst), now_ms)
         self.queue = SqsOrderQueue(self.sqs, settings.orders_queue_name, settings.orders_queue_url)
+        self.dead_letters = SqsOrderQueue(self.sqs, settings.dead_letter_queue_name)
         self.dex = MockDexNetwork(
             self.db,
             settings.quote_latency,
@@ -108,11 +117,16 @@ class Engine:
 
     @functools.cached_property
     def notifier(self) -> Notifier:
+        # Only a $connect/$default event configures Chalice's management API client; a REST call that cancels an
+        # order and the worker push without one.
+        settings = self._res.settings
+        self._app.websocket_api.configure_from_api_id(settings.websocket_api_id, settings.websocket_stage)
         return Notifier(self._res.orders, self._res.connections, WebsocketPush(self._app.websocket_api))
 
     @functools.cached_property
     def orders(self) -> OrderService:
-        return OrderService(self._res.orders, self._res.queue, self._res.clock)
+        return OrderService(self._res.orders, self._res.queue, self._res.clock,
+                            publish=lambda order_id, events: self.notifier.publish(order_id, events))
 
     @functools.cached_property
     def placement(self) -> IdempotentPlacement:
@@ -120,9 +134,7 @@ class Engine:
 
     @functools.cached_property
     def executor(self) -> Executor:
-        # A worker is not started by a WebSocket event, so Chalice has not configured the management API for it.
         settings = self._res.settings
-        self._app.websocket_api.configure_from_api_id(settings.websocket_api_id, settings.websocket_stage)
         retry = RetryPolicy(base_delay_seconds=settings.retry_base_seconds)
         return Executor(self._res.orders, self._res.dex, self.notifier, self._res.clock, retry, self.checkpoint,
                         timedelta(seconds=settings.signature_validity_seconds))
@@ -144,20 +156,40 @@ class Engine:
 
     @functools.cached_property
     def websocket(self) -> WebsocketSessions:
+        settings = self._res.settings
         return WebsocketSessions(
             self._res.connections, self.notifier, self.orders, WebsocketPush(self._app.websocket_api), self.verify,
-            DEPENDENCY_DOWN,
+            DEPENDENCY_DOWN, placement=self.placement, rate_limiter=self._res.rate_limiter,
+            max_connections_per_user=settings.ws_max_connections_per_user, max_amount_in=settings.max_amount_in,
         )
+
+    @functools.cached_property
+    def market(self) -> Market:
+        return Market(self._res.dex)
+
+    @functools.cached_property
+    def metrics(self) -> MetricsReader:
+        settings = self._res.settings
+        queues = {settings.orders_queue_name: self._res.queue, settings.dead_letter_queue_name: self._res.dead_letters}
+        return MetricsReader(self._res.orders, queues, settings.dead_letter_queue_name, self._res.connections)
+
+    @property
+    def rate_limiter(self) -> RedisRateLimiter:
+        return self._res.rate_limiter
+
+    @property
+    def max_amount_in(self) -> Decimal:
+        return self._res.settings.max_amount_in
 
     @property
     def dex(self) -> MockDexNetwork:
         return self._res.dex
 
-    def verify(self, token: str | None) -> str:
+    def verify(self, token: str | None) -> Principal:
         secret = self._res.settings.jwt_secret
         if not secret:
             raise ServiceUnavailable("JWT_SECRET is not configured")
-        return verify_token(token, secret)
+        return verify_principal(token, secret)
 
     def health(self) -> dict[str, str]:
         return self._res.health()

@@ -37,8 +37,31 @@ class Unauthorized(ProblemError):
     status, title = 401, "Unauthorized"
 
 
+class Forbidden(ProblemError):
+    status, title = 403, "Forbidden"
+
+
 class NotFound(ProblemError):
     status, title = 404, "Not Found"
+
+
+class MethodNotAllowed(ProblemError):
+    status, title = 405, "Method Not Allowed"
+
+
+class PayloadTooLarge(ProblemError):
+    status, title = 413, "Content Too Large"
+
+
+class UnsupportedMediaType(ProblemError):
+    status, title = 415, "Unsupported Media Type"
+
+
+class TooManyRequests(ProblemError):
+    status, title = 429, "Too Many Requests"
+
+    def __init__(self, detail: str, retry_after_seconds: int):
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after_seconds))})
 
 
 class Unprocessable(ProblemError):
@@ -51,3 +74,10 @@ class Conflict(ProblemError):
 
 class ServiceUnavailable(ProblemError):
     status, title = 503, "Service Unavailable"
+
+
+PROBLEMS_BY_STATUS: dict[int, type[ProblemError]] = {
+    cls.status: cls
+    for cls in (BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict, PayloadTooLarge,
+                UnsupportedMediaType, Unprocessable, TooManyRequests, ServiceUnavailable)
+}

@@ -9,10 +9,19 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from chalice.app import Response
+from chalice.app import Request, Response
 
 from .adapters.outages import DEPENDENCY_DOWN
-from .errors import PROBLEM_CONTENT_TYPE, ProblemError, ServiceUnavailable
+from .errors import (
+    PROBLEM_CONTENT_TYPE,
+    PROBLEMS_BY_STATUS,
+    PayloadTooLarge,
+    ProblemError,
+    ServiceUnavailable,
+    TooManyRequests,
+)
+from .schemas import MAX_BODY_BYTES
+from .services.ports import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -59,3 +68,53 @@ def dependency_down(error: Exception) -> ServiceUnavailable:
     log.warning("a dependency is unavailable: %s", type(error).__name__)
     return ServiceUnavailable("a service the engine depends on is unavailable; try again shortly",
                               headers={"Retry-After": "1"})
+
+
+UNLIMITED_PATHS = frozenset({"/health"})  # monitoring must see the engine even when a client floods it
+
+
+def guard(request: Request, get_response: Callable[[Request], Response], rate_limiter: RateLimiter) -> Response:
+    """Every REST request passes here (Chalice HTTP middleware): body size and per-caller rate limits before the
+    route runs, and problem details for the errors Chalice answers itself (405, 415) after."""
+    if request.raw_body and len(request.raw_body) > MAX_BODY_BYTES:
+        return problem_response(PayloadTooLarge(f"the body is {len(request.raw_body)} bytes; at most "
+                                                f"{MAX_BODY_BYTES} are accepted"))
+    if request.path not in UNLIMITED_PATHS:
+        wait_ms = _wait_ms(rate_limiter, _caller(request))
+        if wait_ms:
+            return problem_response(TooManyRequests("too many requests; slow down and retry after Retry-After "
+                                                    "seconds", retry_after_seconds=-(-wait_ms // 1000)))
+    return _as_problem(get_response(request))
+
+
+def _caller(request: Request) -> str:
+    """The rate limit's key: the token's user, or the address of an anonymous caller."""
+    context = request.context or {}
+    user_id = (context.get("authorizer") or {}).get("principalId")
+    if user_id:
+        return f"user:{user_id}"
+    return f"ip:{(context.get('identity') or {}).get('sourceIp', 'unknown')}"
+
+
+def _wait_ms(rate_limiter: RateLimiter, key: str) -> int:
+    try:
+        return rate_limiter.wait_ms(key)
+    except DEPENDENCY_DOWN as error:
+        # Refusing every request because the counter is away would turn a Redis blip into an outage.
+        log.warning("rate limit not checked, Redis unavailable: %s", type(error).__name__)
+        return 0
+
+
+def _as_problem(response: Response) -> Response:
+    """Chalice answers some errors itself with ``{"Code", "Message"}``; clients get problem details instead."""
+    body = response.body
+    if response.status_code < 400 or not isinstance(body, dict) or set(body) != {"Code", "Message"}:
+        return response
+    problem = PROBLEMS_BY_STATUS.get(response.status_code)
+    if problem is None:
+        log.error("answering %s: %s", response.status_code, body["Code"])
+        error = ProblemError("the request could not be handled")
+        error.status = response.status_code
+        return problem_response(error)
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
+    return problem_response(problem(str(body["Message"]), headers=headers))

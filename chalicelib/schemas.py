@@ -1,89 +1,188 @@
-"""The API's request models: pydantic validates every body and query before a service sees it."""
+"""The API's request models: pydantic validates every body, query and WebSocket message before a service sees
+it, and the OpenAPI document is generated from these same models (``chalicelib/openapi.py``)."""
 
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
 from .domain.markets import pair_of
+from .domain.orders import OrderType, Status
 from .domain.tokens import TOKENS
 from .errors import BadRequest, Unprocessable
 
-MAX_AMOUNT_IN = Decimal("1000000000")
+DEFAULT_MAX_AMOUNT_IN = Decimal("1000000000")
+MAX_BODY_BYTES = 64 * 1024
 
 
-class MarketOrderRequest(BaseModel):
+# A positive decimal written out in digits: "1", "1.5", "0.001". No sign, exponent, spaces, NaN or Infinity.
+POSITIVE_DECIMAL = re.compile(r"^\+?(0*[1-9][0-9]*(\.[0-9]*)?|0*\.[0-9]*[1-9][0-9]*)$")
+
+
+def _decimal_not_float_or_bool(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
+        raise ValueError('must be a decimal string such as "1.5" or a number')
+    if isinstance(value, str):
+        if len(value) > 64:
+            raise ValueError("must be at most 64 characters")
+        if not POSITIVE_DECIMAL.match(value):
+            try:
+                written = Decimal(value)
+            except InvalidOperation:
+                written = None
+            if written is not None and written.is_finite() and written <= 0:
+                raise ValueError("must be greater than zero")
+            raise ValueError('must be a positive decimal written in digits, such as "1.5"')
+    return value
+
+
+def _supported_token(symbol: str) -> str:
+    if symbol not in TOKENS:
+        raise ValueError(f"unsupported token {symbol!r}; supported: {', '.join(TOKENS)}")
+    return symbol
+
+
+TokenSymbol = Annotated[
+    str,
+    Field(min_length=1, max_length=16, description="A supported token's symbol (see GET /tokens)",
+          json_schema_extra={"enum": list(TOKENS)}),
+]
+Amount = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_not_float_or_bool),
+    Field(allow_inf_nan=False),
+    WithJsonSchema({
+        "anyOf": [{"type": "string", "pattern": POSITIVE_DECIMAL.pattern, "maxLength": 64},
+                  {"type": "number", "exclusiveMinimum": 0}],
+        "description": "A decimal amount in the token's units, e.g. \"1.5\": greater than zero, with no more "
+                       "decimals than the token has, up to the configured maximum",
+    }),
+]
+
+
+class _TradeFields(BaseModel):
+    """What an order and a quote share: the pair, the amount and the slippage tolerance."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
-    type: Literal["market"] = "market"
-    token_in: str = Field(alias="tokenIn", min_length=1, max_length=16)
-    token_out: str = Field(alias="tokenOut", min_length=1, max_length=16)
-    amount_in: Decimal = Field(alias="amountIn", allow_inf_nan=False)
-    slippage_bps: StrictInt = Field(50, alias="slippageBps", ge=1, le=5000)
+    token_in: TokenSymbol = Field(alias="tokenIn")
+    token_out: TokenSymbol = Field(alias="tokenOut")
+    amount_in: Amount = Field(alias="amountIn")
+    slippage_bps: StrictInt = Field(50, alias="slippageBps", ge=1, le=5000,
+                                    description="The most the output may fall short of the quote, in basis points")
 
     @field_validator("token_in", "token_out")
     @classmethod
-    def _supported_token(cls, symbol: str) -> str:
-        if symbol not in TOKENS:
-            raise ValueError(f"unsupported token {symbol!r}; supported: {', '.join(TOKENS)}")
-        return symbol
-
-    @field_validator("amount_in", mode="before")
-    @classmethod
-    def _decimal_not_float_or_bool(cls, value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
-            raise ValueError("must be a decimal string or a number")
-        if isinstance(value, str):
-            try:
-                Decimal(value.strip())
-            except InvalidOperation:
-                raise ValueError("must be a decimal number such as \"1.5\"") from None
-        return value
+    def _supported(cls, symbol: str) -> str:
+        return _supported_token(symbol)
 
     @field_validator("amount_in")
     @classmethod
-    def _positive_and_bounded(cls, amount: Decimal) -> Decimal:
+    def _positive_and_bounded(cls, amount: Decimal, info: ValidationInfo) -> Decimal:
+        maximum = (info.context or {}).get("max_amount_in", DEFAULT_MAX_AMOUNT_IN)
         if amount <= 0:
             raise ValueError("must be greater than zero")
-        if amount > MAX_AMOUNT_IN:
-            raise ValueError(f"must be at most {MAX_AMOUNT_IN}")
+        if amount > maximum:
+            raise ValueError(f"must be at most {maximum}")
         return amount
 
 
-def _tradable(order: MarketOrderRequest) -> MarketOrderRequest:
-    """Rules across fields, reported against the field a client should change."""
-    errors = []
-    if order.token_in == order.token_out:
-        errors.append({"field": "tokenOut", "message": "must differ from tokenIn"})
-    elif pair_of(order.token_in, order.token_out) is None:
-        errors.append({"field": "tokenOut", "message": f"no venue lists the pair {order.token_in}/{order.token_out}"})
-    token = TOKENS[order.token_in]
-    if not token.fits_precision(order.amount_in):
-        errors.append({"field": "amountIn", "message": f"{token.symbol} has at most {token.decimals} decimals"})
-    if errors:
-        raise Unprocessable("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors)
-    return order
+class MarketOrderRequest(_TradeFields):
+    """A market order: swap ``amountIn`` of ``tokenIn`` for as much ``tokenOut`` as the best venue gives."""
+
+    type: Literal["market"] = "market"
+
+
+class QuoteQuery(_TradeFields):
+    """``GET /quote``'s query: what an order with these fields would get now."""
+
+    slippage_bps: int = Field(50, alias="slippageBps", ge=1, le=5000,
+                              description="The most the output may fall short of the quote, in basis points")
+
+
+class OrderListQuery(BaseModel):
+    """``GET /orders``'s query."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    status: list[Status] = Field(default_factory=list, min_length=1,
+                                 description="Only orders in these statuses (comma-separated)")
+    type: list[OrderType] = Field(default_factory=list, min_length=1,
+                                  description="Only orders of these types (comma-separated)")
+    limit: int = Field(20, ge=1, le=100, description="At most this many orders per page")
+    cursor: str | None = Field(None, max_length=512, description="The nextCursor of the previous page")
+
+    @field_validator("status", "type", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+
+class SubmitMessage(BaseModel):
+    """The WebSocket ``submit`` action: places an order and streams its updates on the same connection."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    action: Literal["submit"]
+    order: dict[str, Any] = Field(description="The order, as POST /orders takes it")
+    idempotency_key: str | None = Field(None, alias="idempotencyKey", min_length=1, max_length=255)
 
 
 ORDER_TYPES = ("market",)
 
 
-def _field_errors(error: ValidationError) -> list[dict[str, str]]:
+def _field_errors(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
     return [
-        {"field": ".".join(str(part) for part in e["loc"]) or "body", "message": e["msg"].removeprefix("Value error, ")}
+        {"field": prefix + (".".join(str(part) for part in e["loc"]) or "body"),
+         "message": e["msg"].removeprefix("Value error, ")}
         for e in error.errors(include_url=False)
     ]
+
+
+def _unprocessable(errors: list[dict[str, str]]) -> Unprocessable:
+    return Unprocessable("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors)
+
+
+Trade = TypeVar("Trade", bound=_TradeFields)
+
+
+def _tradable(fields: Trade) -> Trade:
+    """Rules across fields, reported against the field a client should change."""
+    errors = []
+    if fields.token_in == fields.token_out:
+        errors.append({"field": "tokenOut", "message": "must differ from tokenIn"})
+    elif pair_of(fields.token_in, fields.token_out) is None:
+        errors.append({"field": "tokenOut", "message": f"no venue lists the pair {fields.token_in}/{fields.token_out}"})
+    token = TOKENS[fields.token_in]
+    if not token.fits_precision(fields.amount_in):
+        errors.append({"field": "amountIn", "message": f"{token.symbol} has at most {token.decimals} decimals"})
+    if errors:
+        raise _unprocessable(errors)
+    return fields
 
 
 def parse_json_body(raw: bytes | None) -> Any:
     if not raw:
         raise BadRequest("the request needs a JSON body")
+    if len(raw) > MAX_BODY_BYTES:
+        raise BadRequest(f"the body is over {MAX_BODY_BYTES} bytes")  # the HTTP layer answers 413 before this
     try:
         return json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
         raise BadRequest(f"the body is not valid JSON: {error}") from None
 
 
@@ -91,19 +190,43 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number")
 
 
-def parse_market_order(raw: bytes | None) -> MarketOrderRequest:
-    body = parse_json_body(raw)
+def market_order(body: Any, max_amount_in: Decimal = DEFAULT_MAX_AMOUNT_IN, prefix: str = "") -> MarketOrderRequest:
+    """A decoded order body, validated; Unprocessable naming every field that is wrong."""
     if not isinstance(body, dict):
-        raise Unprocessable("the body must be a JSON object", [{"field": "body", "message": "must be an object"}])
+        raise _unprocessable([{"field": prefix.rstrip(".") or "body", "message": "must be a JSON object"}])
     kind = body.get("type", "market")
     if kind not in ORDER_TYPES:
-        raise Unprocessable(
-            f"unsupported order type {kind!r}",
-            [{"field": "type", "message": f"must be one of: {', '.join(ORDER_TYPES)}"}],
-        )
+        raise _unprocessable([{"field": f"{prefix}type", "message": f"must be one of: {', '.join(ORDER_TYPES)}"}])
     try:
-        order = MarketOrderRequest.model_validate(body)
+        order = MarketOrderRequest.model_validate(body, context={"max_amount_in": max_amount_in})
     except ValidationError as error:
-        errors = _field_errors(error)
-        raise Unprocessable("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors) from None
+        raise _unprocessable(_field_errors(error, prefix)) from None
     return _tradable(order)
+
+
+def parse_market_order(raw: bytes | None, max_amount_in: Decimal = DEFAULT_MAX_AMOUNT_IN) -> MarketOrderRequest:
+    return market_order(parse_json_body(raw), max_amount_in)
+
+
+def parse_quote_query(params: dict[str, str] | None, max_amount_in: Decimal = DEFAULT_MAX_AMOUNT_IN) -> QuoteQuery:
+    try:
+        query = QuoteQuery.model_validate(params or {}, context={"max_amount_in": max_amount_in})
+    except ValidationError as error:
+        raise _unprocessable(_field_errors(error)) from None
+    return _tradable(query)
+
+
+def parse_order_list_query(params: dict[str, str] | None) -> OrderListQuery:
+    try:
+        return OrderListQuery.model_validate(params or {})
+    except ValidationError as error:
+        raise _unprocessable(_field_errors(error)) from None
+
+
+def parse_submit(message: dict[str, Any], max_amount_in: Decimal = DEFAULT_MAX_AMOUNT_IN) -> tuple[
+        MarketOrderRequest, str | None]:
+    try:
+        submit = SubmitMessage.model_validate(message)
+    except ValidationError as error:
+        raise _unprocessable(_field_errors(error)) from None
+    return market_order(submit.order, max_amount_in, prefix="order."), submit.idempotency_key

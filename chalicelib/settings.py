@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
 from .adapters.dex import LatencyRange
 
@@ -32,6 +33,11 @@ class Settings:
     signature_validity_seconds: int = 60
     crash_at: str | None = None
     crash_every: int = 1
+    dead_letter_queue_name: str = "orders-dlq"
+    max_amount_in: Decimal = Decimal("1000000000")
+    rate_limit_per_second: float = 20.0
+    rate_limit_burst: int = 100
+    ws_max_connections_per_user: int = 20
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -39,11 +45,15 @@ class Settings:
         failure_rate = float(env.get("DEX_FAILURE_RATE", "0.05"))
         if not 0 <= failure_rate <= 1:
             raise ValueError("DEX_FAILURE_RATE must be between 0 and 1")
+        queue_name = env.get("ORDERS_QUEUE_NAME", "orders")
+        max_amount_in = Decimal(env.get("MAX_AMOUNT_IN", "1000000000"))
+        if not max_amount_in.is_finite() or max_amount_in <= 0:
+            raise ValueError("MAX_AMOUNT_IN must be a positive number")
         return cls(
             stage=stage,
             database_url=env.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
             redis_url=env.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
-            orders_queue_name=env.get("ORDERS_QUEUE_NAME", "orders"),
+            orders_queue_name=queue_name,
             orders_queue_url=env.get("ORDERS_QUEUE_URL") or None,
             jwt_secret=env.get("JWT_SECRET") or (LOCAL_JWT_SECRET if stage == "local" else None),
             websocket_api_id=env.get("WEBSOCKET_API_ID", "local"),
@@ -59,6 +69,11 @@ class Settings:
             signature_validity_seconds=int(env.get("SIGNATURE_VALIDITY_SECONDS", "60")),
             crash_at=env.get("FAULT_CRASH_AT") or None,
             crash_every=int(env.get("FAULT_CRASH_EVERY", "1")),
+            dead_letter_queue_name=env.get("ORDERS_DLQ_NAME", f"{queue_name}-dlq"),
+            max_amount_in=max_amount_in,
+            rate_limit_per_second=float(env.get("RATE_LIMIT_PER_SECOND", "20")),
+            rate_limit_burst=int(env.get("RATE_LIMIT_BURST", "100")),
+            ws_max_connections_per_user=int(env.get("WS_MAX_CONNECTIONS_PER_USER", "20")),
         )
 
 

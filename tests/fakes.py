@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from chalicelib.domain.limits import TokenBucket
 from chalicelib.domain.orders import Order, OrderEvent, Status
 from chalicelib.domain.pools import Pool
 from chalicelib.domain.routing import RoutingDecision, VenueQuote, quote_pool
@@ -64,6 +65,12 @@ class FakeOrders:
 
     def decision(self, order_id: str) -> dict[str, Any] | None:
         return self.decisions.get(order_id)
+
+    def page(self, user_id, statuses, types, before, limit):
+        mine = [o for o in self.orders.values() if o.user_id == user_id
+                and (not statuses or o.status in statuses) and (not types or str(o.type) in types)
+                and (before is None or (o.created_at, o.id) < before)]
+        return sorted(mine, key=lambda o: (o.created_at, o.id), reverse=True)[:limit]
 
     def stuck(self, before, limit=100):
         waiting = [o for o in self.orders.values() if not o.status.is_final and o.status is not Status.OPEN
@@ -137,11 +144,23 @@ class FakeVenues:
 class FakeConnections:
     def __init__(self) -> None:
         self.users: dict[str, str] = {}
+        self.read_only: set[str] = set()
         self.subs: dict[str, dict[str, int]] = {}
         self.lock = threading.RLock()
 
-    def add_connection(self, connection_id: str, user_id: str) -> None:
+    def add_connection(self, connection_id: str, user_id: str, max_per_user: int = 0, read_only: bool = False) -> bool:
+        if max_per_user and list(self.users.values()).count(user_id) >= max_per_user:
+            return False
         self.users[connection_id] = user_id
+        if read_only:
+            self.read_only.add(connection_id)
+        return True
+
+    def may_trade(self, connection_id: str) -> bool:
+        return connection_id not in self.read_only
+
+    def open_connections(self) -> int:
+        return len(self.users)
 
     def user_of(self, connection_id: str) -> str | None:
         return self.users.get(connection_id)
@@ -172,6 +191,22 @@ class FakeConnections:
     def delivery_lock(self, order_id: str) -> Iterator[None]:
         with self.lock:
             yield
+
+
+class FakeRateLimiter:
+    """A token bucket per key on the injected clock, as the Redis adapter keeps them."""
+
+    def __init__(self, bucket: TokenBucket, clock: FakeClock):
+        self.bucket = bucket
+        self.clock = clock
+        self.state: dict[str, tuple[float, int]] = {}
+
+    def wait_ms(self, key: str, cost: int = 1) -> int:
+        now = int(self.clock.current.timestamp() * 1000)
+        tokens, last = self.state.get(key, (self.bucket.burst, now))
+        left, wait = self.bucket.take(tokens, last, now, cost)
+        self.state[key] = (left, max(now, last))
+        return wait
 
 
 class FakePush:

@@ -165,6 +165,60 @@ class PostgresOrders:
             self._insert_event(conn, event)
         return event
 
+    def page(
+        self, user_id: str, statuses: list[Status], types: list[str], before: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[Order]:
+        """The user's orders, newest first, created before ``before`` (created_at, id) if given."""
+        conditions, params = ["user_id = %s"], [user_id]
+        if statuses:
+            conditions.append("status = ANY(%s)")
+            params.append([str(s) for s in statuses])
+        if types:
+            conditions.append("type = ANY(%s)")
+            params.append(list(types))
+        if before is not None:
+            conditions.append("(created_at, id) < (%s, %s)")
+            params.extend(before)
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT * FROM orders WHERE {' AND '.join(conditions)} ORDER BY created_at DESC, id DESC LIMIT %s",
+                (*params, limit),
+            ).fetchall()
+        return [_order(r) for r in rows]
+
+    def status_counts(self) -> list[tuple[str, str, int]]:
+        """How many orders are in each (status, venue); venue "" before one is chosen."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT status, coalesce(venue, '') AS venue, count(*) AS n FROM orders GROUP BY 1, 2 ORDER BY 1, 2"
+            ).fetchall()
+        return [(r["status"], r["venue"], r["n"]) for r in rows]
+
+    def status_latencies(self, bounds: tuple[float, ...]) -> dict[str, tuple[list[int], float, int]]:
+        """For each status: how many orders reached it within each bound (seconds after submission, cumulative),
+        the sum of those times and the count, as a Prometheus histogram wants them."""
+        buckets = ", ".join(f"count(*) FILTER (WHERE seconds <= %s) AS le_{i}" for i in range(len(bounds)))
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                f"""SELECT status, {buckets}, coalesce(sum(seconds), 0) AS total, count(*) AS n
+                    FROM (SELECT e.status, extract(epoch FROM min(e.at) - min(o.created_at))::float8 AS seconds
+                          FROM order_events e JOIN orders o ON o.id = e.order_id
+                          WHERE e.seq > 1 GROUP BY e.order_id, e.status) AS reached
+                    GROUP BY status ORDER BY status""",
+                bounds,
+            ).fetchall()
+        return {r["status"]: ([r[f"le_{i}"] for i in range(len(bounds))], float(r["total"]), r["n"]) for r in rows}
+
+    def retry_counts(self) -> dict[str, int]:
+        """Swap submissions beyond each order's first, and the sweeper's re-enqueues."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT coalesce(sum(greatest(attempts - 1, 0)), 0) AS retries, coalesce(sum(sweeps), 0) AS sweeps"
+                " FROM orders"
+            ).fetchone()
+        return {"retries": int(row["retries"]), "sweeps": int(row["sweeps"])}
+
     def stuck(self, before: datetime, limit: int = 100) -> list[Order]:
         """Orders the worker should be moving that have not changed since ``before``, oldest first."""
         with self._pool.connection() as conn:

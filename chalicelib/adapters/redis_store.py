@@ -2,41 +2,71 @@
 
 ``ws:conn:{id}`` holds a connection's user; ``ws:conn:{id}:orders`` the orders it follows;
 ``ws:subs:{orderId}`` maps each subscribed connection to the last ``seq`` it was sent, so every delivery
-continues exactly where the previous one stopped.
+continues exactly where the previous one stopped. ``ws:user:{userId}`` and ``ws:open`` hold the open connections,
+scored by when they opened, for the per-user limit and the open-connections gauge.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import redis
 
 CONNECTION_TTL_SECONDS = 3 * 60 * 60  # longer than API Gateway's 2-hour connection limit
+# API Gateway closes every connection after 2 hours, so a connection registered earlier is gone even if its
+# $disconnect (best effort) never came.
+CONNECTION_MAX_AGE_MS = 2 * 60 * 60 * 1000
 SUBSCRIPTION_TTL_SECONDS = 24 * 60 * 60
 LOCK_TTL_SECONDS = 5  # far longer than pushing one order's events takes
 
 
 class RedisConnections:
-    def __init__(self, client: redis.Redis):
+    def __init__(self, client: redis.Redis, now_ms: Callable[[], int] = lambda: int(time.time() * 1000)):
         self._r = client
+        self._now_ms = now_ms
+        self._admit = client.register_script(_ADMIT)
 
     def ping(self) -> None:
         self._r.ping()
 
-    def add_connection(self, connection_id: str, user_id: str) -> None:
-        self._r.set(f"ws:conn:{connection_id}", user_id, ex=CONNECTION_TTL_SECONDS)
+    def add_connection(self, connection_id: str, user_id: str, max_per_user: int = 0, read_only: bool = False) -> bool:
+        """Registers the connection; False (and nothing registered) when the user has ``max_per_user`` open."""
+        now = self._now_ms()
+        if not self._admit(keys=[f"ws:user:{user_id}"], args=[connection_id, now, CONNECTION_MAX_AGE_MS, max_per_user]):
+            return False
+        pipe = self._r.pipeline(transaction=False)
+        pipe.set(f"ws:conn:{connection_id}", user_id, ex=CONNECTION_TTL_SECONDS)
+        if read_only:
+            pipe.set(f"ws:conn:{connection_id}:read-only", 1, ex=CONNECTION_TTL_SECONDS)
+        pipe.zadd("ws:open", {connection_id: now})
+        pipe.execute()
+        return True
+
+    def may_trade(self, connection_id: str) -> bool:
+        return not self._r.exists(f"ws:conn:{connection_id}:read-only")
+
+    def open_connections(self) -> int:
+        pipe = self._r.pipeline(transaction=False)
+        pipe.zremrangebyscore("ws:open", "-inf", self._now_ms() - CONNECTION_MAX_AGE_MS)
+        pipe.zcard("ws:open")
+        return int(pipe.execute()[1])
 
     def user_of(self, connection_id: str) -> str | None:
         value = self._r.get(f"ws:conn:{connection_id}")
         return value.decode() if value is not None else None
 
     def remove_connection(self, connection_id: str) -> None:
+        user_id = self.user_of(connection_id)
         orders = self._r.smembers(f"ws:conn:{connection_id}:orders")
         pipe = self._r.pipeline(transaction=False)
         for order_id in orders:
             pipe.hdel(f"ws:subs:{order_id.decode()}", connection_id)
-        pipe.delete(f"ws:conn:{connection_id}", f"ws:conn:{connection_id}:orders")
+        pipe.delete(f"ws:conn:{connection_id}", f"ws:conn:{connection_id}:orders", f"ws:conn:{connection_id}:read-only")
+        pipe.zrem("ws:open", connection_id)
+        if user_id is not None:
+            pipe.zrem(f"ws:user:{user_id}", connection_id)
         pipe.execute()
 
     def has_subscribers(self, order_id: str) -> bool:
@@ -78,6 +108,19 @@ class RedisConnections:
                           blocking_timeout=LOCK_TTL_SECONDS + 2):
             yield
 
+
+# One key, so it also runs on a clustered Valkey: forget connections past API Gateway's 2-hour limit, then admit
+# this one if the user is under the limit (0: no limit).
+_ADMIT = """
+local connection_id, now, max_age, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - max_age)
+if limit > 0 and redis.call('ZSCORE', KEYS[1], connection_id) == false and redis.call('ZCARD', KEYS[1]) >= limit then
+  return 0
+end
+redis.call('ZADD', KEYS[1], now, connection_id)
+redis.call('PEXPIRE', KEYS[1], max_age)
+return 1
+"""
 
 _SET_IF_PRESENT = """
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then

@@ -27,5 +27,18 @@ class SqsOrderQueue:
             QueueUrl=self.url, ReceiptHandle=receipt_handle, VisibilityTimeout=min(delay_seconds, 43_200)
         )
 
+    def depth(self) -> dict[str, int]:
+        """Approximate message counts: waiting (visible), being worked on (in flight) and delayed."""
+        attributes = self._client.get_queue_attributes(
+            QueueUrl=self.url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                            "ApproximateNumberOfMessagesDelayed"],
+        )["Attributes"]
+        return {
+            "visible": int(attributes.get("ApproximateNumberOfMessages", 0)),
+            "in_flight": int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+            "delayed": int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
+        }
+
     def ping(self) -> None:
         self._client.get_queue_attributes(QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessages"])

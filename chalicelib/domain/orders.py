@@ -28,15 +28,21 @@ class Status(StrEnum):
     def is_final(self) -> bool:
         return self in FINAL_STATUSES
 
+    @property
+    def is_cancellable(self) -> bool:
+        return Status.CANCELLED in TRANSITIONS.get(self, frozenset())
+
 
 FINAL_STATUSES = frozenset({Status.CONFIRMED, Status.FAILED, Status.CANCELLED, Status.EXPIRED})
 
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.PENDING: frozenset({Status.ROUTING, Status.OPEN, Status.CANCELLED, Status.FAILED}),
     Status.OPEN: frozenset({Status.TRIGGERED, Status.CANCELLED, Status.EXPIRED, Status.FAILED}),
-    Status.TRIGGERED: frozenset({Status.ROUTING, Status.FAILED}),
-    Status.ROUTING: frozenset({Status.BUILDING, Status.FAILED}),
-    Status.BUILDING: frozenset({Status.SUBMITTED, Status.FAILED}),
+    Status.TRIGGERED: frozenset({Status.ROUTING, Status.CANCELLED, Status.FAILED}),
+    # Until the swap is submitted an order can be cancelled: every later step is conditional on the status it
+    # read, so a worker that routed or built it meanwhile stops instead of swapping.
+    Status.ROUTING: frozenset({Status.BUILDING, Status.CANCELLED, Status.FAILED}),
+    Status.BUILDING: frozenset({Status.SUBMITTED, Status.CANCELLED, Status.FAILED}),
     # A submitted swap that failed transiently is submitted again: the order stays submitted, one attempt more.
     Status.SUBMITTED: frozenset({Status.SUBMITTED, Status.CONFIRMED, Status.FAILED}),
 }

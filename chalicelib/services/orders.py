@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from ..domain.orders import Order, OrderEvent, OrderType, Status
 from ..domain.tokens import TOKENS
-from ..errors import NotFound, ServiceUnavailable, Unprocessable
-from ..schemas import MarketOrderRequest
+from ..errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Unprocessable
+from ..schemas import MarketOrderRequest, OrderListQuery
 from .ports import Clock, OrderQueue, Orders
+
+# A cancel races the worker; each lost race means the order moved one step, and there are three before submitting.
+_CANCEL_ATTEMPTS = 5
 
 
 def _is_uuid(text: str) -> bool:
@@ -27,11 +34,13 @@ class OrderService:
         queue: OrderQueue,
         clock: Clock,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        publish: Callable[[str, list[OrderEvent]], None] = lambda order_id, events: None,
     ):
         self._orders = orders
         self._queue = queue
         self._clock = clock
         self._new_id = new_id
+        self._publish = publish  # streams a change made here (a cancel) to the order's subscribers
 
     def place(self, user_id: str, request: MarketOrderRequest, order_id: str | None = None) -> Order:
         """Stores the order and queues it for the worker.
@@ -118,22 +127,80 @@ class OrderService:
         decision = self._orders.decision(order.id)
         return order_json(order, events, decision)
 
+    def page(self, user_id: str, query: OrderListQuery) -> dict[str, Any]:
+        """One page of the caller's orders, newest first, and the cursor of the next page (None: last page)."""
+        before = _decode_cursor(query.cursor) if query.cursor else None
+        orders = self._orders.page(user_id, query.status, [str(t) for t in query.type], before, query.limit + 1)
+        more = len(orders) > query.limit
+        orders = orders[: query.limit]
+        return {
+            "orders": [order_summary(o) for o in orders],
+            "nextCursor": _encode_cursor(orders[-1]) if more else None,
+        }
+
+    def cancel(self, user_id: str, order_id: str) -> dict[str, Any]:
+        """Cancels an order no venue has seen yet; Conflict once its swap has been submitted or it has ended.
+
+        The worker only ever moves an order by a change conditional on the status it read, so once the order is
+        cancelled no later step of a delivery still in flight, or of a message still queued, can execute it."""
+        for _ in range(_CANCEL_ATTEMPTS):
+            order = self.owned(user_id, order_id)
+            if order.status is Status.CANCELLED:
+                return self.view(user_id, order.id)  # cancelling twice is not an error
+            if not order.status.is_cancellable:
+                raise Conflict(_too_late(order))
+            event = self._orders.transition(order.id, order.status, Status.CANCELLED, self._clock.now(),
+                                            {"reason": "cancelled by the user", "previousStatus": str(order.status)},
+                                            expected_seq=order.seq)
+            if event is not None:
+                self._publish(order.id, [event])
+                return self.view(user_id, order.id)
+        raise Conflict("the order is changing too fast to cancel; read it and try again")
+
+
+def _too_late(order: Order) -> str:
+    if order.status.is_final:
+        return f"order {order.id} has already ended ({order.status}); only an order not yet submitted can be cancelled"
+    return (f"order {order.id} is {order.status}: its swap was submitted to {order.venue}, so it can no longer be "
+            "cancelled")
+
+
+def _encode_cursor(order: Order) -> str:
+    position = json.dumps([order.created_at.isoformat(), order.id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(position).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created_at, order_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        position = datetime.fromisoformat(created_at), str(uuid.UUID(order_id))
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise BadRequest("cursor is not one this API returned; pass nextCursor from the previous page",
+                         [{"field": "cursor", "message": "not a cursor this API issued"}]) from None
+    if position[0].tzinfo is None:
+        raise BadRequest("cursor is not one this API returned", [{"field": "cursor", "message": "malformed"}])
+    return position
+
 
 def _not_queued_yet() -> ServiceUnavailable:
     return ServiceUnavailable("the order could not be queued yet; retry with the same Idempotency-Key",
                               headers={"Retry-After": "1"})
 
 
-def order_json(order: Order, events: list[OrderEvent], decision: dict[str, Any] | None) -> dict[str, Any]:
-    execution = None
-    if order.status is Status.CONFIRMED:
-        execution = {
-            "venue": order.venue,
-            "txSignature": order.tx_signature,
-            "amountOut": order.token_out.format(order.amount_out or 0),
-            "minOut": order.token_out.format(order.min_out or 0),
-            "executedPrice": str(order.executed_price),
-        }
+def _execution(order: Order) -> dict[str, Any] | None:
+    if order.status is not Status.CONFIRMED:
+        return None
+    return {
+        "venue": order.venue,
+        "txSignature": order.tx_signature,
+        "amountOut": order.token_out.format(order.amount_out or 0),
+        "minOut": order.token_out.format(order.min_out or 0),
+        "executedPrice": str(order.executed_price),
+    }
+
+
+def order_summary(order: Order) -> dict[str, Any]:
+    """An order as lists show it: its current state without the event history."""
     return {
         "orderId": order.id,
         "type": str(order.type),
@@ -144,6 +211,24 @@ def order_json(order: Order, events: list[OrderEvent], decision: dict[str, Any] 
         "slippageBps": order.slippage_bps,
         "createdAt": order.created_at.isoformat(),
         "updatedAt": order.updated_at.isoformat(),
+        "venue": order.venue,
+        "execution": _execution(order),
+        "failureReason": order.failure_reason,
+    }
+
+
+def order_json(order: Order, events: list[OrderEvent], decision: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "orderId": order.id,
+        "type": str(order.type),
+        "status": str(order.status),
+        "tokenIn": order.token_in.symbol,
+        "tokenOut": order.token_out.symbol,
+        "amountIn": order.token_in.format(order.amount_in),
+        "slippageBps": order.slippage_bps,
+        "createdAt": order.created_at.isoformat(),
+        "updatedAt": order.updated_at.isoformat(),
+        "venue": order.venue,
         "events": [{k: v for k, v in e.message().items() if k not in ("type", "orderId")} for e in events],
         "routing": None
         if decision is None
@@ -153,6 +238,6 @@ def order_json(order: Order, events: list[OrderEvent], decision: dict[str, Any] 
             "quotes": decision["quotes"],
             "decidedAt": decision["decided_at"].isoformat(),
         },
-        "execution": execution,
+        "execution": _execution(order),
         "failureReason": order.failure_reason,
     }

@@ -30,6 +30,11 @@ class Orders(Protocol):
 
     def save_decision(self, order_id: str, decision: RoutingDecision, at: datetime) -> None: ...
 
+    def page(
+        self, user_id: str, statuses: list[Status], types: list[str], before: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[Order]: ...
+
     def stuck(self, before: datetime, limit: int = 100) -> list[Order]: ...
 
     def finished_since(self, since: datetime, limit: int = 500) -> list[Order]: ...
@@ -59,7 +64,13 @@ class Venues(Protocol):
 
 
 class Connections(Protocol):
-    def add_connection(self, connection_id: str, user_id: str) -> None: ...
+    def add_connection(self, connection_id: str, user_id: str, max_per_user: int = 0, read_only: bool = False) -> bool:
+        """Registers the connection; False (and nothing registered) when the user has ``max_per_user`` open."""
+        ...
+
+    def may_trade(self, connection_id: str) -> bool: ...
+
+    def open_connections(self) -> int: ...
 
     def user_of(self, connection_id: str) -> str | None: ...
 
@@ -76,6 +87,12 @@ class Connections(Protocol):
     def mark_sent(self, order_id: str, cursors: dict[str, int]) -> None: ...
 
     def delivery_lock(self, order_id: str) -> AbstractContextManager[None]: ...
+
+
+class RateLimiter(Protocol):
+    def wait_ms(self, key: str, cost: int = 1) -> int:
+        """0 if ``key`` may go ahead now (and counts it), else how many milliseconds until it may."""
+        ...
 
 
 class Push(Protocol):

@@ -1,15 +1,33 @@
-"""The WebSocket API's use cases: who may connect, and the actions a connection can send."""
+"""The WebSocket API's use cases: who may connect, and the actions a connection can send.
+
+Actions: ``subscribe`` and ``unsubscribe`` (an order's updates), ``ping``, and ``submit``, which places an order
+and streams its updates on the same connection. Every failure answers an error frame and keeps the connection.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
-from ..errors import ProblemError, ServiceUnavailable
+from ..auth import Principal
+from ..errors import BadRequest, Forbidden, ProblemError, ServiceUnavailable, TooManyRequests, Unauthorized
+from ..schemas import DEFAULT_MAX_AMOUNT_IN, parse_submit
+from .idempotency import IdempotentPlacement
 from .notifications import Notifier
 from .orders import OrderService
-from .ports import Connections, Push
+from .ports import Connections, Push, RateLimiter
+
+ACTIONS = ("subscribe", "unsubscribe", "ping", "submit")
+
+
+class _Unlimited:
+    def wait_ms(self, key: str, cost: int = 1) -> int:
+        return 0
+
+
+UNLIMITED = _Unlimited()
 
 
 class WebsocketSessions:
@@ -19,8 +37,12 @@ class WebsocketSessions:
         notifier: Notifier,
         orders: OrderService,
         push: Push,
-        verify_token: Callable[[str | None], str],
+        verify_token: Callable[[str | None], Principal],
         dependency_down: tuple[type[Exception], ...] = (),
+        placement: IdempotentPlacement | None = None,
+        rate_limiter: RateLimiter = UNLIMITED,
+        max_connections_per_user: int = 0,
+        max_amount_in: Decimal = DEFAULT_MAX_AMOUNT_IN,
     ):
         self._connections = connections
         self._notifier = notifier
@@ -28,19 +50,26 @@ class WebsocketSessions:
         self._push = push
         self._verify = verify_token
         self._dependency_down = dependency_down
+        self._placement = placement
+        self._rate_limiter = rate_limiter
+        self._max_connections = max_connections_per_user
+        self._max_amount_in = max_amount_in
 
     def connect(self, connection_id: str, token: str | None) -> str:
-        """Registers the connection for the token's user; raises Unauthorized to refuse it."""
-        user_id = self._verify(token)
-        self._connections.add_connection(connection_id, user_id)
-        return user_id
+        """Registers the connection for the token's user; raises Unauthorized or TooManyRequests to refuse it."""
+        principal = self._verify(token)
+        if not self._connections.add_connection(connection_id, principal.user_id, self._max_connections,
+                                                read_only=not principal.can_trade):
+            raise TooManyRequests(f"at most {self._max_connections} WebSocket connections per user are open at "
+                                  "once; close one first", retry_after_seconds=1)
+        return principal.user_id
 
     def disconnect(self, connection_id: str) -> None:
         self._connections.remove_connection(connection_id)
 
-    def receive(self, connection_id: str, body: str | None) -> None:
+    def receive(self, connection_id: str, body: str | None, context: Any = None) -> None:
         try:
-            self._dispatch(connection_id, body)
+            self._dispatch(connection_id, body, context)
         except ProblemError as error:
             self._push.send(connection_id, _error_frame(body, error))
         except self._dependency_down:
@@ -48,54 +77,70 @@ class WebsocketSessions:
             unavailable = ServiceUnavailable("a service the engine depends on is unavailable; send this again shortly")
             self._push.send(connection_id, _error_frame(body, unavailable))
 
-    def _dispatch(self, connection_id: str, body: str | None) -> None:
+    def _dispatch(self, connection_id: str, body: str | None, context: Any) -> None:
         message = _parse(body)
         action = message.get("action")
+        if action not in ACTIONS:
+            raise BadRequest(f"unknown action {action!r}; expected one of: {', '.join(ACTIONS)}",
+                             [{"field": "action", "message": f"must be one of: {', '.join(ACTIONS)}"}])
+        if action == "ping":
+            self._push.send(connection_id, {"type": "pong"})
+            return
         user_id = self._connections.user_of(connection_id)
         if user_id is None:
-            raise _WsError(401, "this connection is not registered; reconnect with a token")
+            raise Unauthorized("this connection is not registered; reconnect with a token")
+        wait_ms = self._rate_limiter.wait_ms(f"user:{user_id}")
+        if wait_ms:
+            raise TooManyRequests("too many requests; slow down", retry_after_seconds=-(-wait_ms // 1000))
         if action == "subscribe":
             order = self._orders.owned(user_id, _order_id(message))
             self._notifier.subscribe(connection_id, order.id)
         elif action == "unsubscribe":
             self._connections.unsubscribe(connection_id, _order_id(message))
-        elif action == "ping":
-            self._push.send(connection_id, {"type": "pong"})
         else:
-            raise _WsError(400, f"unknown action {action!r}; expected subscribe, unsubscribe or ping")
+            self._submit(connection_id, user_id, message, context)
 
-
-class _WsError(ProblemError):
-    def __init__(self, status: int, detail: str):
-        super().__init__(detail)
-        self.status = status
-        self.title = {400: "Bad Request", 401: "Unauthorized"}[status]
+    def _submit(self, connection_id: str, user_id: str, message: dict[str, Any], context: Any) -> None:
+        if self._placement is None:
+            raise BadRequest("this endpoint does not take orders")
+        if not self._connections.may_trade(connection_id):
+            raise Forbidden("this connection's token may read orders but not place them (no orders:write scope)")
+        order, key = parse_submit(message, self._max_amount_in)
+        placed = self._placement.place(user_id, key, order, context)
+        accepted = {"type": "order.accepted", "orderId": placed["orderId"], "status": placed["status"]}
+        if key is not None:
+            accepted["idempotencyKey"] = key
+        self._push.send(connection_id, accepted)
+        # Subscribing replays the order's stream from its first event, so nothing the worker did meanwhile is lost.
+        self._notifier.subscribe(connection_id, placed["orderId"])
 
 
 def _error_frame(body: str | None, error: ProblemError) -> dict[str, Any]:
-    """The problem, with the request's ``action`` and ``orderId`` so the client knows which request failed."""
+    """The problem, with the request's ``action``, ``orderId`` and ``idempotencyKey`` so the client knows which
+    request failed."""
     frame: dict[str, Any] = {"type": "error", "error": error.to_problem()}
     try:
         request = json.loads(body or "")
-    except ValueError:
+    except (ValueError, RecursionError):
         return frame
     if isinstance(request, dict):
-        frame.update({k: request[k] for k in ("action", "orderId") if isinstance(request.get(k), str)})
+        frame.update({k: request[k] for k in ("action", "orderId", "idempotencyKey")
+                      if isinstance(request.get(k), str) and len(request[k]) <= 255})
     return frame
 
 
 def _parse(body: str | None) -> dict[str, Any]:
     try:
-        message = json.loads(body or "")
-    except ValueError:
-        raise _WsError(400, 'messages must be JSON objects such as {"action": "subscribe", "orderId": "..."}') from None
+        message = json.loads(body or "", parse_float=Decimal)
+    except (ValueError, RecursionError):
+        raise BadRequest('messages must be JSON objects such as {"action": "subscribe", "orderId": "..."}') from None
     if not isinstance(message, dict):
-        raise _WsError(400, "messages must be JSON objects")
+        raise BadRequest("messages must be JSON objects")
     return message
 
 
 def _order_id(message: dict[str, Any]) -> str:
     order_id = message.get("orderId")
     if not isinstance(order_id, str) or not order_id:
-        raise _WsError(400, "orderId is required")
+        raise BadRequest("orderId is required", [{"field": "orderId", "message": "must be a non-empty string"}])
     return order_id

@@ -5,8 +5,8 @@
   API Gateway's event shapes; a ``$connect`` that answers non-2xx (or fails) refuses the upgrade.
 - The ``@connections`` management API at ``/{stage}/@connections/{id}``: POST, GET, DELETE, and 410
   ``GoneException`` for an unknown or closed connection.
-- API Gateway's WebSocket limits: 128 KB messages (larger ones close with 1009), the idle timeout and the
-  maximum connection duration.
+- API Gateway's WebSocket limits: 32 KB frames and 128 KB messages (larger ones close with 1009), the idle timeout
+  and the maximum connection duration.
 """
 
 from __future__ import annotations
@@ -24,14 +24,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 from chalice.local import LocalGatewayException
 
+from ..gateway_responses import problem
 from .lambda_runtime import EnvironmentPool
 
 log = logging.getLogger("gateway")
 
 MAX_MESSAGE_BYTES = 128 * 1024
+MAX_FRAME_BYTES = 32 * 1024
 REAPER = web.AppKey("reaper", asyncio.Task)
 
 
@@ -88,7 +90,11 @@ class Gateway:
         return app
 
     async def handle_rest(self, request: web.Request) -> web.Response:
-        body = await request.read()
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            status, headers, payload = problem("REQUEST_TOO_LARGE")
+            return web.Response(status=status, headers=headers, body=payload)
         headers = {k: v for k, v in request.headers.items()}
         loop = asyncio.get_running_loop()
         status, response_headers, payload = await loop.run_in_executor(
@@ -102,14 +108,12 @@ class Gateway:
             with self.pool.environment() as env:
                 response = env.gateway.handle_request(method, path, headers, body)
         except LocalGatewayException as error:
-            return error.CODE, {**error.headers, "Content-Type": "application/json"}, error.body or b""
+            return self._gateway_response(_response_type(error), request_id, error.headers.get("x-amzn-ErrorType"))
         except Exception as error:
             if str(error) == "Unauthorized":  # a Lambda authorizer's way of answering 401
-                return 401, {"Content-Type": "application/json", "x-amzn-ErrorType": "UnauthorizedException",
-                             "x-amzn-RequestId": request_id}, b'{"message":"Unauthorized"}'
+                return self._gateway_response("UNAUTHORIZED", request_id, "UnauthorizedException")
             log.exception("invocation failed")
-            return 502, {"Content-Type": "application/json", "x-amzn-RequestId": request_id}, \
-                b'{"message": "Internal server error"}'
+            return self._gateway_response("DEFAULT_5XX", request_id, "InternalServerErrorException")
         out_headers = dict(response.get("headers") or {})
         for name, values in (response.get("multiValueHeaders") or {}).items():
             out_headers[name] = ", ".join(values)
@@ -117,6 +121,14 @@ class Gateway:
         payload = response.get("body") or ""
         data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
         return response["statusCode"], out_headers, data
+
+    @staticmethod
+    def _gateway_response(response_type: str, request_id: str, error_type: str | None):
+        status, headers, body = problem(response_type)
+        headers = {**headers, "x-amzn-RequestId": request_id}
+        if error_type:
+            headers["x-amzn-ErrorType"] = error_type
+        return status, headers, body
 
     # WebSocket --------------------------------------------------------------------------------------------
 
@@ -164,7 +176,7 @@ class Gateway:
         now = _now_ms()
         connection = Connection(
             id=_new_connection_id(),
-            ws=web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, autoping=True),
+            ws=web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES + 1, autoping=True),  # aiohttp's bound is exclusive
             connected_at=now,
             source_ip=request.remote or "127.0.0.1",
             user_agent=request.headers.get("User-Agent", ""),
@@ -193,6 +205,7 @@ class Gateway:
         # Registered before the handshake completes: a client may use the connection as soon as it is open.
         self.connections[connection.id] = connection
         await connection.ws.prepare(request)
+        FrameSizeGuard.install(connection.ws, request, MAX_FRAME_BYTES)
         disconnect_status, reason = 1005, "Client-side close frame status not set"
         try:
             async for message in connection.ws:
@@ -306,6 +319,80 @@ class Gateway:
         app[REAPER].cancel()
         for connection in list(self.connections.values()):
             await connection.ws.close(code=WSCloseCode.GOING_AWAY, message=b"Going away")
+
+
+class FrameSizeGuard:
+    """Refuses data frames over API Gateway's frame limit (aiohttp only bounds whole messages): reads each frame's
+    header from the raw bytes ahead of aiohttp's own parser and closes the connection with 1009 on a larger one."""
+
+    def __init__(self, parser: Any, queue: Any, max_frame_bytes: int):
+        self._parser = parser
+        self._queue = queue
+        self._max = max_frame_bytes
+        self._header = bytearray()
+        self._payload_left = 0
+        self._refused = False
+
+    @classmethod
+    def install(cls, ws: web.WebSocketResponse, request: web.Request, max_frame_bytes: int) -> None:
+        # aiohttp (pinned; a test covers this) keeps its frame parser and message queue on the response and the
+        # protocol; no frame has been read yet when prepare() returns.
+        request.protocol._payload_parser = cls(ws._parser, ws._reader, max_frame_bytes)
+
+    def feed_eof(self) -> Any:
+        return self._parser.feed_eof()
+
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        if self._refused:
+            return True, b""
+        if self._oversized(data):
+            self._refused = True
+            self._queue.set_exception(
+                WebSocketError(WSCloseCode.MESSAGE_TOO_BIG, f"frame over the {self._max}-byte limit"))
+            return True, b""
+        return self._parser.feed_data(data)
+
+    def _oversized(self, data: bytes) -> bool:
+        position = 0
+        while position < len(data):
+            if self._payload_left:
+                step = min(self._payload_left, len(data) - position)
+                self._payload_left -= step
+                position += step
+                continue
+            self._header.append(data[position])
+            position += 1
+            length = self._frame_length()
+            if length is None:
+                continue  # the header is not complete yet
+            opcode = self._header[0] & 0x0F
+            self._header.clear()
+            if opcode in (0x0, 0x1, 0x2) and length > self._max:  # continuation, text, binary
+                return True
+            self._payload_left = length
+        return False
+
+    def _frame_length(self) -> int | None:
+        header = self._header
+        if len(header) < 2:
+            return None
+        short = header[1] & 0x7F
+        extended = {126: 2, 127: 8}.get(short, 0)
+        mask = 4 if header[1] & 0x80 else 0
+        if len(header) < 2 + extended + mask:
+            return None
+        return int.from_bytes(header[2:2 + extended], "big") if extended else short
+
+
+def _response_type(error: LocalGatewayException) -> str:
+    """Which of API Gateway's gateway responses Chalice's local refusal stands for."""
+    if error.CODE == 401:
+        return "UNAUTHORIZED"
+    if error.CODE == 403 and error.headers.get("x-amzn-ErrorType") == "AccessDeniedException":
+        return "ACCESS_DENIED"
+    if error.CODE == 403:
+        return "MISSING_AUTHENTICATION_TOKEN"  # no such route
+    return "DEFAULT_5XX"
 
 
 async def serve(gateway: Gateway, http_port: int, ws_port: int, stop: asyncio.Event) -> None:

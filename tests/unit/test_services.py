@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 
+from chalicelib.auth import Principal
 from chalicelib.domain.markets import genesis_pools
 from chalicelib.domain.orders import Status
 from chalicelib.domain.venues import SlippageExceeded, VenueUnavailable
@@ -222,7 +223,7 @@ def test_a_subscriber_behind_by_several_events_is_caught_up_from_the_store(world
 
 def test_websocket_actions(world):
     sessions = WebsocketSessions(world.connections, world.notifier, world.service, world.push,
-                                 verify_token=lambda token: "alice" if token == "good" else _refuse())
+                                 verify_token=lambda token: Principal("alice") if token == "good" else _refuse())
     with pytest.raises(ProblemError):
         sessions.connect("c0", "bad")
     sessions.connect("c1", "good")
@@ -234,6 +235,7 @@ def test_websocket_actions(world):
     sessions.receive("c1", json.dumps({"action": "subscribe", "orderId": "00000000-0000-0000-0000-000000000000"}))
     errors = [f for f in world.push.frames["c1"] if f["type"] == "error"]
     assert [e["error"]["status"] for e in errors] == [400, 400, 404]
+    assert errors[1]["action"] == "dance" and "submit" in errors[1]["error"]["detail"]
     sessions.receive("c1", json.dumps({"action": "ping"}))
     assert world.push.frames["c1"][-1] == {"type": "pong"}
     sessions.disconnect("c1")

@@ -1,0 +1,335 @@
+"""``GET /openapi.json``: the REST API's contract, generated from the pydantic models that validate requests
+(``chalicelib/schemas.py``) and the models below, which describe what each route answers."""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import models_json_schema
+
+from .domain.orders import OrderType, Status
+from .schemas import MarketOrderRequest, OrderListQuery, QuoteQuery
+
+VERSION = "1.0.0"
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldError(_Out):
+    field: str = Field(description="Where the problem is: a body field (dotted path), query parameter or header")
+    message: str
+
+
+class Problem(_Out):
+    """RFC 9457 problem details; every error the API answers has this shape."""
+
+    type: str
+    title: str
+    status: int = Field(ge=400, le=599)
+    detail: str
+    errors: list[FieldError] | None = None
+
+
+class OrderAccepted(_Out):
+    orderId: str = Field(description="The order's id; with an Idempotency-Key, the same for every repeat")
+    status: Literal["pending"]
+
+
+class OrderEvent(_Out):
+    seq: int = Field(ge=1, description="1, 2, 3... in the order the changes happened")
+    status: Status
+    at: datetime
+    data: dict[str, Any]
+
+
+class Execution(_Out):
+    venue: str
+    txSignature: str
+    amountOut: str
+    minOut: str
+    executedPrice: str
+
+
+class Routing(_Out):
+    venue: str
+    reason: str
+    quotes: list[dict[str, Any]]
+    decidedAt: datetime
+
+
+class OrderSummary(_Out):
+    orderId: str
+    type: OrderType
+    status: Status
+    tokenIn: str
+    tokenOut: str
+    amountIn: str
+    slippageBps: int
+    createdAt: datetime
+    updatedAt: datetime
+    venue: str | None = Field(description="The venue chosen, once routed")
+    execution: Execution | None = Field(description="The fill, once confirmed")
+    failureReason: str | None
+
+
+class Order(OrderSummary):
+    events: list[OrderEvent] = Field(description="Every status the order went through, as the WebSocket sent them")
+    routing: Routing | None = Field(description="Both venues' quotes and why one was chosen")
+
+
+class OrderPage(_Out):
+    orders: list[OrderSummary]
+    nextCursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last page")
+
+
+class VenueQuote(_Out):
+    venue: str
+    poolId: str
+    outAmount: str
+    fee: str
+    priceImpactPct: str
+    error: str | None
+
+
+class Quote(_Out):
+    tokenIn: str
+    tokenOut: str
+    inAmount: str
+    outAmount: str
+    minOut: str = Field(description="The least an order with this slippageBps would accept")
+    slippageBps: int
+    priceImpactPct: str
+    fee: str = Field(description="The chosen venue's fee, in tokenIn")
+    venue: str
+    poolId: str
+    reason: str
+    quotes: list[VenueQuote]
+
+
+class TokenInfo(_Out):
+    symbol: str
+    mint: str
+    decimals: int
+
+
+class Tokens(_Out):
+    tokens: list[TokenInfo]
+
+
+class Reserves(_Out):
+    base: str
+    quote: str
+
+
+class PoolInfo(_Out):
+    id: str
+    venue: Literal["raydium", "meteora"]
+    kind: Literal["constant-product", "dlmm"]
+    base: str
+    quote: str
+    price: str = Field(description="Units of quote per unit of base")
+    feeBps: str = Field(description="The fee a swap pays now, in basis points (Meteora's varies with volatility)")
+    reserves: Reserves
+    binStep: int | None = None
+    activeBinId: int | None = None
+    bins: int | None = None
+
+
+class Pools(_Out):
+    pools: list[PoolInfo]
+
+
+class Swap(_Out):
+    signature: str
+    orderId: str
+    poolId: str
+    venue: str
+    tokenIn: str
+    tokenOut: str
+    amountIn: str
+    amountOut: str
+    fee: str
+    slot: int
+    executedAt: datetime
+
+
+class Swaps(_Out):
+    orderId: str
+    swaps: list[Swap]
+
+
+class Health(_Out):
+    status: Literal["ok", "down"]
+    down: list[str]
+    checks: dict[str, str]
+
+
+_MODELS: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
+    (MarketOrderRequest, "validation"),
+    *((m, "serialization") for m in (Problem, OrderAccepted, Order, OrderPage, Quote, Tokens, Pools, Swaps, Health)),
+]
+
+_PROBLEMS = {
+    400: "The request is malformed: not JSON, or a cursor this API did not issue",
+    401: "No bearer token, or one that is malformed, forged, expired or names no user",
+    403: "The token lacks the orders:write scope this request needs",
+    404: "No such order for this user, a malformed id, or no such route",
+    409: "The order's state does not allow this (already submitted), or the same Idempotency-Key is in flight",
+    413: "The body is over 64 KB",
+    415: "The body is not application/json",
+    422: "The request is well-formed but invalid; `errors` names each field that is wrong",
+    429: "Too many requests; wait Retry-After seconds",
+    503: "A service the engine depends on is unavailable; retry after Retry-After seconds",
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(name: str, description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def _problems(*statuses: int) -> dict[str, Any]:
+    retry_after = {"Retry-After": {"schema": {"type": "string"}, "description": "Seconds to wait"}}
+    return {
+        str(status): {
+            "description": _PROBLEMS[status],
+            "content": {"application/problem+json": {"schema": _ref("Problem")}},
+            **({"headers": retry_after} if status in (429, 503) else {}),
+        }
+        for status in statuses
+    }
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+    required = set(schema.get("required", ()))
+    parameters = []
+    for name, prop in schema["properties"].items():
+        prop = {k: v for k, v in prop.items() if k != "title" and not (k == "default" and v is None)}
+        optional = [option for option in prop.pop("anyOf", []) if option != {"type": "null"}]
+        if len(optional) == 1:  # a query parameter is absent rather than null
+            prop.update(optional[0])
+        elif optional:
+            prop["anyOf"] = optional
+        parameter: dict[str, Any] = {"name": name, "in": "query", "required": name in required, "schema": prop}
+        if "description" in prop:
+            parameter["description"] = prop.pop("description")
+        if prop.get("type") == "array":
+            parameter.update(style="form", explode=False)  # ?status=pending,open
+        parameters.append(parameter)
+    return parameters
+
+
+_ORDER_ID = {"name": "orderId", "in": "path", "required": True, "schema": {"type": "string"},
+             "description": "The order's id (a UUID; anything else is answered 404)"}
+_BEARER = [{"bearer": []}]
+
+
+def _paths() -> dict[str, Any]:
+    return {
+        "/orders": {
+            "post": {
+                "operationId": "placeOrder", "summary": "Place a market order", "security": _BEARER,
+                "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
+                                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                                "description": "Repeat a request safely: the same key and body give the same order "
+                                               "for 24 hours"}],
+                "requestBody": {"required": True,
+                                "content": {"application/json": {"schema": _ref("MarketOrderRequest")}}},
+                "responses": {
+                    "202": _json("OrderAccepted", "Accepted; follow it over the WebSocket or at Location",
+                                 {"Location": {"schema": {"type": "string"}}}),
+                    **_problems(400, 401, 403, 409, 413, 415, 422, 429, 503),
+                },
+            },
+            "get": {
+                "operationId": "listOrders", "summary": "The caller's orders, newest first", "security": _BEARER,
+                "parameters": _query_parameters(OrderListQuery),
+                "responses": {"200": _json("OrderPage", "One page of orders"),
+                              **_problems(400, 401, 422, 429, 503)},
+            },
+        },
+        "/orders/{orderId}": {
+            "get": {
+                "operationId": "getOrder", "summary": "One order with its events, routing and fill",
+                "security": _BEARER, "parameters": [_ORDER_ID],
+                "responses": {"200": _json("Order", "The order"), **_problems(401, 404, 429, 503)},
+            },
+            "delete": {
+                "operationId": "cancelOrder", "summary": "Cancel an order not yet submitted to a venue",
+                "security": _BEARER, "parameters": [_ORDER_ID],
+                "responses": {"200": _json("Order", "Cancelled (or it already was)"),
+                              **_problems(401, 403, 404, 409, 429, 503)},
+            },
+        },
+        "/quote": {
+            "get": {
+                "operationId": "getQuote", "summary": "Both venues' quotes and the route an order would take now",
+                "parameters": _query_parameters(QuoteQuery),
+                "responses": {"200": _json("Quote", "The quote; nothing is executed"),
+                              **_problems(422, 429, 503)},
+            },
+        },
+        "/tokens": {"get": {"operationId": "listTokens", "summary": "The supported tokens",
+                            "responses": {"200": _json("Tokens", "Every supported token"), **_problems(429)}}},
+        "/pools": {"get": {"operationId": "listPools", "summary": "The venues' pools and their current state",
+                           "responses": {"200": _json("Pools", "Every pool"), **_problems(429, 503)}}},
+        "/dex/swaps": {
+            "get": {
+                "operationId": "listSwaps", "summary": "The swaps the venues executed for an order",
+                "parameters": [{"name": "orderId", "in": "query", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": _json("Swaps", "The venues' ledger for this order"), **_problems(422, 429, 503)},
+            },
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics", "summary": "Prometheus metrics", "security": _BEARER,
+                "responses": {
+                    "200": {"description": "Prometheus' text format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}}},
+                    **_problems(401, 429, 503),
+                },
+            },
+        },
+        "/openapi.json": {
+            "get": {"operationId": "openapi", "summary": "This document",
+                    "responses": {"200": {"description": "OpenAPI 3.1",
+                                          "content": {"application/json": {"schema": {"type": "object"}}}},
+                                  **_problems(429)}},
+        },
+        "/health": {
+            "get": {"operationId": "health", "summary": "Whether PostgreSQL, Redis and SQS answer",
+                    "responses": {"200": _json("Health", "Every dependency answers"),
+                                  "503": _json("Health", "A dependency is down")}},
+        },
+    }
+
+
+@functools.cache
+def document() -> dict[str, Any]:
+    _, definitions = models_json_schema(_MODELS, by_alias=True, ref_template="#/components/schemas/{model}")
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Order execution engine",
+            "version": VERSION,
+            "description": "Market orders routed across Raydium and Meteora. Statuses stream over the WebSocket API "
+                           "(actions subscribe, unsubscribe, ping, submit). Every error is application/problem+json.",
+        },
+        "paths": _paths(),
+        "components": {
+            "schemas": definitions["$defs"],
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+    }
