@@ -223,3 +223,17 @@ class FakePush:
     def statuses(self, connection_id: str) -> list[str]:
         return [f["status"] for f in self.frames.get(connection_id, []) if f.get("type") == "order.update"]
 
+
+
+class FakePlacement:
+    """IdempotentPlacement without Powertools: a key always maps to the same order id."""
+
+    def __init__(self, service: Any):
+        self.service = service
+
+    def place(self, user_id: str, key: str | None, order: Any, context: Any = None) -> dict[str, Any]:
+        import uuid
+
+        order_id = str(uuid.uuid5(uuid.NAMESPACE_OID, f"{user_id}\n{key}")) if key else None
+        placed = self.service.place(user_id, order, order_id)
+        return {"orderId": placed.id, "status": "pending"}

@@ -95,5 +95,11 @@ class RateLimiter(Protocol):
         ...
 
 
+class Placement(Protocol):
+    def place(self, user_id: str, key: str | None, order: Any, context: Any = None) -> dict[str, Any]:
+        """The accepted order's ``{"orderId", "status"}``; the same for every repeat of one Idempotency-Key."""
+        ...
+
+
 class Push(Protocol):
     def send(self, connection_id: str, payload: dict[str, Any]) -> bool: ...

@@ -14,10 +14,9 @@ from typing import Any
 from ..auth import Principal
 from ..errors import BadRequest, Forbidden, ProblemError, ServiceUnavailable, TooManyRequests, Unauthorized
 from ..schemas import DEFAULT_MAX_AMOUNT_IN, parse_submit
-from .idempotency import IdempotentPlacement
 from .notifications import Notifier
 from .orders import OrderService
-from .ports import Connections, Push, RateLimiter
+from .ports import Connections, Placement, Push, RateLimiter
 
 ACTIONS = ("subscribe", "unsubscribe", "ping", "submit")
 
@@ -39,7 +38,7 @@ class WebsocketSessions:
         push: Push,
         verify_token: Callable[[str | None], Principal],
         dependency_down: tuple[type[Exception], ...] = (),
-        placement: IdempotentPlacement | None = None,
+        placement: Placement | None = None,
         rate_limiter: RateLimiter = UNLIMITED,
         max_connections_per_user: int = 0,
         max_amount_in: Decimal = DEFAULT_MAX_AMOUNT_IN,
