@@ -18,7 +18,7 @@ local last = tonumber(state[2]) or now
 local available = math.min(burst, tokens + math.max(0, now - last) * rate / 1000)
 local wait = 0
 if available >= cost then available = available - cost else wait = math.ceil((cost - available) * 1000 / rate) end
-redis.call('HSET', KEYS[1], 'tokens', tostring(available), 'at', tostring(math.max(now, last)))
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', available), 'at', string.format('%d', math.max(now, last)))
 redis.call('PEXPIRE', KEYS[1], idle + 1000)
 return wait
 """

@@ -1,0 +1,116 @@
+"""The full API's adapters against the real servers: rate limits and connection limits in Valkey, pages and
+statistics in PostgreSQL, queue depths in the emulator, and the Prometheus text they become."""
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from chalicelib.adapters.postgres import PostgresOrders
+from chalicelib.adapters.prometheus import render
+from chalicelib.adapters.rate_limits import RedisRateLimiter
+from chalicelib.adapters.redis_store import CONNECTION_MAX_AGE_MS, RedisConnections
+from chalicelib.adapters.sqs import SqsOrderQueue
+from chalicelib.domain.limits import TokenBucket
+from chalicelib.domain.orders import Order, OrderEvent, OrderType, Status
+from chalicelib.domain.tokens import TOKENS
+from chalicelib.services.metrics import LATENCY_BOUNDS, MetricsReader
+
+
+class Millis:
+    def __init__(self, start: int = 1_700_000_000_000):
+        self.now = start
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def test_the_redis_token_bucket_agrees_with_the_domains(redis_client):
+    clock = Millis()
+    bucket = TokenBucket(rate=4, burst=5)
+    limiter = RedisRateLimiter(redis_client, bucket, clock)
+    tokens, last = float(bucket.burst), clock.now
+    for step in [0, 0, 0, 0, 0, 0, 0, 100, 250, 0, 0, 1_000, 0, 0, 0, 0, 0, 0, 3_000]:
+        clock.now += step
+        expected_tokens, expected_wait = bucket.take(tokens, last, clock.now)
+        tokens, last = expected_tokens, clock.now
+        assert limiter.wait_ms("user:alice") == expected_wait
+    assert limiter.wait_ms("user:bob") == 0  # buckets are per key
+    assert 0 < redis_client.pttl("rate:user:alice") <= bucket.idle_ms + 1000  # idle buckets are forgotten
+
+
+def test_connections_per_user_are_limited_and_counted_and_forgotten_after_two_hours(redis_client):
+    clock = Millis()
+    connections = RedisConnections(redis_client, clock)
+    assert connections.add_connection("a1", "alice", max_per_user=2)
+    assert connections.add_connection("a2", "alice", max_per_user=2, read_only=True)
+    assert not connections.add_connection("a3", "alice", max_per_user=2)
+    assert connections.add_connection("b1", "bob", max_per_user=2)
+    assert connections.open_connections() == 3
+    assert connections.may_trade("a1") and not connections.may_trade("a2")
+    connections.remove_connection("a1")
+    assert connections.add_connection("a3", "alice", max_per_user=2)
+    assert connections.open_connections() == 3
+    # A connection whose $disconnect never came is gone after API Gateway's 2-hour limit.
+    clock.now += CONNECTION_MAX_AGE_MS + 1
+    assert connections.add_connection("a4", "alice", max_per_user=2)
+    assert connections.open_connections() == 1
+
+
+def _order(orders: PostgresOrders, user: str, created: datetime) -> Order:
+    order = Order(str(uuid.uuid4()), user, OrderType.MARKET, TOKENS["SOL"], TOKENS["USDC"], 10**9, 50,
+                  Status.PENDING, 1, created, created)
+    orders.add(order, OrderEvent(order.id, 1, Status.PENDING, created, {}))
+    return order
+
+
+def test_pages_come_newest_first_with_ties_broken_by_id_and_filters(db):
+    orders = PostgresOrders(db)
+    user = f"pager-{uuid.uuid4()}"
+    start = datetime.now(UTC)
+    same_instant = [_order(orders, user, start) for _ in range(3)]  # cursors must not skip or repeat ties
+    later = [_order(orders, user, start + timedelta(seconds=i + 1)) for i in range(4)]
+    expected = [o.id for o in reversed(later)] + sorted((o.id for o in same_instant), reverse=True)
+    seen, before = [], None
+    while True:
+        page = orders.page(user, [], [], before, 2)
+        if not page:
+            break
+        seen += [o.id for o in page]
+        before = (page[-1].created_at, page[-1].id)
+    assert seen == expected
+    cancelled = later[0]
+    orders.transition(cancelled.id, Status.PENDING, Status.CANCELLED, start + timedelta(seconds=9), {})
+    assert [o.id for o in orders.page(user, [Status.CANCELLED], ["market"], None, 10)] == [cancelled.id]
+    assert orders.page(user, [Status.CONFIRMED], [], None, 10) == []
+
+
+def test_statistics_for_metrics_come_from_the_orders_and_the_queues(db, sqs, redis_client):
+    orders = PostgresOrders(db)
+    start = datetime.now(UTC) - timedelta(hours=1)
+    order = _order(orders, f"stats-{uuid.uuid4()}", start)
+    orders.transition(order.id, Status.PENDING, Status.ROUTING, start + timedelta(seconds=0.2), {})
+    orders.transition(order.id, Status.ROUTING, Status.FAILED, start + timedelta(seconds=3), {}, attempts=3)
+    name = f"metrics-{uuid.uuid4().hex[:8]}"
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    for _ in range(3):
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"orderId": order.id}))
+    sqs.send_message(QueueUrl=dlq_url, MessageBody="{}")
+    connections = RedisConnections(redis_client)
+    connections.add_connection("c1", "alice")
+    reader = MetricsReader(orders, {name: SqsOrderQueue(sqs, name), f"{name}-dlq": SqsOrderQueue(sqs, f"{name}-dlq")},
+                           f"{name}-dlq", connections)
+    snapshot = reader.snapshot()
+    assert snapshot.queues[name]["visible"] == 3 and snapshot.dead_lettered == 1 and snapshot.connections == 1
+    assert snapshot.retries["retries"] >= 2
+
+    families = {f.name: f for f in text_string_to_metric_families(render(snapshot).decode())}
+    assert {"order_engine_orders", "order_engine_order_status_seconds", "order_engine_queue_messages",
+            "order_engine_dead_lettered_messages", "order_engine_websocket_connections",
+            "order_engine_swap_retries", "order_engine_sweeps"} <= set(families)
+    failed = {s.labels["le"]: s.value for s in families["order_engine_order_status_seconds"].samples
+              if s.name.endswith("_bucket") and s.labels["status"] == "failed"}
+    assert failed["+Inf"] >= 1 and failed["+Inf"] >= failed[repr(LATENCY_BOUNDS[-1])]
+    assert failed["2.5"] < failed["5.0"]  # this order failed 3 s after its submission
