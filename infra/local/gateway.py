@@ -343,14 +343,20 @@ class FrameSizeGuard:
         return self._parser.feed_eof()
 
     def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        # Once a frame or message is refused, what the client still sends is read and dropped instead of closing
+        # the socket at once: closing with unread data resets the connection before the client reads the 1009.
         if self._refused:
-            return True, b""
+            return False, b""
         if self._oversized(data):
             self._refused = True
             self._queue.set_exception(
                 WebSocketError(WSCloseCode.MESSAGE_TOO_BIG, f"frame over the {self._max}-byte limit"))
-            return True, b""
-        return self._parser.feed_data(data)
+            return False, b""
+        eof, tail = self._parser.feed_data(data)
+        if eof and self._queue.exception() is not None:  # aiohttp refused the message (over 128 KB)
+            self._refused = True
+            return False, b""
+        return eof, tail
 
     def _oversized(self, data: bytes) -> bool:
         position = 0
