@@ -95,3 +95,13 @@ def running_cloud(**extra_env: str) -> Iterator[Cloud]:
 def cloud():
     with running_cloud() as running:
         yield running
+
+
+SUMMARIES: list[str] = []  # figures a test wants shown at the end of the run, whatever pytest captured
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if SUMMARIES:
+        terminalreporter.section("end-to-end figures")
+        for line in SUMMARIES:
+            terminalreporter.write_line(line)
