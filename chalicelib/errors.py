@@ -60,8 +60,8 @@ class UnsupportedMediaType(ProblemError):
 class TooManyRequests(ProblemError):
     status, title = 429, "Too Many Requests"
 
-    def __init__(self, detail: str, retry_after_seconds: int):
-        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after_seconds))})
+    def __init__(self, detail: str, retry_after_seconds: int = 1, headers: dict[str, str] | None = None):
+        super().__init__(detail, headers={**(headers or {}), "Retry-After": str(max(1, retry_after_seconds))})
 
 
 class Unprocessable(ProblemError):
