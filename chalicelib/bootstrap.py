@@ -117,8 +117,8 @@ class Engine:
 
     @functools.cached_property
     def notifier(self) -> Notifier:
-        # Only a $connect/$default event configures Chalice's management API client; a REST call that cancels an
-        # order and the worker push without one.
+        # Chalice configures its management API client only for WebSocket events (and then ignores this call); a
+        # REST call that cancels an order, and the worker, push without one.
         settings = self._res.settings
         self._app.websocket_api.configure_from_api_id(settings.websocket_api_id, settings.websocket_stage)
         return Notifier(self._res.orders, self._res.connections, WebsocketPush(self._app.websocket_api))
