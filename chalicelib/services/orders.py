@@ -218,17 +218,9 @@ def order_summary(order: Order) -> dict[str, Any]:
 
 
 def order_json(order: Order, events: list[OrderEvent], decision: dict[str, Any] | None) -> dict[str, Any]:
+    """An order whole: its summary, every event as the WebSocket sent it, and the routing decision."""
     return {
-        "orderId": order.id,
-        "type": str(order.type),
-        "status": str(order.status),
-        "tokenIn": order.token_in.symbol,
-        "tokenOut": order.token_out.symbol,
-        "amountIn": order.token_in.format(order.amount_in),
-        "slippageBps": order.slippage_bps,
-        "createdAt": order.created_at.isoformat(),
-        "updatedAt": order.updated_at.isoformat(),
-        "venue": order.venue,
+        **order_summary(order),
         "events": [{k: v for k, v in e.message().items() if k not in ("type", "orderId")} for e in events],
         "routing": None
         if decision is None
@@ -238,6 +230,4 @@ def order_json(order: Order, events: list[OrderEvent], decision: dict[str, Any] 
             "quotes": decision["quotes"],
             "decidedAt": decision["decided_at"].isoformat(),
         },
-        "execution": _execution(order),
-        "failureReason": order.failure_reason,
     }
