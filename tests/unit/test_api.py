@@ -15,7 +15,8 @@ from chalicelib.auth import Principal, issue_token, verify_principal
 from chalicelib.domain.limits import TokenBucket
 from chalicelib.domain.markets import genesis_pools
 from chalicelib.domain.orders import Status
-from chalicelib.domain.routing import choose_route
+from chalicelib.domain.routing import choose_route, min_out
+from chalicelib.domain.tokens import TOKENS
 from chalicelib.errors import BadRequest, Conflict, NotFound, TooManyRequests, Unprocessable
 from chalicelib.http import guard
 from chalicelib.schemas import OrderListQuery, parse_market_order, parse_order_list_query, parse_quote_query
@@ -150,8 +151,8 @@ def test_a_quote_is_the_route_the_worker_would_take_and_executes_nothing(world):
                                             "slippageBps": "100"}))
     decision = choose_route(world.venues.quote("SOL", "USDC", 2 * 10**9))
     assert quote["venue"] == decision.chosen.venue and len(quote["quotes"]) == 2
-    assert Decimal(quote["minOut"]) == Decimal(quote["outAmount"]) * Decimal("0.99") or \
-        Decimal(quote["minOut"]) < Decimal(quote["outAmount"])
+    assert quote["outAmount"] == TOKENS["USDC"].format(decision.chosen.amount_out)
+    assert quote["minOut"] == TOKENS["USDC"].format(min_out(decision.chosen.amount_out, 100))
     assert world.venues.swap_calls == 0 and world.orders.orders == {}
 
 
