@@ -12,6 +12,7 @@ from chalicelib.settings import ORDERS_QUEUE_NAME
 from chalicelib.worker import process_order_batch
 
 app = Chalice(app_name="order-engine")
+app.experimental_feature_flags.update(["WEBSOCKETS"])  # `chalice package` refuses WebSocket handlers without it
 app.websocket_api.session = bootstrap.websocket_session()
 engine = bootstrap.Engine(app)
 
@@ -150,3 +151,10 @@ def execute_orders(event: SQSEvent) -> dict:
 def sweep_stuck_orders(event: CloudWatchEvent) -> dict:
     report = engine.sweeper.sweep()
     return {"requeued": report.requeued, "ended": report.ended, "caughtUp": report.caught_up}
+
+
+@app.lambda_function(name="migrate_database")
+def migrate_database(event: dict, context) -> dict:
+    """A CloudFormation custom resource (through the CDK's provider): every deployment brings the schema and the
+    mock venues' pools up to date before traffic reaches the new code."""
+    return engine.migrate_database(event.get("RequestType", "Create"))

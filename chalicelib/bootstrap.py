@@ -4,6 +4,7 @@ app connects to nothing (cold starts stay short) and every handler shares one se
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from collections.abc import Callable
 from datetime import timedelta
@@ -18,14 +19,16 @@ from chalice.app import Chalice
 from .adapters.dex import MockDexNetwork
 from .adapters.idempotency import RedisIdempotencyStore
 from .adapters.outages import DEPENDENCY_DOWN
-from .adapters.postgres import PostgresOrders, connect_pool
+from .adapters.postgres import PostgresOrders, connect_pool, migrate
 from .adapters.rate_limits import RedisRateLimiter
 from .adapters.redis_store import RedisConnections
+from .adapters.secrets import resolve_secrets, secrets_manager_reader
 from .adapters.sqs import SqsOrderQueue
 from .adapters.websocket import EndpointOverrideSession, WebsocketPush
 from .auth import Principal, verify_principal
 from .clock import SystemClock
 from .domain.limits import TokenBucket
+from .domain.markets import genesis_pools
 from .domain.orders import RetryPolicy
 from .errors import ServiceUnavailable
 from .faults import CrashPoints
@@ -47,9 +50,7 @@ class Resources:
         self.settings = settings
         self.clock = SystemClock()
         self.db = connect_pool(settings.database_url, max_size=settings.db_pool_size)
-        self.redis = redis.Redis.from_url(
-            settings.redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30
-        )
+        self.redis = redis_client(settings)
         self.sqs = boto3.session.Session().client(
             "sqs", config=Config(connect_timeout=2, read_timeout=25, retries={"max_attempts": 3, "mode": "standard"})
         )
@@ -87,12 +88,34 @@ class Resources:
         return results
 
 
+def redis_client(settings: Settings) -> redis.Redis | redis.RedisCluster:
+    """ElastiCache Serverless speaks the cluster protocol (``REDIS_CLUSTER=1``, TLS with ``rediss://``)."""
+    options = {"socket_timeout": 5, "socket_connect_timeout": 2}
+    if settings.redis_cluster:
+        return redis.RedisCluster.from_url(settings.redis_url, **options)
+    return redis.Redis.from_url(settings.redis_url, health_check_interval=30, **options)
+
+
+def prepare_database(pool: Any, dex: MockDexNetwork) -> None:
+    """The schema, then the mock venues' genesis pools; both idempotent, so every deployment runs them."""
+    migrate(pool)
+    dex.seed(genesis_pools())
+
+
+SCHEMA_RESOURCE_ID = "order-engine-database-schema"
+
 _lock = threading.Lock()
 
 
 @functools.cache
+def settings() -> Settings:
+    """The settings, with the secrets their ARNs name fetched once per process."""
+    return Settings.from_env(resolve_secrets(os.environ, secrets_manager_reader()))
+
+
+@functools.cache
 def _resources() -> Resources:
-    return Resources(Settings.from_env())
+    return Resources(settings())
 
 
 def resources() -> Resources:
@@ -186,10 +209,15 @@ class Engine:
         return self._res.dex
 
     def verify(self, token: str | None) -> Principal:
-        secret = self._res.settings.jwt_secret
+        secret = settings().jwt_secret  # not the resources: the authorizer needs no database
         if not secret:
             raise ServiceUnavailable("JWT_SECRET is not configured")
         return verify_principal(token, secret)
 
     def health(self) -> dict[str, str]:
         return self._res.health()
+
+    def migrate_database(self, request_type: str) -> dict[str, str]:
+        if request_type != "Delete":  # the data outlives the stack's custom resource
+            prepare_database(self._res.db, self._res.dex)
+        return {"PhysicalResourceId": SCHEMA_RESOURCE_ID}

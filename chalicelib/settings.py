@@ -38,6 +38,7 @@ class Settings:
     rate_limit_per_second: float = 20.0
     rate_limit_burst: int = 100
     ws_max_connections_per_user: int = 20
+    redis_cluster: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -74,6 +75,7 @@ class Settings:
             rate_limit_per_second=float(env.get("RATE_LIMIT_PER_SECOND", "20")),
             rate_limit_burst=int(env.get("RATE_LIMIT_BURST", "100")),
             ws_max_connections_per_user=int(env.get("WS_MAX_CONNECTIONS_PER_USER", "20")),
+            redis_cluster=env.get("REDIS_CLUSTER", "").lower() in ("1", "true", "yes"),
         )
 
 

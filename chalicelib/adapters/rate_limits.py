@@ -25,7 +25,7 @@ return wait
 
 
 class RedisRateLimiter:
-    def __init__(self, client: redis.Redis, bucket: TokenBucket, now_ms: Callable[[], int]):
+    def __init__(self, client: redis.Redis | redis.RedisCluster, bucket: TokenBucket, now_ms: Callable[[], int]):
         self._bucket = bucket
         self._now_ms = now_ms
         self._take = client.register_script(_TAKE)

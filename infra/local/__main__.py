@@ -128,16 +128,15 @@ class LocalCloud:
         import boto3
 
         from chalicelib.adapters.dex import MockDexNetwork
-        from chalicelib.adapters.postgres import connect_pool, migrate
-        from chalicelib.domain.markets import genesis_pools
+        from chalicelib.adapters.postgres import connect_pool
+        from chalicelib.bootstrap import prepare_database
         from chalicelib.settings import Settings
 
         from .aws import ensure_orders_queues
 
         settings = Settings.from_env(env)
         with connect_pool(settings.database_url, max_size=2) as pool:
-            migrate(pool)
-            MockDexNetwork(pool, settings.quote_latency, settings.swap_latency, 0, now=_utcnow).seed(genesis_pools())
+            prepare_database(pool, MockDexNetwork(pool, settings.quote_latency, settings.swap_latency, 0, now=_utcnow))
         sqs = boto3.session.Session(
             aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
             region_name=env["AWS_DEFAULT_REGION"],

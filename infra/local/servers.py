@@ -113,10 +113,11 @@ class PostgresServer:
 
 
 class ValkeyServer:
-    def __init__(self, data_dir: Path, port: int, log_dir: Path):
+    def __init__(self, data_dir: Path, port: int, log_dir: Path, extra_args: tuple[str, ...] = ()):
         self.data_dir = data_dir
         self.port = port
         self.log_dir = log_dir
+        self.extra_args = extra_args
         self.child: Child | None = None
 
     @property
@@ -133,7 +134,7 @@ class ValkeyServer:
              # The append-only file keeps connections, subscriptions and idempotency keys across a restart, as
              # ElastiCache's replication does; "everysec" costs no round trip.
              "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
-             "--protected-mode", "yes", "--daemonize", "no"],
+             "--protected-mode", "yes", "--daemonize", "no", *self.extra_args],
             self.log_dir / "valkey.log",
         ).start()
 

@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 import redis
 
+from chalicelib.adapters.redis_store import connection_key, subscribers_key
 from chalicelib.auth import issue_token
 from chalicelib.settings import LOCAL_JWT_SECRET
 from infra.local.lambda_runtime import PROJECT_DIR
@@ -144,21 +145,21 @@ def test_a_subscriber_that_closed_is_dropped_when_a_post_to_it_gets_410(cloud):
             async with session.ws_connect(f"{cloud.ws}?token={token('alice')}") as ws:
                 await ws.send_json({"action": "subscribe", "orderId": order_id})
                 await ws.receive(timeout=10)
-                connection_id = next(iter(client.hkeys(f"ws:subs:{order_id}"))).decode()
+                connection_id = next(iter(client.hkeys(subscribers_key(order_id)))).decode()
             for _ in range(100):  # $disconnect has run once the connection's registration is gone
-                if client.get(f"ws:conn:{connection_id}") is None:
+                if client.get(connection_key(connection_id)) is None:
                     break
                 await asyncio.sleep(0.05)
             # Bring the registration back, as if $disconnect had been lost (it is best effort on API Gateway):
             # only a 410 from @connections can clear it now.
-            client.hset(f"ws:subs:{order_id}", connection_id, 1)
-            client.set(f"ws:conn:{connection_id}", "alice")
+            client.hset(subscribers_key(order_id), connection_id, 1)
+            client.set(connection_key(connection_id), "alice")
             await follow(session, cloud, order_id)  # a new subscriber: the order's events go out to both
             return order_id, connection_id
 
     order_id, connection_id = asyncio.run(scenario())
-    assert not client.hexists(f"ws:subs:{order_id}", connection_id)
-    assert client.get(f"ws:conn:{connection_id}") is None
+    assert not client.hexists(subscribers_key(order_id), connection_id)
+    assert client.get(connection_key(connection_id)) is None
 
 
 def test_stops_within_five_seconds_leaves_nothing_behind_and_keeps_orders():
