@@ -6,24 +6,25 @@ import json
 import os
 from typing import Any
 
-MAX_RECEIVE_COUNT = 5
+from .. import queues
 
 
 def visibility_timeout(worker_timeout_s: int) -> int:
-    """Six times the worker's timeout, as AWS recommends for a Lambda event source; fault-injection tests shorten
-    it with ``LOCAL_VISIBILITY_TIMEOUT_SECONDS`` so that a killed invocation's messages come back within seconds."""
-    return int(os.environ.get("LOCAL_VISIBILITY_TIMEOUT_SECONDS") or 6 * worker_timeout_s)
+    """As on AWS; fault-injection tests shorten it with ``LOCAL_VISIBILITY_TIMEOUT_SECONDS`` so that a killed
+    invocation's messages come back within seconds."""
+    return int(os.environ.get("LOCAL_VISIBILITY_TIMEOUT_SECONDS") or queues.visibility_timeout(worker_timeout_s))
 
 
 def ensure_orders_queues(sqs: Any, name: str, worker_timeout_s: int) -> tuple[str, str]:
     """The orders queue and its dead-letter queue; returns (queue URL, queue ARN)."""
-    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
+    dlq_attributes = {"MessageRetentionPeriod": str(queues.DEAD_LETTER_RETENTION_SECONDS)}
+    dlq_url = sqs.create_queue(QueueName=queues.dead_letter_queue_name(name), Attributes=dlq_attributes)["QueueUrl"]
     dlq_arn = queue_arn(sqs, dlq_url)
     attributes = {
         "VisibilityTimeout": str(visibility_timeout(worker_timeout_s)),
-        "MaximumMessageSize": str(256 * 1024),
-        "MessageRetentionPeriod": "345600",
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}),
+        "MaximumMessageSize": str(queues.MAX_MESSAGE_BYTES),
+        "MessageRetentionPeriod": str(queues.RETENTION_SECONDS),
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(queues.MAX_RECEIVE_COUNT)}),
     }
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
     sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)  # also brings an older queue up to date
