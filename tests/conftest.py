@@ -60,11 +60,35 @@ def servers() -> Servers:
         shutil.rmtree(base, ignore_errors=True)
 
 
+@pytest.fixture(scope="session", params=["moto", "localstack"])
+def emulator(request: pytest.FixtureRequest, servers: Servers) -> str:
+    """The AWS emulator's endpoint: every test that uses SQS runs against moto, then against LocalStack."""
+    if request.param == "moto":
+        return servers.aws_endpoint
+    return request.getfixturevalue("localstack_endpoint")
+
+
 @pytest.fixture(scope="session")
-def aws_env(servers: Servers) -> dict[str, str]:
+def localstack_endpoint(servers: Servers) -> str:
+    from infra.local.servers import LocalStackServer, LocalStackUnavailable
+
+    server = LocalStackServer(servers.base / "localstack", free_port(), servers.base / "logs")
+    try:
+        server.launch()
+    except LocalStackUnavailable as error:
+        pytest.skip(f"LocalStack run skipped: {error}")
+    try:
+        server.wait_ready()
+        yield server.url
+    finally:
+        server.child.stop()
+
+
+@pytest.fixture(scope="session")
+def aws_env(servers: Servers, emulator: str) -> dict[str, str]:
     """Points this process's boto3 and the app's settings at the test servers."""
     env = {
-        "AWS_ENDPOINT_URL": servers.aws_endpoint,
+        "AWS_ENDPOINT_URL": emulator,
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_DEFAULT_REGION": "us-east-1",

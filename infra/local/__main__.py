@@ -20,6 +20,7 @@ from .lambda_runtime import PROJECT_DIR, chalice_config, function_timeout
 from .processes import Child, PortTaken, ensure_port_free, port_open, wait_until
 
 STOP_DEADLINE_S = 4.5
+EMULATORS = ("moto", "localstack")
 FUNCTIONS = ("gateway", "worker")  # the processes that run the app's functions; the rest are servers
 
 
@@ -31,6 +32,7 @@ class LocalSettings:
     pg_port: int
     redis_port: int
     data_dir: Path
+    emulator: str
     external_emulator: str | None
     external_database: str | None
     external_redis: str | None
@@ -38,6 +40,9 @@ class LocalSettings:
     @classmethod
     def from_env(cls) -> LocalSettings:
         env = os.environ
+        emulator = env.get("AWS_EMULATOR", "moto").lower()
+        if emulator not in EMULATORS:
+            raise ValueError(f"AWS_EMULATOR must be one of {', '.join(EMULATORS)}, not {emulator!r}")
         return cls(
             http_port=int(env.get("HTTP_PORT", "8000")),
             ws_port=int(env.get("WS_PORT", "8001")),
@@ -45,6 +50,7 @@ class LocalSettings:
             pg_port=int(env.get("PG_PORT", "5432")),
             redis_port=int(env.get("REDIS_PORT", "6379")),
             data_dir=Path(env.get("LOCAL_DATA_DIR", PROJECT_DIR / ".local")).resolve(),
+            emulator=emulator,
             external_emulator=env.get("AWS_ENDPOINT_URL") or None,
             external_database=env.get("DATABASE_URL") or None,
             external_redis=env.get("REDIS_URL") or None,
@@ -69,7 +75,7 @@ class LocalCloud:
             ensure_port_free(port, name)
 
     def start(self) -> dict[str, str]:
-        from .servers import MotoServer, PostgresServer, ValkeyServer
+        from .servers import LocalStackServer, MotoServer, PostgresServer, ValkeyServer
 
         self.check_ports()
         # Each dependency given by URL is used as it is; the others start here.
@@ -83,7 +89,10 @@ class LocalCloud:
         if not redis_url:
             servers.append(ValkeyServer(self.s.data_dir / "valkey", self.s.redis_port, self.log_dir))
             redis_url = servers[-1].url
-        if not emulator_url:
+        if not emulator_url and self.s.emulator == "localstack":
+            servers.append(LocalStackServer(self.s.data_dir / "localstack", self.s.emulator_port, self.log_dir))
+            emulator_url = servers[-1].url
+        elif not emulator_url:
             servers.append(MotoServer(self.s.emulator_port, self.log_dir))
             emulator_url = servers[-1].url
         for server in servers:  # all launched at once, then waited for
@@ -165,7 +174,13 @@ def _utcnow():
 
 
 def run() -> int:
-    settings = LocalSettings.from_env()
+    from .servers import LocalStackUnavailable
+
+    try:
+        settings = LocalSettings.from_env()
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     cloud = LocalCloud(settings)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -173,7 +188,7 @@ def run() -> int:
     started = time.monotonic()
     try:
         cloud.start()
-    except PortTaken as error:
+    except (PortTaken, LocalStackUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         cloud.stop()
         return 2
@@ -181,7 +196,7 @@ def run() -> int:
         print(f"error: the local cloud could not start: {error}\nlogs: {cloud.log_dir}", file=sys.stderr)
         cloud.stop()
         return 1
-    emulator = settings.external_emulator or f"http://127.0.0.1:{settings.emulator_port} (moto)"
+    emulator = settings.external_emulator or f"http://127.0.0.1:{settings.emulator_port} ({settings.emulator})"
     database = settings.external_database or f"postgresql://postgres@127.0.0.1:{settings.pg_port}/postgres"
     redis_url = settings.external_redis or f"redis://127.0.0.1:{settings.redis_port}/0 (Valkey)"
     print(

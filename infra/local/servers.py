@@ -1,4 +1,5 @@
-"""The stateful servers of the local cloud: PostgreSQL, Valkey and the AWS emulator, from pip packages.
+"""The stateful servers of the local cloud: PostgreSQL, Valkey and the AWS emulator (moto, or LocalStack in
+a Python 3.13 environment of its own), from pip packages.
 
 Each is launched by the calling thread and then waited for: Linux sends a child its parent-death signal when
 the *thread* that started it exits, so every server must be started from the supervisor's main thread."""
@@ -8,12 +9,16 @@ from __future__ import annotations
 import glob
 import hashlib
 import importlib.util
+import json
 import os
 import pwd
+import shutil
 import signal
 import stat
+import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 
 import psycopg
@@ -161,3 +166,92 @@ class MotoServer:
 
     def wait_ready(self) -> None:
         wait_until(lambda: port_open(self.port), 30, "moto server", self.child)
+
+
+LOCALSTACK_REQUIREMENTS = (
+    # The last open-source release, and the pins it needs to run on the host (see ../shared/NOTES.md).
+    "localstack-core[runtime]==2026.3.0", "cbor2<6", "pyopenssl==25.1.0", "cryptography==45.0.7",
+    "service_identity<26",
+)
+LOCALSTACK_INSTALL_TIMEOUT_S = 600
+
+
+class LocalStackUnavailable(RuntimeError):
+    """No Python 3.13 here: LocalStack's open-source core runs on the host only under that version."""
+
+
+def python_313() -> str:
+    """``LOCALSTACK_PYTHON``, else a python3.13 on PATH that really runs, else one of pyenv's 3.13 builds."""
+    candidates = [os.environ.get("LOCALSTACK_PYTHON"), shutil.which("python3.13"),
+                  *sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.13*/bin/python3.13")), reverse=True)]
+    for candidate in filter(None, candidates):
+        try:  # a pyenv shim exists even where no 3.13 is selected, and then fails
+            probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 13))"],
+                                   capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if probe.stdout.strip() == "True":
+            return candidate
+    raise LocalStackUnavailable(
+        "LocalStack needs Python 3.13 and none was found (tried LOCALSTACK_PYTHON, python3.13 on PATH and "
+        "~/.pyenv/versions/3.13*); install one, e.g. `pyenv install 3.13`, or set LOCALSTACK_PYTHON")
+
+
+def localstack_environment() -> Path:
+    """LocalStack's own virtual environment, made once per set of pins in the user's cache (about a minute)."""
+    digest = hashlib.sha256("\n".join(LOCALSTACK_REQUIREMENTS).encode()).hexdigest()[:12]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    venv = cache / "order-engine" / f"localstack-{digest}"
+    if (venv / ".installed").exists():
+        return venv
+    python = python_313()
+    print(f"installing LocalStack into {venv} (once, about a minute)...", file=sys.stderr, flush=True)
+    shutil.rmtree(venv, ignore_errors=True)  # a half-made one from an interrupted install
+    subprocess.run([python, "-m", "venv", str(venv)], check=True, timeout=120)
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", *LOCALSTACK_REQUIREMENTS],
+                   check=True, timeout=LOCALSTACK_INSTALL_TIMEOUT_S)
+    (venv / ".installed").touch()
+    return venv
+
+
+class LocalStackServer:
+    """LocalStack's SQS on the host, without Docker: its SQS keeps the same cost per call whatever the backlog,
+    where moto's grows with it."""
+
+    def __init__(self, data_dir: Path, port: int, log_dir: Path):
+        self.data_dir = data_dir
+        self.port = port
+        self.log_dir = log_dir
+        self.child: Child | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def launch(self) -> None:
+        venv = localstack_environment()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "GATEWAY_LISTEN": f"127.0.0.1:{self.port}",
+            "LOCALSTACK_HOST": f"127.0.0.1:{self.port}",
+            "SERVICES": "sqs",
+            "SQS_ENDPOINT_STRATEGY": "path",  # queue URLs on this endpoint, as moto's are
+            "OVERRIDE_IN_DOCKER": "0",  # without it LocalStack writes into /var/lib, /etc and /usr/lib
+            "FILESYSTEM_ROOT": str(self.data_dir),
+            "PERSISTENCE": "0",
+            "SKIP_SSL_CERT_DOWNLOAD": "1",
+            "DISABLE_EVENTS": "1",  # no analytics calls home
+        }
+        self.child = Child("localstack", [str(venv / "bin" / "python"), "-m", "localstack.runtime.main"],
+                           self.log_dir / "localstack.log", env=env).start()
+
+    def wait_ready(self) -> None:
+        wait_until(self._ready, 60, "LocalStack", self.child)
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/_localstack/health", timeout=1) as response:
+                return json.load(response)["services"].get("sqs") in ("available", "running")
+        except (OSError, ValueError, KeyError):
+            return False

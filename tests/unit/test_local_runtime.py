@@ -1,6 +1,10 @@
-"""The local cloud reads .chalice/config.json as Chalice's deployer does."""
+"""The local cloud reads .chalice/config.json as Chalice's deployer does, and chooses its AWS emulator."""
 
+import pytest
+
+from infra.local.__main__ import LocalSettings
 from infra.local.lambda_runtime import chalice_config, function_timeout
+from infra.local.servers import LocalStackUnavailable, python_313
 
 
 def test_the_stage_config_gives_each_function_its_timeout_and_the_stage_its_variables():
@@ -10,3 +14,17 @@ def test_the_stage_config_gives_each_function_its_timeout_and_the_stage_its_vari
     assert function_timeout("execute_orders") == 60
     assert config.environment_variables["STAGE"] == "local"
     assert chalice_config("prod").environment_variables["DEX_FAILURE_RATE"] == "0"
+
+
+def test_without_python_313_localstack_says_why_it_cannot_run(monkeypatch, tmp_path):
+    monkeypatch.setenv("LOCALSTACK_PYTHON", str(tmp_path / "no-such-python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(LocalStackUnavailable, match="needs Python 3.13"):
+        python_313()
+
+
+def test_an_unknown_emulator_is_refused(monkeypatch):
+    monkeypatch.setenv("AWS_EMULATOR", "azurite")
+    with pytest.raises(ValueError, match="moto, localstack"):
+        LocalSettings.from_env()
