@@ -402,11 +402,13 @@ def _response_type(error: LocalGatewayException) -> str:
 
 
 async def serve(gateway: Gateway, http_port: int, ws_port: int, stop: asyncio.Event) -> None:
+    # Loopback only, but in a container (docker-compose.yml), whose published ports are bound to the host's loopback.
+    host = os.environ.get("LOCAL_BIND_HOST", "127.0.0.1")
     runners = []
     for app, port in ((gateway.rest_app(), http_port), (gateway.websocket_app(), ws_port)):
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
         await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
+        await web.TCPSite(runner, host, port, backlog=1024).start()
         runners.append(runner)
     print(json.dumps({"gateway": "ready", "http": http_port, "ws": ws_port}), flush=True)
     await stop.wait()
