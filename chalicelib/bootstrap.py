@@ -49,7 +49,8 @@ class Resources:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.clock = SystemClock()
-        self.db = connect_pool(settings.database_url, max_size=settings.db_pool_size)
+        self.db = connect_pool(settings.database_url, max_size=settings.db_pool_size,
+                               prepared_statements=settings.db_prepared_statements)
         self.redis = redis_client(settings)
         self.sqs = boto3.session.Session().client(
             "sqs", config=Config(connect_timeout=2, read_timeout=25, retries={"max_attempts": 3, "mode": "standard"})

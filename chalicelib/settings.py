@@ -39,6 +39,7 @@ class Settings:
     rate_limit_burst: int = 100
     ws_max_connections_per_user: int = 20
     redis_cluster: bool = False
+    db_prepared_statements: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -75,8 +76,13 @@ class Settings:
             rate_limit_per_second=float(env.get("RATE_LIMIT_PER_SECOND", "20")),
             rate_limit_burst=int(env.get("RATE_LIMIT_BURST", "100")),
             ws_max_connections_per_user=int(env.get("WS_MAX_CONNECTIONS_PER_USER", "20")),
-            redis_cluster=env.get("REDIS_CLUSTER", "").lower() in ("1", "true", "yes"),
+            redis_cluster=_flag(env.get("REDIS_CLUSTER", "0")),
+            db_prepared_statements=_flag(env.get("DB_PREPARED_STATEMENTS", "1")),
         )
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes")
 
 
 ORDERS_QUEUE_NAME = os.environ.get("ORDERS_QUEUE_NAME", "orders")

@@ -17,12 +17,17 @@ from ..domain.tokens import TOKENS
 _MIGRATION_LOCK = 727_001  # an arbitrary advisory lock id shared by every process that migrates
 
 
-def connect_pool(conninfo: str, max_size: int = 10) -> ConnectionPool:
+def connect_pool(conninfo: str, max_size: int = 10, prepared_statements: bool = True) -> ConnectionPool:
+    """``prepared_statements=False`` behind RDS Proxy: a server-side prepared statement pins the client's session to
+    one database connection, which would undo the proxy's multiplexing."""
+    options: dict[str, Any] = {"autocommit": True, "row_factory": dict_row}
+    if not prepared_statements:
+        options["prepare_threshold"] = None
     return ConnectionPool(
         conninfo,
         min_size=1,
         max_size=max_size,
-        kwargs={"autocommit": True, "row_factory": dict_row},
+        kwargs=options,
         open=True,
         timeout=10,
         check=ConnectionPool.check_connection,

@@ -196,6 +196,7 @@ class OrderEngineStack(Stack):
                 "DATABASE_HOST": self.proxy.endpoint,
                 "REDIS_URL": f"rediss://{self.cache.attr_endpoint_address}:{self.cache.attr_endpoint_port}/0",
                 "REDIS_CLUSTER": "1",
+                "DB_PREPARED_STATEMENTS": "0",  # they would pin the proxy's connections
             },
         })
         for name in WORKER_FUNCTIONS:

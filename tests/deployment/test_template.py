@@ -137,6 +137,7 @@ def test_postgres_behind_rds_proxy_and_valkey_in_a_private_network(template):
         assert target(env["DATABASE_SECRET_ARN"]) == secret_attachment
         url = env["REDIS_URL"]["Fn::Join"][1]
         assert url[0] == "rediss://" and target(url[1]) == cache_id and env["REDIS_CLUSTER"] == "1"
+        assert env["DB_PREPARED_STATEMENTS"] == "0"
         vpc = template["Resources"][function]["Properties"]["VpcConfig"]
         assert [target(g) for g in vpc["SecurityGroupIds"]] == [functions_sg]
     assert "VpcConfig" not in template["Resources"][AUTHORIZER]["Properties"]
@@ -251,7 +252,8 @@ def test_each_functions_environment_gives_the_app_its_settings(template, functio
     assert (settings.jwt_secret == "k" * 64) == (function in VERIFIES_TOKENS)
     if function != AUTHORIZER:
         assert conninfo_to_dict(settings.database_url)["host"].startswith("<DatabaseProxy")
-        assert settings.redis_cluster and settings.websocket_api_id == "<WebsocketAPI>"
+        assert settings.redis_cluster and not settings.db_prepared_statements
+        assert settings.websocket_api_id == "<WebsocketAPI>"
 
 
 def test_production_keeps_its_data_and_survives_a_zone(prod_template):

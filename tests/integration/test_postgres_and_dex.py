@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chalicelib.adapters.postgres import PostgresOrders, migrate
+from chalicelib.adapters.postgres import PostgresOrders, connect_pool, migrate
 from chalicelib.domain.orders import Order, OrderEvent, OrderType, Status, transaction_signature
 from chalicelib.domain.routing import choose_route
 from chalicelib.domain.tokens import TOKENS
@@ -22,6 +22,18 @@ def new_order(orders: PostgresOrders) -> Order:
 
 def test_migrations_are_idempotent(db):
     assert migrate(db) == []
+
+
+def test_without_prepared_statements_repeated_queries_leave_none_on_the_server(servers, db):
+    """As the functions run behind RDS Proxy, where a prepared statement would pin the session."""
+    for prepared, expected in ((False, 0), (True, 1)):
+        with connect_pool(servers.database_url, max_size=1, prepared_statements=prepared) as pool:
+            orders = PostgresOrders(pool)
+            for _ in range(8):  # psycopg prepares a query the 5th time it runs, unless told not to
+                orders.get(str(uuid.uuid4()))
+            with pool.connection() as conn:
+                count = conn.execute("SELECT count(*) AS n FROM pg_prepared_statements").fetchone()["n"]
+            assert count == expected
 
 
 def test_an_order_and_its_events_round_trip(db):

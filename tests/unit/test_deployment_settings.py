@@ -56,7 +56,9 @@ def test_values_given_directly_win_over_arns():
     assert (env["JWT_SECRET"], env["DATABASE_URL"], secrets.reads) == ("direct", "postgresql://direct", [])
 
 
-def test_a_deployed_stage_has_no_default_jwt_secret_and_redis_cluster_is_a_switch():
+def test_a_deployed_stage_has_no_default_jwt_secret_and_the_aws_switches_are_off_locally():
     assert Settings.from_env({"STAGE": "dev"}).jwt_secret is None
-    assert Settings.from_env({"STAGE": "local"}).redis_cluster is False
-    assert Settings.from_env({"REDIS_CLUSTER": "1"}).redis_cluster is True
+    local = Settings.from_env({"STAGE": "local"})
+    assert (local.redis_cluster, local.db_prepared_statements) == (False, True)
+    on_aws = Settings.from_env({"REDIS_CLUSTER": "1", "DB_PREPARED_STATEMENTS": "0"})
+    assert (on_aws.redis_cluster, on_aws.db_prepared_statements) == (True, False)
