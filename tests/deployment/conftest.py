@@ -16,21 +16,26 @@ from infra.local.lambda_runtime import PROJECT_DIR
 SYNTH_TIMEOUT_S = 300  # the first synthesis downloads the functions' wheels from PyPI
 
 
-def synthesize(stage: str) -> dict:
+def synthesize(stage: str) -> Path:
     out = Path(tempfile.mkdtemp(prefix=f"synth-{stage}-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CDK_"))}
     env["AWS_EC2_METADATA_DISABLED"] = "true"  # no instance credentials either
     result = subprocess.run(["make", "-s", "synth", f"STAGE={stage}", f"CDK_OUT={out}"], cwd=PROJECT_DIR, env=env,
                             capture_output=True, text=True, timeout=SYNTH_TIMEOUT_S)
     assert result.returncode == 0, f"make synth failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    return json.loads((out / f"{stage}.template.json").read_text())
+    return out / f"{stage}.template.json"
 
 
 @pytest.fixture(scope="session")
-def template() -> dict:
+def template_path() -> Path:
     return synthesize("dev")
 
 
 @pytest.fixture(scope="session")
+def template(template_path: Path) -> dict:
+    return json.loads(template_path.read_text())
+
+
+@pytest.fixture(scope="session")
 def prod_template() -> dict:
-    return synthesize("prod")
+    return json.loads(synthesize("prod").read_text())

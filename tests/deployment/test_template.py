@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,6 +65,17 @@ def statements(template: dict) -> list[tuple[str, dict]]:
 
 def as_list(value: Any) -> list:
     return value if isinstance(value, list) else [value]
+
+
+def test_cloudformation_accepts_the_template_sam_transform_included(template_path):
+    """cfn-lint checks the resources' properties against CloudFormation's specification (a visibility timeout over
+    12 hours, a Lambda timeout over 15 minutes...); it does not look deep into SAM's event sources, which the tests
+    below assert one by one."""
+    result = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), "--format", "json", str(template_path)],
+                            capture_output=True, text=True, timeout=120)
+    findings = json.loads(result.stdout or "[]")
+    errors = [f"{f['Rule']['Id']} {f['Message']}" for f in findings if f["Level"] == "Error"]
+    assert errors == [] and result.returncode in (0, 4), (errors, result.stderr[-2000:])
 
 
 def test_the_app_its_two_apis_and_its_schedule(template):
