@@ -115,3 +115,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
         if "e2e" in parts or "faults" in parts:
             item.add_marker(pytest.mark.e2e)
+        if "deployment" in parts:
+            item.add_marker(pytest.mark.deployment)
+            if "template" in item.fixturenames or "template_path" in item.fixturenames or \
+                    "prod_template" in item.fixturenames:
+                item.add_marker(pytest.mark.slow)  # each stage's synthesis takes 10-20 s
