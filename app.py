@@ -13,8 +13,7 @@ from chalicelib.worker import process_order_batch
 
 app = Chalice(app_name="order-engine")
 app.experimental_feature_flags.update(["WEBSOCKETS"])  # `chalice package` refuses WebSocket handlers without it
-app.websocket_api.session = bootstrap.websocket_session()
-engine = bootstrap.Engine(app)
+engine = bootstrap.Engine()
 
 
 @app.authorizer()

@@ -14,7 +14,6 @@ from typing import Any
 import boto3
 import redis
 from botocore.config import Config
-from chalice.app import Chalice
 
 from .adapters.dex import MockDexNetwork
 from .adapters.idempotency import RedisIdempotencyStore
@@ -24,7 +23,7 @@ from .adapters.rate_limits import RedisRateLimiter
 from .adapters.redis_store import RedisConnections
 from .adapters.secrets import resolve_secrets, secrets_manager_reader
 from .adapters.sqs import SqsOrderQueue
-from .adapters.websocket import EndpointOverrideSession, WebsocketPush
+from .adapters.websocket import ConnectionsApi, WebsocketPush
 from .auth import Principal, verify_principal
 from .clock import SystemClock
 from .domain.limits import TokenBucket
@@ -64,6 +63,9 @@ class Resources:
             self.redis, TokenBucket(settings.rate_limit_per_second, settings.rate_limit_burst), now_ms)
         self.queue = SqsOrderQueue(self.sqs, settings.orders_queue_name, settings.orders_queue_url)
         self.dead_letters = SqsOrderQueue(self.sqs, settings.dead_letter_queue_name)
+        # Every handler pushes: the REST API's cancel, the WebSocket handlers, the worker and the sweeper.
+        self.push = WebsocketPush(ConnectionsApi.for_api(settings.websocket_api_id, settings.websocket_stage,
+                                                         settings.region, settings.websocket_endpoint_url))
         self.dex = MockDexNetwork(
             self.db,
             settings.quote_latency,
@@ -124,16 +126,8 @@ def resources() -> Resources:
         return _resources()
 
 
-def websocket_session() -> boto3.session.Session:
-    endpoint = Settings.from_env().websocket_endpoint_url
-    return EndpointOverrideSession(endpoint) if endpoint else boto3.session.Session()
-
-
 class Engine:
     """The services one Chalice app instance uses, built on first use."""
-
-    def __init__(self, app: Chalice):
-        self._app = app
 
     @functools.cached_property
     def _res(self) -> Resources:
@@ -141,11 +135,7 @@ class Engine:
 
     @functools.cached_property
     def notifier(self) -> Notifier:
-        # Chalice configures its management API client only for WebSocket events (and then ignores this call); a
-        # REST call that cancels an order, and the worker, push without one.
-        settings = self._res.settings
-        self._app.websocket_api.configure_from_api_id(settings.websocket_api_id, settings.websocket_stage)
-        return Notifier(self._res.orders, self._res.connections, WebsocketPush(self._app.websocket_api))
+        return Notifier(self._res.orders, self._res.connections, self._res.push)
 
     @functools.cached_property
     def orders(self) -> OrderService:
@@ -182,7 +172,7 @@ class Engine:
     def websocket(self) -> WebsocketSessions:
         settings = self._res.settings
         return WebsocketSessions(
-            self._res.connections, self.notifier, self.orders, WebsocketPush(self._app.websocket_api), self.verify,
+            self._res.connections, self.notifier, self.orders, self._res.push, self.verify,
             DEPENDENCY_DOWN, placement=self.placement, rate_limiter=self._res.rate_limiter,
             max_connections_per_user=settings.ws_max_connections_per_user, max_amount_in=settings.max_amount_in,
         )

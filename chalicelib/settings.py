@@ -40,6 +40,7 @@ class Settings:
     ws_max_connections_per_user: int = 20
     redis_cluster: bool = False
     db_prepared_statements: bool = True
+    region: str = "us-east-1"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -78,6 +79,7 @@ class Settings:
             ws_max_connections_per_user=int(env.get("WS_MAX_CONNECTIONS_PER_USER", "20")),
             redis_cluster=_flag(env.get("REDIS_CLUSTER", "0")),
             db_prepared_statements=_flag(env.get("DB_PREPARED_STATEMENTS", "1")),
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         )
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import select
 from datetime import datetime
 from importlib import resources
 from typing import Any
 
+import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
@@ -30,8 +32,18 @@ def connect_pool(conninfo: str, max_size: int = 10, prepared_statements: bool = 
         kwargs=options,
         open=True,
         timeout=10,
-        check=ConnectionPool.check_connection,
+        check=_still_connected,
     )
+
+
+def _still_connected(conn: psycopg.Connection) -> None:
+    """The pool's check before lending a connection, without a round trip: an idle connection has nothing to read,
+    so a readable socket means the server closed it (a restart, an idle timeout) and the pool replaces it."""
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    if readable:
+        raise psycopg.OperationalError("the server closed the connection")
 
 
 def migrate(pool: ConnectionPool) -> list[str]:
@@ -119,20 +131,21 @@ class PostgresOrders:
             conn.execute("SELECT 1")
 
     def add(self, order: Order, event: OrderEvent) -> bool:
-        with self._pool.connection() as conn, conn.transaction():
-            inserted = conn.execute(
-                """INSERT INTO orders (id, user_id, type, token_in, token_out, amount_in, slippage_bps, status, seq,
-                                       created_at, updated_at)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING""",
+        # One statement (one round trip): the first event is stored only with a newly inserted order.
+        with self._pool.connection() as conn:
+            return conn.execute(
+                """WITH inserted AS (
+                       INSERT INTO orders (id, user_id, type, token_in, token_out, amount_in, slippage_bps, status,
+                                           seq, created_at, updated_at)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING RETURNING id)
+                   INSERT INTO order_events (order_id, seq, status, at, data)
+                   SELECT id, %s, %s, %s, %s FROM inserted""",
                 (
                     order.id, order.user_id, str(order.type), order.token_in.symbol, order.token_out.symbol,
                     order.amount_in, order.slippage_bps, str(order.status), order.seq, order.created_at,
-                    order.updated_at,
+                    order.updated_at, event.seq, str(event.status), event.at, Jsonb(event.data),
                 ),
             ).rowcount == 1
-            if inserted:
-                self._insert_event(conn, event)
-        return inserted
 
     def get(self, order_id: str) -> Order | None:
         with self._pool.connection() as conn:
@@ -157,18 +170,19 @@ class PostgresOrders:
             raise ValueError(f"cannot set {sorted(unknown)} in a transition")
         assignments = "".join(f", {name} = %({name})s" for name in fields)
         same_seq = " AND seq = %(expected_seq)s" if expected_seq is not None else ""
-        with self._pool.connection() as conn, conn.transaction():
+        # One statement, so one round trip and atomic without a transaction block: the event is stored only if
+        # the order moved.
+        with self._pool.connection() as conn:
             row = conn.execute(
-                f"""UPDATE orders SET status = %(new)s, seq = seq + 1, updated_at = %(at)s{assignments}
-                    WHERE id = %(id)s AND status = %(expected)s{same_seq} RETURNING seq""",
+                f"""WITH moved AS (
+                        UPDATE orders SET status = %(new)s, seq = seq + 1, updated_at = %(at)s{assignments}
+                        WHERE id = %(id)s AND status = %(expected)s{same_seq} RETURNING id, seq)
+                    INSERT INTO order_events (order_id, seq, status, at, data)
+                    SELECT id, seq, %(new)s, %(at)s, %(data)s FROM moved RETURNING seq""",
                 {"new": str(new), "at": at, "id": order_id, "expected": str(expected), "expected_seq": expected_seq,
-                 **fields},
+                 "data": Jsonb(data), **fields},
             ).fetchone()
-            if row is None:
-                return None
-            event = OrderEvent(order_id, row["seq"], new, at, data)
-            self._insert_event(conn, event)
-        return event
+        return None if row is None else OrderEvent(order_id, row["seq"], new, at, data)
 
     def page(
         self, user_id: str, statuses: list[Status], types: list[str], before: tuple[datetime, str] | None,
@@ -275,10 +289,3 @@ class PostgresOrders:
                 "SELECT chosen, reason, quotes, decided_at FROM routing_decisions WHERE order_id = %s", (order_id,)
             ).fetchone()
         return row
-
-    @staticmethod
-    def _insert_event(conn: Any, event: OrderEvent) -> None:
-        conn.execute(
-            "INSERT INTO order_events (order_id, seq, status, at, data) VALUES (%s, %s, %s, %s, %s)",
-            (event.order_id, event.seq, str(event.status), event.at, Jsonb(event.data)),
-        )

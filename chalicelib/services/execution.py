@@ -88,7 +88,9 @@ class Executor:
         return order.status if order else None
 
     def _route_and_build(self, order: Order) -> Order | None:
+        asked_at = self._clock.now()
         quotes = self._venues.quote(order.token_in.symbol, order.token_out.symbol, order.amount_in)
+        venue_ms = self._ms_since(asked_at)
         decision = choose_route(quotes)
         self._orders.save_decision(order.id, decision, self._clock.now())
         self._checkpoint("after_routing")
@@ -106,6 +108,7 @@ class Executor:
                 "minOut": order.token_out.format(minimum),
                 "txSignature": signature,
                 "validUntil": valid_until.isoformat(),
+                "venueMs": venue_ms,
             },
             venue=chosen.venue,
             min_out=minimum,
@@ -141,23 +144,29 @@ class Executor:
             order = self._sign_again(order)
             if order is None:
                 return None
+        venue_ms = None
         if receipt is None:
+            sent_at = self._clock.now()
             try:
                 receipt = self._venues.swap(
                     order.tx_signature, order.id, order.pool_id, order.token_in.symbol, order.token_out.symbol,
                     order.amount_in, order.min_out, order.valid_until,
                 )
             except VenueError as error:
+                venue_ms = self._ms_since(sent_at)
                 if not error.transient:
-                    raise  # the venue recorded the failure under this signature: no copy of the swap can land now
+                    # The venue recorded the failure under this signature: no copy of the swap can land now.
+                    return self._fail(order, str(error), venue_ms)
                 if order.attempts >= self._retry.max_attempts:
-                    return self._await_expiry(order, str(error), self._clock.now(), last_attempt_failed=True)
-                return self._schedule_retry(order, str(error))
+                    return self._await_expiry(order, str(error), self._clock.now(), last_attempt_failed=True,
+                                              venue_ms=venue_ms)
+                return self._schedule_retry(order, str(error), venue_ms)
+            venue_ms = self._ms_since(sent_at)
             self._checkpoint("after_swap")
-        return self._confirm(order, receipt)
+        return self._confirm(order, receipt, venue_ms)
 
     def _await_expiry(
-        self, order: Order, reason: str, now: datetime, last_attempt_failed: bool = False
+        self, order: Order, reason: str, now: datetime, last_attempt_failed: bool = False, venue_ms: int | None = None
     ) -> Order | None:
         """Every attempt failed, but another delivery may have sent the same signed swap and it may still land:
         the order fails only once the signature has expired, and the message comes back then to check."""
@@ -169,7 +178,7 @@ class Executor:
             order = self._advance(
                 order, Status.SUBMITTED,
                 {"venue": order.venue, "txSignature": order.tx_signature, "attempt": order.attempts, "error": reason,
-                 "outcomeKnownAt": decided_at.isoformat()},
+                 "outcomeKnownAt": decided_at.isoformat(), **_venue_time(venue_ms)},
                 failure_reason=reason,
             )
             if order is None:
@@ -193,7 +202,7 @@ class Executor:
         failed = self._fail(order, reason)
         return failed.status if failed else None
 
-    def _confirm(self, order: Order, receipt: Any) -> Order | None:
+    def _confirm(self, order: Order, receipt: Any, venue_ms: int | None = None) -> Order | None:
         confirmed = dataclasses.replace(order, amount_out=receipt.amount_out)
         return self._advance(
             order,
@@ -204,6 +213,7 @@ class Executor:
                 "amountOut": order.token_out.format(receipt.amount_out),
                 "executedPrice": str(confirmed.executed_price),
                 "slot": receipt.slot,
+                **_venue_time(venue_ms),
             },
             amount_out=receipt.amount_out,
         )
@@ -220,26 +230,30 @@ class Executor:
             **fields,
         )
 
-    def _schedule_retry(self, order: Order, reason: str) -> Order | None:
+    def _schedule_retry(self, order: Order, reason: str, venue_ms: int) -> Order | None:
         delay = self._retry.delay_after(order.attempts)
         retried = self._advance(
             order,
             Status.SUBMITTED,
             {"venue": order.venue, "txSignature": order.tx_signature, "attempt": order.attempts + 1,
-             "previousError": reason, "retryInSeconds": delay},
+             "previousError": reason, "retryInSeconds": delay, "venueMs": venue_ms},
             attempts=order.attempts + 1,
         )
         if retried is None:
             return None  # another delivery moved the order meanwhile; it owns the retry
         raise RetryLater(order.id, delay, reason)
 
-    def _fail(self, order: Order | None, reason: str) -> Order | None:
+    def _fail(self, order: Order | None, reason: str, venue_ms: int | None = None) -> Order | None:
         if order is None or order.status.is_final:
             return order
         if order.attempts > 1:
             reason = f"{reason} (after {order.attempts} attempts)"
-        return self._advance(order, Status.FAILED, {"reason": reason, "attempts": order.attempts},
+        return self._advance(order, Status.FAILED, {"reason": reason, "attempts": order.attempts,
+                                                    **_venue_time(venue_ms)},
                              failure_reason=reason)
+
+    def _ms_since(self, start: datetime) -> int:
+        return round((self._clock.now() - start).total_seconds() * 1000)
 
     def _advance(self, order: Order, new: Status, data: dict[str, Any], **fields: Any) -> Order | None:
         """The conditional step; None when another delivery changed the order since it was read."""
@@ -252,3 +266,9 @@ class Executor:
             return None
         self._notifier.publish(order.id, [event])
         return dataclasses.replace(order, status=new, seq=event.seq, updated_at=event.at, **fields)
+
+
+def _venue_time(venue_ms: int | None) -> dict[str, int]:
+    """``venueMs``: how long the venue call behind this event took, so clients (and the benchmark) can tell the
+    venue's time from the engine's."""
+    return {} if venue_ms is None else {"venueMs": venue_ms}

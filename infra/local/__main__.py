@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -20,6 +21,7 @@ from .lambda_runtime import PROJECT_DIR, chalice_config, function_timeout
 from .processes import Child, PortTaken, ensure_port_free, port_open, wait_until
 
 STOP_DEADLINE_S = 4.5
+CLOUD_FILE = "cloud.json"
 EMULATORS = ("moto", "localstack")
 FUNCTIONS = ("gateway", "worker")  # the processes that run the app's functions; the rest are servers
 
@@ -62,6 +64,7 @@ class LocalCloud:
         self.s = settings
         self.log_dir = settings.data_dir / "logs"
         self.children: list[Child] = []
+        self.function_env_used: dict[str, str] = {}
 
     def check_ports(self) -> None:
         ports = {"the REST API": self.s.http_port, "the WebSocket API": self.s.ws_port}
@@ -110,7 +113,18 @@ class LocalCloud:
                                    env=env, cwd=PROJECT_DIR).start())
         for port in (self.s.http_port, self.s.ws_port):
             wait_until(lambda p=port: port_open(p), 60, "the gateway", self.children[-2])
+        self.function_env_used = env
+        self.describe()
         return env
+
+    def describe(self) -> None:
+        """Writes ``cloud.json`` in the data folder: each process's pid and what the functions connect to, for tools
+        that attach to a running cloud (``make bench``)."""
+        (self.s.data_dir / CLOUD_FILE).write_text(json.dumps({
+            "processes": {"supervisor": os.getpid(), **{c.name: c.popen.pid for c in self.children if c.alive()}},
+            # What the cloud gives its functions beyond its own environment: the stage's variables and the wiring.
+            "env": {k: v for k, v in self.function_env_used.items() if os.environ.get(k) != v},
+        }, indent=2))
 
     def function_env(self, database_url: str, redis_url: str, emulator_url: str) -> dict[str, str]:
         """What the functions see: the stage's variables from .chalice/config.json, then the local wiring."""
@@ -219,6 +233,7 @@ def run() -> int:
             print(f"warning: {exited.name} exited with code {exited.popen.returncode}; starting it again "
                   f"(see {exited.log_path})", file=sys.stderr, flush=True)
             exited.start()
+            cloud.describe()
             exited = None
         elif exited:
             print(f"error: {exited.name} exited unexpectedly; see {exited.log_path}", file=sys.stderr)

@@ -160,7 +160,7 @@ class MotoServer:
     def launch(self) -> None:
         self.child = Child(
             "moto",
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "infra.local.moto_server", "-H", "127.0.0.1", "-p", str(self.port)],
             self.log_dir / "moto.log",
         ).start()
 

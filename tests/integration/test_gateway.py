@@ -7,11 +7,12 @@ import uuid
 from datetime import UTC
 
 import aiohttp
+import boto3
 import pytest
 from chalice.app import WebsocketAPI
 
 from chalicelib.adapters.redis_store import RedisConnections
-from chalicelib.adapters.websocket import EndpointOverrideSession, WebsocketPush
+from chalicelib.adapters.websocket import ConnectionsApi, WebsocketPush
 from chalicelib.auth import issue_token
 from chalicelib.services.notifications import Notifier
 from infra.local.aws import ensure_orders_queues
@@ -44,7 +45,21 @@ def gateway(aws_env, db, dex, sqs):
 
 
 def management_client(endpoint):
-    return EndpointOverrideSession(endpoint).client("apigatewaymanagementapi")
+    """boto3's own client: what any AWS SDK user would point at the local gateway."""
+    return boto3.session.Session().client("apigatewaymanagementapi", endpoint_url=endpoint)
+
+
+class EndpointOverrideSession(boto3.session.Session):
+    """Chalice builds its management client with ``https://{domain}/{stage}``; this session points it here."""
+
+    def __init__(self, endpoint_url: str):
+        super().__init__()
+        self._endpoint_url = endpoint_url
+
+    def client(self, service_name, *args, **kwargs):
+        if service_name == "apigatewaymanagementapi":
+            kwargs["endpoint_url"] = self._endpoint_url
+        return super().client(service_name, *args, **kwargs)
 
 
 async def open_socket(session, gw, ws_port, user="alice"):
@@ -95,9 +110,7 @@ def test_connections_api_posts_reads_and_answers_410_once_closed(gateway):
 def test_a_post_to_a_closed_connection_drops_its_subscriptions(gateway, redis_client):
     gw, _, ws_port, endpoint = gateway
     connections = RedisConnections(redis_client)
-    api = WebsocketAPI()
-    api.session = EndpointOverrideSession(endpoint)
-    api.configure_from_api_id("local", "api")
+    push = WebsocketPush(ConnectionsApi.for_api("local", "api", "us-east-1", endpoint))
     order_id = str(uuid.uuid4())
 
     async def scenario():
@@ -119,7 +132,7 @@ def test_a_post_to_a_closed_connection_drops_its_subscriptions(gateway, redis_cl
 
             return [OrderEvent(order_id, 1, Status.PENDING, datetime.now(UTC), {})][after_seq:]
 
-    Notifier(OneEvent(), connections, WebsocketPush(api)).publish(order_id, [])
+    Notifier(OneEvent(), connections, push).publish(order_id, [])
     assert connections.subscribers(order_id) == {}
     assert connections.user_of(connection_id) is None
 
@@ -155,8 +168,24 @@ def test_rest_routes_run_through_chalice_with_its_authorizer(gateway):
     assert unauthorised == 401
 
 
-def test_the_app_sends_through_the_unchanged_chalice_path(gateway):
-    """``app.websocket_api.send`` reaches the local gateway: only the session differs from AWS."""
+def test_the_engines_connections_client_posts_and_learns_when_a_connection_is_gone(gateway):
+    gw, _, ws_port, endpoint = gateway
+    api = ConnectionsApi.for_api("local", "api", "us-east-1", endpoint)
+
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            ws, connection_id = await open_socket(session, gw, ws_port)
+            posted = await asyncio.to_thread(api.post, connection_id, b'{"via": "engine"}')
+            frame = await ws.receive_json(timeout=5)
+            await ws.close()
+            await asyncio.sleep(0.2)
+            return posted, frame, await asyncio.to_thread(api.post, connection_id, b"late")
+
+    assert asyncio.run(scenario()) == (True, {"via": "engine"}, False)
+
+
+def test_chalices_own_send_path_reaches_the_local_gateway(gateway):
+    """For Chalice apps that use ``app.websocket_api.send``: only the session differs from AWS."""
     gw, _, ws_port, endpoint = gateway
     api = WebsocketAPI()
     api.session = EndpointOverrideSession(endpoint)
