@@ -4,12 +4,19 @@ from chalice import AuthResponse, AuthRoute, Chalice, Rate, Response
 from chalice.app import AuthRequest, CloudWatchEvent, Request, SQSEvent, WebsocketEvent
 
 from chalicelib import bootstrap
-from chalicelib.adapters.outages import DEPENDENCY_DOWN
 from chalicelib.errors import ProblemError, Unprocessable
-from chalicelib.http import answers_problems, dependency_down, guard, json_response, problem_response
-from chalicelib.schemas import parse_market_order, parse_order_list_query, parse_quote_query
+from chalicelib.http import (
+    answers_problems,
+    dependency_down,
+    dependency_errors,
+    guard,
+    json_response,
+    problem_response,
+)
 from chalicelib.settings import ORDERS_QUEUE_NAME
-from chalicelib.worker import process_order_batch
+
+# Libraries only some functions use (pydantic for the request schemas, Powertools' batch processor for the worker)
+# are imported by those functions: a cold start loads what its function needs and nothing more.
 
 app = Chalice(app_name="order-engine")
 app.experimental_feature_flags.update(["WEBSOCKETS"])  # `chalice package` refuses WebSocket handlers without it
@@ -43,6 +50,8 @@ def _query() -> dict[str, str]:
 @app.route("/orders", methods=["POST"], authorizer=jwt_auth, content_types=["application/json"])
 @answers_problems
 def place_order() -> Response:
+    from chalicelib.schemas import parse_market_order
+
     request = app.current_request
     order = parse_market_order(request.raw_body, engine.max_amount_in)
     placed = engine.placement.place(_user_id(), request.headers.get("idempotency-key"), order, app.lambda_context)
@@ -52,6 +61,8 @@ def place_order() -> Response:
 @app.route("/orders", methods=["GET"], authorizer=jwt_auth)
 @answers_problems
 def list_orders() -> Response:
+    from chalicelib.schemas import parse_order_list_query
+
     return json_response(engine.orders.page(_user_id(), parse_order_list_query(_query())))
 
 
@@ -70,6 +81,8 @@ def cancel_order(order_id: str) -> Response:
 @app.route("/quote", methods=["GET"])
 @answers_problems
 def quote() -> Response:
+    from chalicelib.schemas import parse_quote_query
+
     return json_response(engine.market.quote(parse_quote_query(_query(), engine.max_amount_in)))
 
 
@@ -125,7 +138,7 @@ def ws_connect(event: WebsocketEvent) -> Response | None:
         engine.websocket.connect(event.connection_id, token)
     except ProblemError as error:
         return problem_response(error)
-    except DEPENDENCY_DOWN as error:
+    except dependency_errors() as error:
         return problem_response(dependency_down(error))
     return None
 
@@ -142,6 +155,8 @@ def ws_message(event: WebsocketEvent) -> None:
 
 @app.on_sqs_message(queue=ORDERS_QUEUE_NAME, batch_size=10, maximum_batching_window_in_seconds=0)
 def execute_orders(event: SQSEvent) -> dict:
+    from chalicelib.worker import process_order_batch
+
     return process_order_batch(event.to_dict(), event.context, engine.executor, engine.redelivery,
                                engine.checkpoint)
 

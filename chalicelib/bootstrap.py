@@ -9,49 +9,54 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-import redis
-from botocore.config import Config
-
-from .adapters.dex import MockDexNetwork
-from .adapters.idempotency import RedisIdempotencyStore
-from .adapters.outages import DEPENDENCY_DOWN
-from .adapters.postgres import PostgresOrders, connect_pool, migrate
-from .adapters.rate_limits import RedisRateLimiter
-from .adapters.redis_store import RedisConnections
-from .adapters.secrets import resolve_secrets, secrets_manager_reader
-from .adapters.sqs import SqsOrderQueue
-from .adapters.websocket import ConnectionsApi, WebsocketPush
-from .auth import Principal, verify_principal
 from .clock import SystemClock
-from .domain.limits import TokenBucket
-from .domain.markets import genesis_pools
-from .domain.orders import RetryPolicy
 from .errors import ServiceUnavailable
-from .faults import CrashPoints
-from .services.execution import Executor
-from .services.idempotency import IdempotentPlacement
-from .services.market import Market
-from .services.metrics import MetricsReader
-from .services.notifications import Notifier
-from .services.orders import OrderService
-from .services.sweeper import Sweeper
-from .services.websocket import WebsocketSessions
 from .settings import Settings
+
+# Each import below is made where the resource that needs it is built: a function pays at its cold start only for
+# the libraries it uses (the authorizer needs no database driver, the worker no pydantic and no boto3).
+if TYPE_CHECKING:
+    import redis
+
+    from .adapters.dex import MockDexNetwork
+    from .adapters.rate_limits import RedisRateLimiter
+    from .adapters.sqs import SqsOrderQueue
+    from .auth import Principal
+    from .services.execution import Executor
+    from .services.idempotency import IdempotentPlacement
+    from .services.market import Market
+    from .services.metrics import MetricsReader
+    from .services.notifications import Notifier
+    from .services.orders import OrderService
+    from .services.sweeper import Sweeper
+    from .services.websocket import WebsocketSessions
 
 
 class Resources:
     """Process-wide clients: one PostgreSQL pool, one Redis client, one SQS client."""
 
     def __init__(self, settings: Settings):
+        import botocore.session
+        from botocore.config import Config
+
+        from .adapters.dex import MockDexNetwork
+        from .adapters.postgres import PostgresOrders, connect_pool
+        from .adapters.rate_limits import RedisRateLimiter
+        from .adapters.redis_store import RedisConnections
+        from .adapters.sqs import SqsOrderQueue
+        from .adapters.websocket import ConnectionsApi, WebsocketPush
+        from .domain.limits import TokenBucket
+        from .faults import CrashPoints
+
         self.settings = settings
         self.clock = SystemClock()
         self.db = connect_pool(settings.database_url, max_size=settings.db_pool_size,
                                prepared_statements=settings.db_prepared_statements)
         self.redis = redis_client(settings)
-        self.sqs = boto3.session.Session().client(
+        # botocore's own session: boto3 adds nothing used here, and importing it (with s3transfer) costs about 100 ms.
+        self.sqs = botocore.session.get_session().create_client(
             "sqs", config=Config(connect_timeout=2, read_timeout=25, retries={"max_attempts": 3, "mode": "standard"})
         )
         # One count per process, like the process the crash point kills.
@@ -93,6 +98,8 @@ class Resources:
 
 def redis_client(settings: Settings) -> redis.Redis | redis.RedisCluster:
     """ElastiCache Serverless speaks the cluster protocol (``REDIS_CLUSTER=1``, TLS with ``rediss://``)."""
+    import redis
+
     options = {"socket_timeout": 5, "socket_connect_timeout": 2}
     if settings.redis_cluster:
         return redis.RedisCluster.from_url(settings.redis_url, **options)
@@ -101,6 +108,9 @@ def redis_client(settings: Settings) -> redis.Redis | redis.RedisCluster:
 
 def prepare_database(pool: Any, dex: MockDexNetwork) -> None:
     """The schema, then the mock venues' genesis pools; both idempotent, so every deployment runs them."""
+    from .adapters.postgres import migrate
+    from .domain.markets import genesis_pools
+
     migrate(pool)
     dex.seed(genesis_pools())
 
@@ -113,6 +123,8 @@ _lock = threading.Lock()
 @functools.cache
 def settings() -> Settings:
     """The settings, with the secrets their ARNs name fetched once per process."""
+    from .adapters.secrets import resolve_secrets, secrets_manager_reader
+
     return Settings.from_env(resolve_secrets(os.environ, secrets_manager_reader()))
 
 
@@ -135,19 +147,29 @@ class Engine:
 
     @functools.cached_property
     def notifier(self) -> Notifier:
+        from .services.notifications import Notifier
+
         return Notifier(self._res.orders, self._res.connections, self._res.push)
 
     @functools.cached_property
     def orders(self) -> OrderService:
+        from .services.orders import OrderService
+
         return OrderService(self._res.orders, self._res.queue, self._res.clock,
                             publish=lambda order_id, events: self.notifier.publish(order_id, events))
 
     @functools.cached_property
     def placement(self) -> IdempotentPlacement:
+        from .adapters.idempotency import RedisIdempotencyStore
+        from .services.idempotency import IdempotentPlacement
+
         return IdempotentPlacement(self.orders, RedisIdempotencyStore(client=self._res.redis))
 
     @functools.cached_property
     def executor(self) -> Executor:
+        from .domain.orders import RetryPolicy
+        from .services.execution import Executor
+
         settings = self._res.settings
         retry = RetryPolicy(base_delay_seconds=settings.retry_base_seconds)
         return Executor(self._res.orders, self._res.dex, self.notifier, self._res.clock, retry, self.checkpoint,
@@ -159,6 +181,8 @@ class Engine:
 
     @functools.cached_property
     def sweeper(self) -> Sweeper:
+        from .services.sweeper import Sweeper
+
         settings = self._res.settings
         return Sweeper(self._res.orders, self._res.queue, self.executor, self._res.clock,
                        timedelta(seconds=settings.stuck_after_seconds), settings.max_sweeps,
@@ -170,6 +194,9 @@ class Engine:
 
     @functools.cached_property
     def websocket(self) -> WebsocketSessions:
+        from .adapters.outages import DEPENDENCY_DOWN
+        from .services.websocket import WebsocketSessions
+
         settings = self._res.settings
         return WebsocketSessions(
             self._res.connections, self.notifier, self.orders, self._res.push, self.verify,
@@ -179,10 +206,14 @@ class Engine:
 
     @functools.cached_property
     def market(self) -> Market:
+        from .services.market import Market
+
         return Market(self._res.dex)
 
     @functools.cached_property
     def metrics(self) -> MetricsReader:
+        from .services.metrics import MetricsReader
+
         settings = self._res.settings
         queues = {settings.orders_queue_name: self._res.queue, settings.dead_letter_queue_name: self._res.dead_letters}
         return MetricsReader(self._res.orders, queues, settings.dead_letter_queue_name, self._res.connections)
@@ -200,6 +231,8 @@ class Engine:
         return self._res.dex
 
     def verify(self, token: str | None) -> Principal:
+        from .auth import verify_principal
+
         secret = settings().jwt_secret  # not the resources: the authorizer needs no database
         if not secret:
             raise ServiceUnavailable("JWT_SECRET is not configured")

@@ -11,7 +11,6 @@ from typing import Any
 
 from chalice.app import Request, Response
 
-from .adapters.outages import DEPENDENCY_DOWN
 from .errors import (
     PROBLEM_CONTENT_TYPE,
     PROBLEMS_BY_STATUS,
@@ -20,7 +19,6 @@ from .errors import (
     ServiceUnavailable,
     TooManyRequests,
 )
-from .schemas import MAX_BODY_BYTES
 from .services.ports import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -57,10 +55,21 @@ def answers_problems(view: Callable[..., Response]) -> Callable[..., Response]:
             return view(*args, **kwargs)
         except ProblemError as error:
             return problem_response(error)
-        except DEPENDENCY_DOWN as error:
+        except dependency_errors() as error:
             return problem_response(dependency_down(error))
 
     return wrapper
+
+
+MAX_BODY_BYTES = 64 * 1024  # larger bodies are answered 413 before any route runs
+
+
+def dependency_errors() -> tuple[type[Exception], ...]:
+    """The exceptions that mean a dependency is down. Imported when first needed, in an ``except`` clause: the
+    libraries they come from are loaded by then, and a cold start does not pay for importing them here."""
+    from .adapters.outages import DEPENDENCY_DOWN
+
+    return DEPENDENCY_DOWN
 
 
 def dependency_down(error: Exception) -> ServiceUnavailable:
@@ -99,7 +108,7 @@ def _caller(request: Request) -> str:
 def _wait_ms(rate_limiter: RateLimiter, key: str) -> int:
     try:
         return rate_limiter.wait_ms(key)
-    except DEPENDENCY_DOWN as error:
+    except dependency_errors() as error:
         # Refusing every request because the counter is away would turn a Redis blip into an outage.
         log.warning("rate limit not checked, Redis unavailable: %s", type(error).__name__)
         return 0

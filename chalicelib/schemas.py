@@ -26,7 +26,6 @@ from .domain.tokens import TOKENS
 from .errors import BadRequest, Unprocessable
 
 DEFAULT_MAX_AMOUNT_IN = Decimal("1000000000")
-MAX_BODY_BYTES = 64 * 1024  # the HTTP guard answers 413 above it (chalicelib/http.py)
 
 
 # A positive decimal written out in digits: "1", "1.5", "0.001". No sign, exponent, spaces, NaN or Infinity.

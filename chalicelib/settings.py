@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .adapters.dex import LatencyRange
+from .domain.venues import LatencyRange
 
 LOCAL_JWT_SECRET = "local-development-secret-not-for-production"
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,27 +19,14 @@ from psycopg_pool import ConnectionPool
 from ..domain.markets import pair_of
 from ..domain.pools import Pool, PoolError, SwapOutcome, pool_from_state
 from ..domain.routing import VenueQuote, quote_pool
-from ..domain.venues import SlippageExceeded, SwapReceipt, SwapRejected, VenueError, VenueUnavailable
-
-
-@dataclass(frozen=True)
-class LatencyRange:
-    """Simulated network and confirmation time, in milliseconds: a value or an inclusive range."""
-
-    low_ms: float
-    high_ms: float
-
-    @classmethod
-    def parse(cls, text: str) -> LatencyRange:
-        low, _, high = text.strip().partition("-")
-        low_ms = float(low)
-        high_ms = float(high) if high else low_ms
-        if low_ms < 0 or high_ms < low_ms:
-            raise ValueError(f"invalid latency range {text!r}: expected N or LOW-HIGH milliseconds")
-        return cls(low_ms, high_ms)
-
-    def sample(self, rng: random.Random) -> float:
-        return rng.uniform(self.low_ms, self.high_ms) / 1000
+from ..domain.venues import (
+    LatencyRange,
+    SlippageExceeded,
+    SwapReceipt,
+    SwapRejected,
+    VenueError,
+    VenueUnavailable,
+)
 
 
 def _receipt(row: dict[str, Any]) -> SwapReceipt:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -53,3 +54,23 @@ class SwapReceipt:
             "slot": self.slot,
             "executedAt": self.executed_at.isoformat(),
         }
+
+
+@dataclass(frozen=True)
+class LatencyRange:
+    """Simulated network and confirmation time, in milliseconds: a value or an inclusive range."""
+
+    low_ms: float
+    high_ms: float
+
+    @classmethod
+    def parse(cls, text: str) -> LatencyRange:
+        low, _, high = text.strip().partition("-")
+        low_ms = float(low)
+        high_ms = float(high) if high else low_ms
+        if low_ms < 0 or high_ms < low_ms:
+            raise ValueError(f"invalid latency range {text!r}: expected N or LOW-HIGH milliseconds")
+        return cls(low_ms, high_ms)
+
+    def sample(self, rng: random.Random) -> float:
+        return rng.uniform(self.low_ms, self.high_ms) / 1000

@@ -38,6 +38,7 @@ class LocalSettings:
     external_emulator: str | None
     external_database: str | None
     external_redis: str | None
+    gateway_processes: int
 
     @classmethod
     def from_env(cls) -> LocalSettings:
@@ -56,6 +57,7 @@ class LocalSettings:
             external_emulator=env.get("AWS_ENDPOINT_URL") or None,
             external_database=env.get("DATABASE_URL") or None,
             external_redis=env.get("REDIS_URL") or None,
+            gateway_processes=max(1, int(env.get("GATEWAY_PROCESSES") or os.cpu_count() or 1)),
         )
 
 
@@ -107,12 +109,18 @@ class LocalCloud:
         env = self.function_env(database_url, redis_url, emulator_url)
         self.prepare_resources(env)
         python = sys.executable
-        self.children.append(Child("gateway", [python, "-m", "infra.local.gateway"], self.log_dir / "gateway.log",
-                                   env=env, cwd=PROJECT_DIR).start())
+        gateway = Child("gateway", [python, "-m", "infra.local.gateway"], self.log_dir / "gateway.log", env=env,
+                        cwd=PROJECT_DIR).start()
+        self.children.append(gateway)
+        # More gateway processes share the REST port, so the API's invocations use every core (see gateway.serve).
+        for n in range(2, self.s.gateway_processes + 1):
+            self.children.append(Child(f"gateway-{n}", [python, "-m", "infra.local.gateway"],
+                                       self.log_dir / f"gateway-{n}.log", env={**env, "GATEWAY_ROLE": "rest"},
+                                       cwd=PROJECT_DIR).start())
         self.children.append(Child("worker", [python, "-m", "infra.local.worker"], self.log_dir / "worker.log",
                                    env=env, cwd=PROJECT_DIR).start())
         for port in (self.s.http_port, self.s.ws_port):
-            wait_until(lambda p=port: port_open(p), 60, "the gateway", self.children[-2])
+            wait_until(lambda p=port: port_open(p), 60, "the gateway", gateway)
         self.function_env_used = env
         self.describe()
         return env
@@ -172,7 +180,7 @@ class LocalCloud:
     def stop(self) -> None:
         """Functions first (they finish what they hold), then the servers they use; all within the deadline."""
         deadline = time.monotonic() + STOP_DEADLINE_S
-        apps = [c for c in self.children if c.name in FUNCTIONS]
+        apps = [c for c in self.children if c.name.startswith(FUNCTIONS)]
         servers = [c for c in self.children if c not in apps]
         for group in (apps, servers):
             for child in group:
@@ -228,7 +236,7 @@ def run() -> int:
     exited = None
     while not stop.wait(0.5):
         exited = cloud.first_exited()
-        if exited and exited.name in FUNCTIONS:
+        if exited and exited.name.startswith(FUNCTIONS):
             # Lambda replaces an environment that died; the messages it held come back after their visibility.
             print(f"warning: {exited.name} exited with code {exited.popen.returncode}; starting it again "
                   f"(see {exited.log_path})", file=sys.stderr, flush=True)

@@ -4,7 +4,11 @@ Pollers long-poll the queue, gather a batch (``batch_size`` and ``maximum_batchi
 ``on_sqs_message`` decorator), invoke the function and then delete only the records that succeeded. With
 ``ReportBatchItemFailures`` the records listed in ``batchItemFailures`` stay in the queue and come back after
 their visibility timeout (and go to the dead-letter queue after ``maxReceiveCount``); an exception, or an entry
-without a valid ``itemIdentifier``, fails the whole batch. Several invocations run at once.
+without a valid ``itemIdentifier``, fails the whole batch.
+
+Concurrency scales as Lambda's does for SQS: it starts with 5 concurrent invocations, adds more while receives come
+back full (a backlog is waiting), at most ``SCALE_UP_PER_S`` a second, up to the maximum concurrency (the event
+source's ``MaximumConcurrency``), and gives them back once receives come back empty.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from typing import Any
 log = logging.getLogger("event-source")
 
 Invoke = Callable[[dict[str, Any]], Any]
+INITIAL_CONCURRENCY = 5
+SCALE_UP_PER_S = 5.0  # Lambda adds up to 300 concurrent invocations a minute for an SQS source
 
 
 @dataclass(frozen=True)
@@ -108,22 +114,56 @@ class SqsEventSourceMapping:
         self._threads: list[threading.Thread] = []
         self._in_flight: dict[int, list[dict[str, Any]]] = {}  # poller thread -> the batch it is invoking with
         self._lock = threading.Lock()
+        self._pollers = 0
+        self._scaled_up_at = float("-inf")
         self.invocations = 0
         self.deleted = 0
+        self.peak_concurrency = 0
+
+    @property
+    def concurrency(self) -> int:
+        """How many invocations may run at once right now."""
+        return self._pollers
 
     def start(self) -> SqsEventSourceMapping:
-        for n in range(self._concurrency):
-            thread = threading.Thread(target=self._poll, name=f"poller-{self.source.function_name}-{n}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        for _ in range(min(INITIAL_CONCURRENCY, self._concurrency)):
+            self._add_poller()
         return self
+
+    def _add_poller(self) -> None:
+        with self._lock:
+            self._pollers += 1
+            self.peak_concurrency = max(self.peak_concurrency, self._pollers)
+            name = f"poller-{self.source.function_name}-{len(self._threads)}"
+            thread = threading.Thread(target=self._poll, name=name, daemon=True)
+            self._threads.append(thread)
+        thread.start()
+
+    def _scale_up(self) -> None:
+        """A full batch: more is waiting, so one more invocation may run at once (within the rate and maximum)."""
+        with self._lock:
+            now = time.monotonic()
+            if self._pollers >= self._concurrency or now - self._scaled_up_at < 1 / SCALE_UP_PER_S:
+                return
+            self._scaled_up_at = now
+        self._add_poller()
+
+    def _scale_down(self) -> bool:
+        """An empty receive: this poller stops, unless it is one of the initial ones."""
+        with self._lock:
+            if self._pollers <= min(INITIAL_CONCURRENCY, self._concurrency):
+                return False
+            self._pollers -= 1
+            return True
 
     def stop(self, timeout: float = 3.0) -> None:
         """Stop polling and let invocations under way finish; the batches of those still running at the deadline
         go back to the queue at once (visibility 0) instead of waiting out their visibility timeout."""
         self._stop.set()
         deadline = time.monotonic() + timeout
-        for thread in self._threads:
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
             unfinished = [m for batch in self._in_flight.values() for m in batch]
@@ -150,7 +190,9 @@ class SqsEventSourceMapping:
                 MessageAttributeNames=["All"],
             )
             batch.extend(response.get("Messages", []))
-            if batch and time.monotonic() >= window_ends:
+            if not batch:
+                break  # an empty receive: the caller may give this poller back
+            if time.monotonic() >= window_ends:
                 break
         return batch
 
@@ -158,6 +200,10 @@ class SqsEventSourceMapping:
         while not self._stop.is_set():
             try:
                 messages = self._receive_batch()
+                if not messages and self._scale_down():
+                    return
+                if len(messages) >= min(10, self.source.batch_size):
+                    self._scale_up()
                 if messages:
                     self._handle(messages)
             except Exception as error:

@@ -401,14 +401,22 @@ def _response_type(error: LocalGatewayException) -> str:
     return "DEFAULT_5XX"
 
 
-async def serve(gateway: Gateway, http_port: int, ws_port: int, stop: asyncio.Event) -> None:
+async def serve(gateway: Gateway, http_port: int, ws_port: int | None, stop: asyncio.Event) -> None:
+    """Serves the REST API on ``http_port`` and, unless ``ws_port`` is None, the WebSocket API and ``@connections``.
+
+    The REST port is shared (``SO_REUSEPORT``): the kernel spreads requests over every gateway process, as API
+    Gateway spreads them over Lambda environments, so REST invocations use every core. A WebSocket connection lives
+    in the one process that accepted it, and ``@connections`` must reach that process: one process serves both."""
     # Loopback only, but in a container (docker-compose.yml), whose published ports are bound to the host's loopback.
     host = os.environ.get("LOCAL_BIND_HOST", "127.0.0.1")
     runners = []
-    for app, port in ((gateway.rest_app(), http_port), (gateway.websocket_app(), ws_port)):
+    sites = [(gateway.rest_app(), http_port, True)]
+    if ws_port is not None:
+        sites.append((gateway.websocket_app(), ws_port, False))
+    for app, port, shared in sites:
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
         await runner.setup()
-        await web.TCPSite(runner, host, port, backlog=1024).start()
+        await web.TCPSite(runner, host, port, backlog=1024, reuse_port=shared).start()
         runners.append(runner)
     print(json.dumps({"gateway": "ready", "http": http_port, "ws": ws_port}), flush=True)
     await stop.wait()
@@ -433,7 +441,9 @@ def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve(gateway, int(os.environ.get("HTTP_PORT", "8000")), int(os.environ.get("WS_PORT", "8001")), stop)
+        rest_only = os.environ.get("GATEWAY_ROLE") == "rest"
+        await serve(gateway, int(os.environ.get("HTTP_PORT", "8000")),
+                    None if rest_only else int(os.environ.get("WS_PORT", "8001")), stop)
 
     asyncio.run(run())
 

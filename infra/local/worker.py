@@ -34,8 +34,9 @@ def sqs_sources(pool: EnvironmentPool, sqs) -> list[tuple[SqsSource, str]]:
 def main() -> None:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s worker %(levelname)s %(message)s")
-    concurrency = int(os.environ.get("WORKER_CONCURRENCY", "10"))
-    pool = EnvironmentPool(max_size=concurrency)
+    # The most invocations at once, as the event source's MaximumConcurrency: the mapping starts lower and scales.
+    concurrency = int(os.environ.get("WORKER_CONCURRENCY", "32"))
+    pool = EnvironmentPool(max_size=concurrency + 1)  # one more for the schedules, so a busy worker still sweeps
     sqs = boto3.session.Session().client("sqs")
     region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
 
@@ -60,7 +61,7 @@ def main() -> None:
                  invoker(config.name), region).start()
         for config in pool.warm_up().app.event_sources if isinstance(config, ScheduledEventConfig)
     ]
-    print(f"worker ready: {', '.join(m.source.function_name for m in mappings)} x{concurrency}; "
+    print(f"worker ready: {', '.join(m.source.function_name for m in mappings)} up to x{concurrency}; "
           f"schedules: {', '.join(f'{s.name} every {s.every_s:g} s' for s in schedules) or 'none'}", flush=True)
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -4,10 +4,11 @@ import boto3
 import pytest
 import redis
 
-from chalicelib.adapters.dex import LatencyRange, MockDexNetwork
+from chalicelib.adapters.dex import MockDexNetwork
 from chalicelib.adapters.postgres import connect_pool, migrate
 from chalicelib.clock import SystemClock
 from chalicelib.domain.markets import genesis_pools
+from chalicelib.domain.venues import LatencyRange
 
 
 @pytest.fixture(scope="session")

@@ -124,6 +124,42 @@ def test_stopping_returns_the_messages_of_unfinished_invocations_at_once(sqs):
     assert [m["Body"] for m in received] == ["long"]  # back at once, not after the 300 s visibility timeout
 
 
+def test_concurrency_grows_with_a_backlog_up_to_the_maximum_and_shrinks_once_it_is_gone(sqs):
+    _, url, arn = make_queue(sqs, visibility=30)
+    for start in range(0, 200, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"m{start + i}"}
+                                                      for i in range(10)])
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def slow(event):
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.5)  # a venue's latency: waiting, not working
+        with lock:
+            running -= 1
+
+    mapping = SqsEventSourceMapping(sqs, SqsSource("slow_fn", url, arn, 10, 0), slow, concurrency=8,
+                                    poll_wait_s=0).start()
+    try:
+        assert mapping.concurrency == 5  # Lambda's starting point
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (depth(sqs, url) > 0 or mapping.deleted < 200):
+            time.sleep(0.1)
+        assert mapping.deleted == 200
+        assert mapping.peak_concurrency == 8 and 5 < most <= 8  # grew to the maximum, never past it
+        deadline = time.monotonic() + 10
+        shrunk = False
+        while time.monotonic() < deadline and not shrunk:
+            shrunk = mapping.concurrency == 5  # empty receives gave the extra invocations back
+            time.sleep(0.1)
+        assert shrunk
+    finally:
+        mapping.stop()
+
+
 def test_redrive_moves_dead_lettered_messages_back_whole(sqs):
     from infra.local.aws import redrive
 
