@@ -38,9 +38,6 @@ class Resources:
     """Process-wide clients: one PostgreSQL pool, one Redis client, one SQS client."""
 
     def __init__(self, settings: Settings):
-        import botocore.session
-        from botocore.config import Config
-
         from .adapters.dex import MockDexNetwork
         from .adapters.postgres import PostgresOrders, connect_pool
         from .adapters.rate_limits import RedisRateLimiter
@@ -55,10 +52,9 @@ class Resources:
         self.db = connect_pool(settings.database_url, max_size=settings.db_pool_size,
                                prepared_statements=settings.db_prepared_statements)
         self.redis = redis_client(settings)
-        # botocore's own session: boto3 adds nothing used here, and importing it (with s3transfer) costs about 100 ms.
-        self.sqs = botocore.session.get_session().create_client(
-            "sqs", config=Config(connect_timeout=2, read_timeout=25, retries={"max_attempts": 3, "mode": "standard"})
-        )
+        # Creating the client (loading its service model) is a good part of a cold start, and most invocations
+        # never send: the worker only to retry, the REST API only to place.
+        self.sqs = OnFirstUse(sqs_client)
         # One count per process, like the process the crash point kills.
         self.crash_points = CrashPoints(settings.crash_at, settings.crash_every)
         self.orders = PostgresOrders(self.db)
@@ -94,6 +90,33 @@ class Resources:
             except Exception as error:  # any failure means the dependency is down for this caller
                 results[name] = f"down: {type(error).__name__}"
         return results
+
+
+class OnFirstUse:
+    """Stands for the object ``build`` returns, built when one of its attributes is first used."""
+
+    def __init__(self, build: Callable[[], Any]):
+        self._build = build
+        self._target: Any = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        if self._target is None:
+            with self._lock:
+                if self._target is None:
+                    self._target = self._build()
+        return getattr(self._target, name)
+
+
+def sqs_client() -> Any:
+    import botocore.session
+    from botocore.config import Config
+
+    # botocore's own session: boto3 adds nothing used here, and importing it (with s3transfer) costs about 100 ms.
+    return botocore.session.get_session().create_client(
+        "sqs", config=Config(connect_timeout=2, read_timeout=25, retries={"max_attempts": 3, "mode": "standard"},
+                             max_pool_connections=64)  # as many as the invocations that may share it locally
+    )
 
 
 def redis_client(settings: Settings) -> redis.Redis | redis.RedisCluster:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -12,6 +13,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from .services.execution import Executor, RetryLater
 from .services.ports import Redelivery
+
+log = logging.getLogger(__name__)
 
 
 def process_order_batch(
@@ -52,10 +55,16 @@ def _processor() -> BatchProcessor:
 
 
 def _execute(executor: Executor, redelivery: Redelivery, record: dict[str, Any]) -> None:
+    order_id = json.loads(record["body"])["orderId"]
     try:
-        executor.execute(json.loads(record["body"])["orderId"])
+        executor.execute(order_id)
     except RetryLater as retry:
         redelivery.retry_later(record["receiptHandle"], retry.delay_seconds)
+        raise
+    except Exception as error:
+        # The message comes back after its visibility timeout; say why, or a slow order is a mystery.
+        log.warning("order %s failed this delivery (%s: %s); SQS redelivers it", order_id, type(error).__name__,
+                    error)
         raise
 
 

@@ -117,8 +117,11 @@ class LocalCloud:
             self.children.append(Child(f"gateway-{n}", [python, "-m", "infra.local.gateway"],
                                        self.log_dir / f"gateway-{n}.log", env={**env, "GATEWAY_ROLE": "rest"},
                                        cwd=PROJECT_DIR).start())
+        # Lambda gives each environment its own connections; here the worker's environments share one process and
+        # its pool, so the pool is sized for all of them (a record waiting 10 s for a connection fails its delivery).
+        worker_env = {**env, "DB_POOL_SIZE": env.get("WORKER_DB_POOL_SIZE", "60")}
         self.children.append(Child("worker", [python, "-m", "infra.local.worker"], self.log_dir / "worker.log",
-                                   env=env, cwd=PROJECT_DIR).start())
+                                   env=worker_env, cwd=PROJECT_DIR).start())
         for port in (self.s.http_port, self.s.ws_port):
             wait_until(lambda p=port: port_open(p), 60, "the gateway", gateway)
         self.function_env_used = env

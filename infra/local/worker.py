@@ -10,6 +10,7 @@ import signal
 import threading
 
 import boto3
+from botocore.config import Config
 from chalice.app import ScheduledEventConfig, SQSEventConfig
 
 from .aws import ensure_orders_queues, queue_arn
@@ -37,7 +38,7 @@ def main() -> None:
     # The most invocations at once, as the event source's MaximumConcurrency: the mapping starts lower and scales.
     concurrency = int(os.environ.get("WORKER_CONCURRENCY", "32"))
     pool = EnvironmentPool(max_size=concurrency + 1)  # one more for the schedules, so a busy worker still sweeps
-    sqs = boto3.session.Session().client("sqs")
+    sqs = boto3.session.Session().client("sqs", config=Config(max_pool_connections=concurrency + 8))
     region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
 
     def invoker(name):
