@@ -9,7 +9,7 @@ CDK_CLI ?= npx --yes aws-cdk@2.1148.1  # the CLI release that reads this aws-cdk
 # jsii runs the CDK on this machine's Node.js 20, which it reports as past its end of life on every call.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 20
 
-.PHONY: install run test test-fast test-faults lint token redrive synth deploy clean
+.PHONY: install run test test-fast test-faults bench lint token redrive synth deploy clean
 
 $(VENV)/.installed: requirements.txt requirements-local.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ test-fast: install  ## everything but the slow tests
 
 test-faults: install  ## the fault-injection suite alone, with its table of figures
 	$(PY) -m pytest tests/faults
+
+bench: install  ## load the whole local cloud and print its figures: make bench ARGS="--venue-latency 1 --emulator localstack"
+	$(PY) -m infra.bench $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
