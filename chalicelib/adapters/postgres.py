@@ -41,8 +41,10 @@ def _still_connected(conn: psycopg.Connection) -> None:
     so a readable socket means the server closed it (a restart, an idle timeout) and the pool replaces it."""
     if conn.closed or conn.broken:
         raise psycopg.OperationalError("the connection is closed")
-    readable, _, _ = select.select([conn.fileno()], [], [], 0)
-    if readable:
+    poller = select.poll()  # not select(): descriptors above 1024 are common in a busy process
+    poller.register(conn.fileno(), select.POLLIN)
+    if poller.poll(0):
+        conn.close()  # closed, the pool replaces it; left open, the pool would lend it again
         raise psycopg.OperationalError("the server closed the connection")
 
 
