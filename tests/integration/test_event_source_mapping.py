@@ -126,9 +126,6 @@ def test_stopping_returns_the_messages_of_unfinished_invocations_at_once(sqs):
 
 def test_concurrency_grows_with_a_backlog_up_to_the_maximum_and_shrinks_once_it_is_gone(sqs):
     _, url, arn = make_queue(sqs, visibility=30)
-    for start in range(0, 200, 10):
-        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"m{start + i}"}
-                                                      for i in range(10)])
     running, most = 0, 0
     lock = threading.Lock()
 
@@ -144,7 +141,10 @@ def test_concurrency_grows_with_a_backlog_up_to_the_maximum_and_shrinks_once_it_
     mapping = SqsEventSourceMapping(sqs, SqsSource("slow_fn", url, arn, 10, 0), slow, concurrency=8,
                                     poll_wait_s=0).start()
     try:
-        assert mapping.concurrency == 5  # Lambda's starting point
+        assert mapping.concurrency == 5  # Lambda's starting point, before any message arrives
+        for start in range(0, 200, 10):
+            sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"m{start + i}"}
+                                                          for i in range(10)])
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and (depth(sqs, url) > 0 or mapping.deleted < 200):
             time.sleep(0.1)
