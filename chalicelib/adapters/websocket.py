@@ -56,7 +56,8 @@ class ConnectionsApi:
     def post(self, connection_id: str, data: bytes) -> bool:
         """Sends one frame; False when the connection is gone (410 ``GoneException``)."""
         url = f"{self._endpoint}/@connections/{quote(connection_id, safe='')}"
-        for attempt in range(1, self._attempts + 1):
+        attempt = 1
+        while True:
             request = AWSRequest("POST", url, data=data)
             SigV4Auth(self._credentials.get_frozen_credentials(), "execute-api", self._region).add_auth(request)
             response = self._http.request("POST", url, body=data, headers=dict(request.headers))
@@ -69,7 +70,7 @@ class ConnectionsApi:
             if attempt == self._attempts:
                 raise PushUnavailable(f"@connections answered {response.status} {attempt} times")
             self._sleep(0.05 * 2**attempt)
-        raise AssertionError("unreachable")
+            attempt += 1
 
 
 class WebsocketPush:

@@ -30,7 +30,7 @@ from infra.chalice_config import PROJECT_DIR
 from infra.local.processes import free_port
 
 from .load import LoadPlan, run_load, stored_sequences
-from .processes import ProcessSampler, this_process
+from .processes import ProcessSampler
 from .report import chart, figures
 
 RESULTS_DIR = PROJECT_DIR / "bench-results"
@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         asyncio.run(run_load(LoadPlan(http, ws, warm_up, warm_up, tokens, f"{run_id}-warm",
                                       time.monotonic() + 60)))
         print(f"placing {args.orders} orders, {args.concurrency} at a time, as {len(tokens)} users...", flush=True)
-        sampler = ProcessSampler({**described.get("processes", {}), **this_process()}).start()
+        sampler = ProcessSampler({**described.get("processes", {}), "bench client": os.getpid()}).start()
         started = time.monotonic()
         traces = asyncio.run(run_load(LoadPlan(http, ws, args.orders, args.concurrency, tokens, run_id,
                                                started + args.timeout, args.connection_per_order)))

@@ -67,8 +67,11 @@ async def run_load(plan: LoadPlan) -> list[OrderTrace]:
                 try:
                     if plan.connection_per_order:
                         token = plan.tokens[trace.index % len(plan.tokens)]
-                        async with session.ws_connect(f"{plan.ws_url}?token={token}", heartbeat=None) as ws:
-                            await _place_and_follow(session, plan, trace, Follower(session, "", ws))
+                        follower = await Follower(session, f"{plan.ws_url}?token={token}").open()
+                        try:
+                            await _place_and_follow(session, plan, trace, follower)
+                        finally:
+                            await follower.close()
                     else:
                         await _place_and_follow(session, plan, trace, followers[trace.index % len(followers)])
                 except (aiohttp.ClientError, ConnectionError, TimeoutError, ValueError) as error:
@@ -85,10 +88,10 @@ async def run_load(plan: LoadPlan) -> list[OrderTrace]:
 class Follower:
     """One WebSocket connection and the orders it follows: frames go to each order's trace as they arrive."""
 
-    def __init__(self, session: aiohttp.ClientSession, url: str, ws: aiohttp.ClientWebSocketResponse | None = None):
+    def __init__(self, session: aiohttp.ClientSession, url: str):
         self._session = session
         self._url = url
-        self._ws = ws
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._following: dict[str, tuple[OrderTrace, asyncio.Event]] = {}
         self._reader: asyncio.Task | None = None
 
@@ -108,28 +111,15 @@ class Follower:
         ended = asyncio.Event()
         self._following[trace.order_id] = (trace, ended)
         await self._ws.send_str(json.dumps({"action": "subscribe", "orderId": trace.order_id}))
-        if self._reader is None:  # a connection of its own: read here
-            await self._read(deadline)
-            return
         try:
             await asyncio.wait_for(ended.wait(), max(0.0, deadline - time.monotonic()))
         except TimeoutError:
             pass
 
-    async def _read(self, deadline: float | None = None) -> None:
-        while True:
-            timeout = None if deadline is None else deadline - time.monotonic()
-            if timeout is not None and timeout <= 0:
-                return
-            try:
-                message = await self._ws.receive(timeout=timeout)
-            except TimeoutError:
-                return
+    async def _read(self) -> None:
+        async for message in self._ws:
             if message.type != aiohttp.WSMsgType.TEXT:
-                for trace, _ in self._following.values():
-                    if trace.final_at is None:
-                        trace.error = f"the connection closed ({message.type.name}) before the order ended"
-                return
+                break
             frame = json.loads(message.data)
             followed = self._following.get(frame.get("orderId"))
             if followed is None:
@@ -138,8 +128,11 @@ class Follower:
             _record(trace, frame)
             if trace.final_at is not None or trace.error:
                 ended.set()
-                if deadline is not None:
-                    return
+        # The connection closed: every order still followed on it ends here, without its final status.
+        for trace, ended in self._following.values():
+            if trace.final_at is None and not trace.error:
+                trace.error = "the connection closed before the order ended"
+            ended.set()
 
 
 async def _place_and_follow(session: aiohttp.ClientSession, plan: LoadPlan, trace: OrderTrace,

@@ -8,7 +8,6 @@ PostgreSQL's backends share are counted once.
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass, field
 
@@ -101,7 +100,3 @@ def _descendants(process: psutil.Process, roots: set[int]) -> list[psutil.Proces
         if child.pid not in roots:
             found.extend([child, *_descendants(child, roots)])
     return found
-
-
-def this_process() -> dict[str, int]:
-    return {"bench client": os.getpid()}

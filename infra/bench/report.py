@@ -32,13 +32,14 @@ def figures(traces: list[OrderTrace], stored: dict[str, list[tuple[int, str]]]) 
     accept_s = [t.accepted_at - t.submitted_at for t in accepted]
     total_s = [t.final_at - t.submitted_at for t in finished]
     overhead_s = [t.final_at - t.submitted_at - t.venue_ms / 1000 for t in finished]
+    venue_ms = [t.venue_ms for t in finished]
     start = min((t.submitted_at for t in traces if t.submitted_at), default=0.0)
     last_accept = max((t.accepted_at for t in accepted), default=start)
     last_final = max((t.final_at for t in finished), default=start)
     # Lost: accepted, yet its stored status is not final either (a subscriber that missed the final frame of an
     # order that did end counts as an incomplete subscriber, not as a lost order).
     lost = [t for t in accepted if not stored.get(t.order_id) or stored[t.order_id][-1][1] not in FINAL_STATUSES]
-    complete = sum(complete_and_ordered(t.frames, stored.get(t.order_id)) for t in accepted)
+    incomplete = [t for t in accepted if not complete_and_ordered(t.frames, stored.get(t.order_id))]
     refused: dict[str, int] = {}
     for t in traces:
         if not t.order_id:
@@ -56,16 +57,15 @@ def figures(traces: list[OrderTrace], stored: dict[str, list[tuple[int, str]]]) 
         "submissions_per_s": round(len(accepted) / (last_accept - start), 1) if last_accept > start else None,
         "submission_to_final_ms": {"p50": _ms(percentile(total_s, 0.5)), "p99": _ms(percentile(total_s, 0.99))},
         "engine_overhead_ms": {"p50": _ms(percentile(overhead_s, 0.5)), "p99": _ms(percentile(overhead_s, 0.99))},
-        "venue_ms": {"p50": percentile([t.venue_ms for t in finished], 0.5),
-                     "p99": percentile([t.venue_ms for t in finished], 0.99)},
+        "venue_ms": {"p50": percentile(venue_ms, 0.5), "p99": percentile(venue_ms, 0.99)},
         "completed_per_s": round(len(finished) / (last_final - start), 1) if last_final > start else None,
         "seconds": round(last_final - start, 2),
         "orders_lost": len(lost),
-        "subscribers_complete_fraction": round(complete / len(accepted), 4) if accepted else None,
+        "subscribers_complete_fraction": round(1 - len(incomplete) / len(accepted), 4) if accepted else None,
         "incomplete_examples": [
             {"orderId": t.order_id, "seen": t.frames, "stored": stored.get(t.order_id), "error": t.error}
-            for t in accepted if not complete_and_ordered(t.frames, stored.get(t.order_id))
-        ][:3],
+            for t in incomplete[:3]
+        ],
     }
 
 
