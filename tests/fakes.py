@@ -14,6 +14,7 @@ from chalicelib.domain.orders import Order, OrderEvent, Status
 from chalicelib.domain.pools import Pool
 from chalicelib.domain.routing import RoutingDecision, VenueQuote, quote_pool
 from chalicelib.domain.venues import SlippageExceeded, SwapReceipt, SwapRejected, VenueError
+from chalicelib.services.ports import Delivery
 
 
 class FakeClock:
@@ -170,27 +171,29 @@ class FakeConnections:
         for cursors in self.subs.values():
             cursors.pop(connection_id, None)
 
-    def has_subscribers(self, order_id: str) -> bool:
-        return bool(self.subs.get(order_id))
-
     def subscribers(self, order_id: str) -> dict[str, int]:
         return dict(self.subs.get(order_id, {}))
-
-    def subscribe(self, connection_id: str, order_id: str) -> None:
-        self.subs.setdefault(order_id, {})[connection_id] = 0
 
     def unsubscribe(self, connection_id: str, order_id: str) -> None:
         self.subs.get(order_id, {}).pop(connection_id, None)
 
-    def mark_sent(self, order_id: str, cursors: dict[str, int]) -> None:
-        for connection_id, seq in cursors.items():
-            if connection_id in self.subs.get(order_id, {}):
-                self.subs[order_id][connection_id] = seq
-
     @contextmanager
-    def delivery_lock(self, order_id: str) -> Iterator[None]:
+    def delivery(
+        self, order_id: str, joining: str | None = None, if_subscribed: bool = False,
+    ) -> Iterator[Delivery | None]:
+        if if_subscribed and not self.subs.get(order_id):
+            yield None
+            return
         with self.lock:
-            yield
+            if joining is not None:
+                self.subs.setdefault(order_id, {})[joining] = 0
+            delivery = Delivery(self.subscribers(order_id))
+            try:
+                yield delivery
+            finally:
+                for connection_id, seq in delivery.sent.items():
+                    if connection_id in self.subs.get(order_id, {}):
+                        self.subs[order_id][connection_id] = seq
 
 
 class FakeRateLimiter:

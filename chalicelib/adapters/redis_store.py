@@ -2,7 +2,8 @@
 
 ``ws:conn:{id}`` holds a connection's user; ``ws:conn:{id}:orders`` the orders it follows;
 ``ws:subs:{orderId}`` maps each subscribed connection to the last ``seq`` it was sent, so every delivery
-continues exactly where the previous one stopped. ``ws:user:{userId}`` and ``ws:open`` hold the open connections,
+continues exactly where the previous one stopped; ``ws:lock:{orderId}`` lets one delivery at a time push that
+order's events. ``ws:user:{userId}`` and ``ws:open`` hold the open connections,
 scored by when they opened, for the per-user limit and the open-connections gauge.
 
 The braces are Redis hash tags: ElastiCache Serverless is a cluster, where a command or a transaction may only
@@ -12,11 +13,17 @@ transaction here (it could not be one on a cluster); each of its commands stands
 
 from __future__ import annotations
 
+import logging
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import redis
+
+from ..services.ports import Delivery
+
+log = logging.getLogger(__name__)
 
 CONNECTION_TTL_SECONDS = 3 * 60 * 60  # longer than API Gateway's 2-hour connection limit
 # API Gateway closes every connection after 2 hours, so a connection registered earlier is gone even if its
@@ -24,6 +31,7 @@ CONNECTION_TTL_SECONDS = 3 * 60 * 60  # longer than API Gateway's 2-hour connect
 CONNECTION_MAX_AGE_MS = 2 * 60 * 60 * 1000
 SUBSCRIPTION_TTL_SECONDS = 24 * 60 * 60
 LOCK_TTL_SECONDS = 5  # far longer than pushing one order's events takes
+LOCK_RETRY_SECONDS = 0.002
 
 
 def connection_key(connection_id: str, suffix: str = "") -> str:
@@ -44,7 +52,8 @@ class RedisConnections:
         self._r = client
         self._now_ms = now_ms
         self._admit = client.register_script(_ADMIT)
-        self._set_if_present = client.register_script(_SET_IF_PRESENT)
+        self._begin_delivery = client.register_script(_BEGIN_DELIVERY)
+        self._finish_delivery = client.register_script(_FINISH_DELIVERY)
 
     def ping(self) -> None:
         self._r.ping()
@@ -88,21 +97,9 @@ class RedisConnections:
             pipe.zrem(user_key(user_id), connection_id)
         pipe.execute()
 
-    def has_subscribers(self, order_id: str) -> bool:
-        return bool(self._r.exists(subscribers_key(order_id)))
-
     def subscribers(self, order_id: str) -> dict[str, int]:
         """Each subscribed connection and the last seq it was sent."""
-        return {k.decode(): int(v) for k, v in self._r.hgetall(subscribers_key(order_id)).items()}
-
-    def subscribe(self, connection_id: str, order_id: str) -> None:
-        # The connection's list first: if the second write is lost, $disconnect still finds nothing to leave behind.
-        pipe = self._r.pipeline(transaction=False)
-        pipe.sadd(connection_key(connection_id, ":orders"), order_id)
-        pipe.expire(connection_key(connection_id, ":orders"), CONNECTION_TTL_SECONDS)
-        pipe.hset(subscribers_key(order_id), connection_id, 0)  # (re)subscribing replays from the start
-        pipe.expire(subscribers_key(order_id), SUBSCRIPTION_TTL_SECONDS)
-        pipe.execute()
+        return _cursors(self._r.hgetall(subscribers_key(order_id)))
 
     def unsubscribe(self, connection_id: str, order_id: str) -> None:
         pipe = self._r.pipeline(transaction=False)
@@ -110,20 +107,45 @@ class RedisConnections:
         pipe.srem(connection_key(connection_id, ":orders"), order_id)
         pipe.execute()
 
-    def mark_sent(self, order_id: str, cursors: dict[str, int]) -> None:
-        if not cursors:
-            return
-        pairs = [item for connection_id, seq in cursors.items() for item in (connection_id, seq)]
-        self._set_if_present(keys=[subscribers_key(order_id)], args=pairs)
-
     @contextmanager
-    def delivery_lock(self, order_id: str) -> Iterator[None]:
-        """Serialises deliveries of one order's events, so each connection gets them once and in order."""
-        # A holder that died keeps the lock until it expires; waiting a little longer than that means a live
-        # caller never gives up because of a dead one.
-        with self._r.lock(f"ws:lock:{{{order_id}}}", timeout=LOCK_TTL_SECONDS, sleep=0.002,
-                          blocking_timeout=LOCK_TTL_SECONDS + 2):
-            yield
+    def delivery(
+        self, order_id: str, joining: str | None = None, if_subscribed: bool = False,
+    ) -> Iterator[Delivery | None]:
+        """The order's delivery lock, with its subscribers' cursors: one script takes both (and subscribes
+        ``joining``), another records what was sent and releases the lock. A publish costs two round trips."""
+        if joining is not None:
+            # The connection's list first: if the subscription is lost, $disconnect still finds nothing to leave behind.
+            pipe = self._r.pipeline(transaction=False)
+            pipe.sadd(connection_key(joining, ":orders"), order_id)
+            pipe.expire(connection_key(joining, ":orders"), CONNECTION_TTL_SECONDS)
+            pipe.execute()
+        keys = [f"ws:lock:{{{order_id}}}", subscribers_key(order_id)]
+        token = uuid.uuid4().hex
+        # A holder that died keeps the lock until it expires; waiting a little longer than that means a live caller
+        # never gives up because of a dead one.
+        deadline = time.monotonic() + LOCK_TTL_SECONDS + 2
+        while True:
+            reply = self._begin_delivery(keys=keys, args=[token, LOCK_TTL_SECONDS * 1000, int(if_subscribed),
+                                                          joining or "", SUBSCRIPTION_TTL_SECONDS])
+            if reply is None:
+                yield None
+                return
+            if reply != 0:
+                break
+            if time.monotonic() > deadline:
+                raise redis.exceptions.LockError(f"order {order_id}'s delivery lock is still held")
+            time.sleep(LOCK_RETRY_SECONDS)
+        delivery = Delivery(_cursors(dict(zip(reply[::2], reply[1::2], strict=True))))
+        try:
+            yield delivery
+        finally:
+            pairs = [item for connection_id, seq in delivery.sent.items() for item in (connection_id, seq)]
+            if not self._finish_delivery(keys=keys, args=[token, *pairs]):
+                log.warning("order %s: a delivery held the lock past its %d s expiry", order_id, LOCK_TTL_SECONDS)
+
+
+def _cursors(raw: dict[bytes, bytes]) -> dict[str, int]:
+    return {k.decode(): int(v) for k, v in raw.items()}
 
 
 # One key, so it also runs on a clustered Valkey: forget connections past API Gateway's 2-hour limit, then admit
@@ -139,12 +161,34 @@ redis.call('PEXPIRE', KEYS[1], max_age)
 return 1
 """
 
-# Each (connection, seq) pair, only for connections still subscribed: one that left meanwhile must not come back.
-_SET_IF_PRESENT = """
-for i = 1, #ARGV, 2 do
-  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+# KEYS: the order's delivery lock and its subscribers (one slot). Nil when asked only if subscribed and nobody is;
+# 0 while another delivery holds the lock; else takes it, subscribes ARGV[4] (if any) and returns the cursors.
+_BEGIN_DELIVERY = """
+local token, ttl_ms, if_subscribed, joining, subscription_ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+if if_subscribed == '1' and redis.call('EXISTS', KEYS[2]) == 0 then
+  return false
+end
+if not redis.call('SET', KEYS[1], token, 'NX', 'PX', ttl_ms) then
+  return 0
+end
+if joining ~= '' then
+  redis.call('HSET', KEYS[2], joining, 0)  -- (re)subscribing replays from the start
+  redis.call('EXPIRE', KEYS[2], subscription_ttl)
+end
+return redis.call('HGETALL', KEYS[2])
+"""
+
+# Records each (connection, seq) pair after ARGV[1], only for connections still subscribed (one that left meanwhile
+# must not come back), then releases the lock if this delivery (token ARGV[1]) still holds it: 1, else 0.
+_FINISH_DELIVERY = """
+for i = 2, #ARGV, 2 do
+  if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 1 then
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
   end
+end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
 end
 return 0
 """

@@ -8,7 +8,7 @@ whichever of the worker and the subscribe request runs first.
 from __future__ import annotations
 
 from ..domain.orders import OrderEvent
-from .ports import Connections, Orders, Push
+from .ports import Connections, Delivery, Orders, Push
 
 
 class Notifier:
@@ -18,12 +18,11 @@ class Notifier:
         self._push = push
 
     def publish(self, order_id: str, new_events: list[OrderEvent]) -> None:
-        # Without the lock this check is safe: a subscriber that registers afterwards reads these events from
-        # the database, which has them already.
-        if not self._connections.has_subscribers(order_id):
-            return
-        with self._connections.delivery_lock(order_id):
-            self._deliver(order_id, new_events)
+        # An order nobody follows is not locked: a subscriber that registers afterwards reads these events from the
+        # database, which has them already.
+        with self._connections.delivery(order_id, if_subscribed=True) as delivery:
+            if delivery is not None:
+                self._deliver(order_id, delivery, new_events)
 
     def catch_up(self, order_id: str, latest_seq: int) -> bool:
         """Sends subscribers whatever they miss up to ``latest_seq``: events an earlier delivery stored but did
@@ -31,24 +30,23 @@ class Notifier:
         cursors = self._connections.subscribers(order_id)
         if not cursors or min(cursors.values()) >= latest_seq:
             return False
-        with self._connections.delivery_lock(order_id):
-            self._deliver(order_id, [])
+        with self._connections.delivery(order_id) as delivery:
+            assert delivery is not None
+            self._deliver(order_id, delivery, [])
         return True
 
     def subscribe(self, connection_id: str, order_id: str) -> None:
-        with self._connections.delivery_lock(order_id):
-            self._connections.subscribe(connection_id, order_id)
-            self._deliver(order_id, [])
+        with self._connections.delivery(order_id, joining=connection_id) as delivery:
+            assert delivery is not None
+            self._deliver(order_id, delivery, [])
 
-    def _deliver(self, order_id: str, known: list[OrderEvent]) -> None:
-        cursors = self._connections.subscribers(order_id)
-        if not cursors:
+    def _deliver(self, order_id: str, delivery: Delivery, known: list[OrderEvent]) -> None:
+        if not delivery.cursors:
             return
-        behind = min(cursors.values())
+        behind = min(delivery.cursors.values())
         if not known or behind < known[0].seq - 1:
             known = self._orders.events(order_id, after_seq=behind)
-        sent: dict[str, int] = {}
-        for connection_id, last_seq in cursors.items():
+        for connection_id, last_seq in delivery.cursors.items():
             for event in known:
                 if event.seq <= last_seq:
                     continue
@@ -56,7 +54,6 @@ class Notifier:
                     # Gone (410): forget the connection, and this subscription even if its index was lost.
                     self._connections.unsubscribe(connection_id, order_id)
                     self._connections.remove_connection(connection_id)
-                    sent.pop(connection_id, None)
+                    delivery.sent.pop(connection_id, None)
                     break
-                sent[connection_id] = event.seq
-        self._connections.mark_sent(order_id, sent)
+                delivery.sent[connection_id] = event.seq

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -63,6 +64,15 @@ class Venues(Protocol):
     def swap_status(self, signature: str) -> Any | None: ...
 
 
+@dataclass
+class Delivery:
+    """One turn at pushing an order's events: its subscribers' cursors, read under the order's delivery lock, and
+    the last seq this turn sent to each connection."""
+
+    cursors: dict[str, int]
+    sent: dict[str, int] = field(default_factory=dict)
+
+
 class Connections(Protocol):
     def add_connection(self, connection_id: str, user_id: str, max_per_user: int = 0, read_only: bool = False) -> bool:
         """Registers the connection; False (and nothing registered) when the user has ``max_per_user`` open."""
@@ -76,17 +86,20 @@ class Connections(Protocol):
 
     def remove_connection(self, connection_id: str) -> None: ...
 
-    def has_subscribers(self, order_id: str) -> bool: ...
-
-    def subscribers(self, order_id: str) -> dict[str, int]: ...
-
-    def subscribe(self, connection_id: str, order_id: str) -> None: ...
+    def subscribers(self, order_id: str) -> dict[str, int]:
+        """Each subscribed connection and the last seq it was sent."""
+        ...
 
     def unsubscribe(self, connection_id: str, order_id: str) -> None: ...
 
-    def mark_sent(self, order_id: str, cursors: dict[str, int]) -> None: ...
-
-    def delivery_lock(self, order_id: str) -> AbstractContextManager[None]: ...
+    def delivery(
+        self, order_id: str, joining: str | None = None, if_subscribed: bool = False,
+    ) -> AbstractContextManager[Delivery | None]:
+        """Holds the order's delivery lock, so each connection gets its events once and in order, and yields the
+        subscribers' cursors; on leaving, records the ``sent`` cursors of connections still subscribed.
+        ``joining`` subscribes that connection (replaying from the start) under the lock. With ``if_subscribed``,
+        an order nobody follows yields None, without taking the lock."""
+        ...
 
 
 class RateLimiter(Protocol):

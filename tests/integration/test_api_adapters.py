@@ -2,6 +2,7 @@
 statistics in PostgreSQL, queue depths in the emulator, and the Prometheus text they become."""
 
 import json
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -56,6 +57,37 @@ def test_connections_per_user_are_limited_and_counted_and_forgotten_after_two_ho
     clock.now += CONNECTION_MAX_AGE_MS + 1
     assert connections.add_connection("a4", "alice", max_per_user=2)
     assert connections.open_connections() == 1
+
+
+def test_deliveries_of_one_order_take_turns_and_record_only_live_subscriptions(redis_client):
+    connections = RedisConnections(redis_client)
+    lock = "ws:lock:{o1}"
+    with connections.delivery("o1", if_subscribed=True) as nobody:
+        assert nobody is None and not redis_client.exists(lock)  # an order nobody follows is not locked
+    seen, second_began = [], threading.Event()
+
+    def second_turn():
+        with connections.delivery("o1", if_subscribed=True) as second:
+            second_began.set()
+            seen.append(second.cursors)
+
+    with connections.delivery("o1", joining="c1") as first:
+        assert first.cursors == {"c1": 0} and redis_client.sismember("ws:conn:{c1}:orders", "o1")
+        waiting = threading.Thread(target=second_turn)
+        waiting.start()
+        assert not second_began.wait(0.2)  # it waits for the first turn to end
+        first.sent.update({"c1": 3, "left": 5})
+    waiting.join(5)
+    assert seen == [{"c1": 3}]  # what the first sent; "left" is not subscribed, so it is not recorded
+    assert not redis_client.exists(lock)
+
+    with connections.delivery("o1") as overran:
+        redis_client.set(lock, "the next holder")  # as if this turn outlived its lock and another took it
+        overran.sent["c1"] = 4
+    assert redis_client.get(lock) == b"the next holder" and connections.subscribers("o1") == {"c1": 4}
+    redis_client.delete(lock)
+    with connections.delivery("o1", joining="c1") as again:
+        assert again.cursors == {"c1": 0}  # subscribing again replays from the start
 
 
 def _order(orders: PostgresOrders, user: str, created: datetime) -> Order:

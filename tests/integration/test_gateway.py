@@ -122,7 +122,8 @@ def test_a_post_to_a_closed_connection_drops_its_subscriptions(gateway, redis_cl
 
     connection_id = asyncio.run(scenario())
     connections.add_connection(connection_id, "alice")  # as if $disconnect had been lost
-    connections.subscribe(connection_id, order_id)
+    with connections.delivery(order_id, joining=connection_id):
+        pass
 
     class OneEvent:
         def events(self, order_id, after_seq=0):

@@ -63,18 +63,18 @@ def test_connections_and_subscriptions_keep_to_one_slot_per_command(cluster):
     assert connections.add_connection(first, user, max_per_user=1, read_only=True)
     assert not connections.add_connection(second, user, max_per_user=1)
     assert connections.user_of(first) == user and not connections.may_trade(first)
-    connections.subscribe(first, order_a)
-    connections.subscribe(first, order_b)
-    connections.mark_sent(order_a, {first: 3, "gone": 9})
-    assert connections.subscribers(order_a) == {first: 3} and connections.has_subscribers(order_b)
-    with connections.delivery_lock(order_a):
+    with connections.delivery(order_b, joining=first):
         pass
+    with connections.delivery(order_a, joining=first) as delivery:
+        delivery.sent.update({first: 3, "gone": 9})
+    assert connections.subscribers(order_a) == {first: 3} and connections.subscribers(order_b) == {first: 0}
     connections.unsubscribe(first, order_b)
-    assert not connections.has_subscribers(order_b)
+    with connections.delivery(order_b, if_subscribed=True) as delivery:
+        assert delivery is None
     assert connections.open_connections() >= 1
 
     connections.remove_connection(first)
-    assert connections.user_of(first) is None and not connections.has_subscribers(order_a)
+    assert connections.user_of(first) is None and connections.subscribers(order_a) == {}
     assert connections.add_connection(second, user, max_per_user=1)  # the slot the first held is free again
 
 

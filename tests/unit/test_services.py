@@ -216,7 +216,8 @@ def test_a_gone_connection_is_dropped_and_others_still_receive(world):
 def test_a_subscriber_behind_by_several_events_is_caught_up_from_the_store(world):
     order = world.place()
     world.connections.add_connection("c1", "alice")
-    world.connections.subscribe("c1", order.id)  # registered, but nothing delivered yet
+    with world.connections.delivery(order.id, joining="c1"):
+        pass  # registered, but nothing delivered yet
     world.executor.execute(order.id)
     assert world.push.statuses("c1") == FULL
 
