@@ -65,8 +65,8 @@ class Resources:
         self.queue = SqsOrderQueue(self.sqs, settings.orders_queue_name, settings.orders_queue_url)
         self.dead_letters = SqsOrderQueue(self.sqs, settings.dead_letter_queue_name)
         # Every handler pushes: the REST API's cancel, the WebSocket handlers, the worker and the sweeper.
-        self.push = WebsocketPush(ConnectionsApi.for_api(settings.websocket_api_id, settings.websocket_stage,
-                                                         settings.region, settings.websocket_endpoint_url))
+        self.push = WebsocketPush(OnFirstUse(lambda: ConnectionsApi.for_api(
+            settings.websocket_api_id, settings.websocket_stage, settings.region, settings.websocket_endpoint_url)))
         self.dex = MockDexNetwork(
             self.db,
             settings.quote_latency,

@@ -4,6 +4,9 @@ A frame is posted for every status of every subscriber, so this is the engine's 
 client (which Chalice's ``websocket_api.send`` wraps) spent about 1 ms of CPU per post on our 2-core machine, most
 of it in botocore's event hooks and endpoint resolution; signing the same request with botocore's SigV4 signer and
 sending it over a pooled urllib3 connection costs a third of that, with the same wire format and answers.
+
+botocore and urllib3 are imported on first use: they are about 180 ms of a cold start, and an invocation that
+pushes nothing (no one follows its order) never needs them.
 """
 
 from __future__ import annotations
@@ -13,11 +16,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
-
-import botocore.session
-import urllib3
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 
 _RETRIED = {429, 500, 502, 503, 504}  # throttling and transient failures, as boto3's standard retry mode
 
@@ -40,6 +38,8 @@ class ConnectionsApi:
         attempts: int = 3,
         sleep: Callable[[float], None] = time.sleep,
     ):
+        import urllib3
+
         self._endpoint = endpoint.rstrip("/")
         self._region = region
         self._credentials = credentials  # botocore credentials: refreshed by botocore when they expire
@@ -50,11 +50,16 @@ class ConnectionsApi:
     @classmethod
     def for_api(cls, api_id: str, stage: str, region: str, endpoint_url: str | None = None) -> ConnectionsApi:
         """The API's own endpoint on AWS; ``endpoint_url`` (``WEBSOCKET_ENDPOINT_URL``) for the local gateway."""
+        import botocore.session
+
         endpoint = endpoint_url or f"https://{api_id}.execute-api.{region}.amazonaws.com/{stage}"
         return cls(endpoint, region, botocore.session.get_session().get_credentials())
 
     def post(self, connection_id: str, data: bytes) -> bool:
         """Sends one frame; False when the connection is gone (410 ``GoneException``)."""
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
         url = f"{self._endpoint}/@connections/{quote(connection_id, safe='')}"
         attempt = 1
         while True:

@@ -8,13 +8,15 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..domain.orders import Order, OrderEvent, OrderType, Status
 from ..domain.tokens import TOKENS
 from ..errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Unprocessable
-from ..schemas import MarketOrderRequest, OrderListQuery
 from .ports import Clock, OrderQueue, Orders
+
+if TYPE_CHECKING:  # pydantic is a good part of a cold start, and reading an order never needs it
+    from ..schemas import MarketOrderRequest, OrderListQuery
 
 # A cancel races the worker; each lost race means the order moved one step, and there are three before submitting.
 _CANCEL_ATTEMPTS = 5
