@@ -1,20 +1,27 @@
 """moto's server, with fixes to its SQS found under load: no request's cost grows with the square of the backlog,
-a message sent while another is deleted is no longer lost, and routing a request to SQS is not repeated each time.
+a message sent while another is deleted is no longer lost, and what moto works out the same way for every request
+(which backend serves a host, a class's method names) is remembered.
 
 moto 5.2 recomputes every queue attribute (walking all messages three times) for each message it considers
 returning, to read the retention period; a receive therefore costs O(backlog²) and a burst of 1,000 orders spent
 more time in moto than in the engine. The retention period is read straight from the queue instead: the same
-value, without the walk. A send still reads the queue's attributes, so the walks themselves read the clock once
-instead of twice per message. Everything else is moto's own (``python -m moto.server``'s arguments).
+value, without the walk. A send reads every attribute too, and no longer counts the backlog to do so; the walks
+that remain read the clock once instead of twice per message. Everything else is moto's own (``python -m
+moto.server``'s arguments).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import threading
 from collections.abc import Callable
 from typing import Any
 
+import moto.core.responses as core_responses
+import moto.core.utils as core_utils
+import moto.sqs.models as sqs_models
 from moto.core.utils import unix_time, unix_time_millis
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.server import main
@@ -56,13 +63,38 @@ def _walk(keep: Callable[[Message, float], bool]) -> Callable[[Queue], list[Mess
 
 def _count(keep: Callable[[Message, float], bool]) -> property:
     walk = _walk(keep)
-    return property(lambda self: len(walk(self)))
+    return property(lambda self: 0 if getattr(_sending, "active", False) else len(walk(self)))
+
+
+# A send reads every attribute of the queue to check one (ContentBasedDeduplication), and the approximate counts
+# among them walk the whole backlog: each send cost O(backlog). They are not counted while a send reads them.
+_sending = threading.local()
+_send_message = SQSBackend.send_message
+
+
+def _send_message_without_counting(self: SQSBackend, *args: Any, **kwargs: Any) -> Message:
+    _sending.active = True
+    try:
+        return _send_message(self, *args, **kwargs)
+    finally:
+        _sending.active = False
+
+
+SQSBackend.send_message = _send_message_without_counting
 
 
 Queue.messages = property(_walk(_ready))
 Queue.approximate_number_of_messages = _count(_ready)
 Queue.approximate_number_of_messages_delayed = _count(lambda message, now: now < message.delayed_until)
 Queue.approximate_number_of_messages_not_visible = _count(lambda message, now: not now > message.visible_at)
+
+# Pure functions that moto runs on every request (a class's method names, found with inspect; attribute names
+# converted to snake case one character at a time): their answers are remembered.
+_method_names = functools.cache(core_utils.method_names_from_class)
+_snake_case = functools.lru_cache(maxsize=4096)(core_utils.camelcase_to_underscores)
+core_responses.method_names_from_class = _method_names
+core_responses.camelcase_to_underscores = _snake_case
+sqs_models.camelcase_to_underscores = _snake_case
 
 # Which backend serves a host never changes, but moto matches the host against every service's URL patterns on each
 # request, under a lock that all requests share.
