@@ -8,7 +8,10 @@ without a valid ``itemIdentifier``, fails the whole batch.
 
 Concurrency scales as Lambda's does for SQS: it starts with 5 concurrent invocations, adds more while receives come
 back full (a backlog is waiting), at most ``SCALE_UP_PER_S`` a second, up to the maximum concurrency (the event
-source's ``MaximumConcurrency``), and gives them back once receives come back empty.
+source's ``MaximumConcurrency``), and gives them back once receives come back empty. As Lambda's pollers do, it
+scales with the queue rather than with the invocations: it adds concurrency while a backlog waits even if every
+invocation is still busy (an order waits seconds on its venues), instead of only when one finishes and finds
+the queue still full.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ log = logging.getLogger("event-source")
 Invoke = Callable[[dict[str, Any]], Any]
 INITIAL_CONCURRENCY = 5
 SCALE_UP_PER_S = 5.0  # Lambda adds up to 300 concurrent invocations a minute for an SQS source
+BACKLOG_SIGNAL_S = 1.0  # a full receive this recent means messages are still waiting
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,7 @@ class SqsEventSourceMapping:
         self._in_flight: dict[int, list[dict[str, Any]]] = {}  # poller thread -> the batch it is invoking with
         self._lock = threading.Lock()
         self._pollers = 0
-        self._scaled_up_at = float("-inf")
+        self._backlog_seen_at = float("-inf")  # when a receive last came back full
         self.invocations = 0
         self.deleted = 0
         self.peak_concurrency = 0
@@ -128,6 +132,10 @@ class SqsEventSourceMapping:
     def start(self) -> SqsEventSourceMapping:
         for _ in range(min(INITIAL_CONCURRENCY, self._concurrency)):
             self._add_poller()
+        scaler = threading.Thread(target=self._scale_up, name=f"scaler-{self.source.function_name}", daemon=True)
+        with self._lock:
+            self._threads.append(scaler)
+        scaler.start()
         return self
 
     def _add_poller(self) -> None:
@@ -140,13 +148,14 @@ class SqsEventSourceMapping:
         thread.start()
 
     def _scale_up(self) -> None:
-        """A full batch: more is waiting, so one more invocation may run at once (within the rate and maximum)."""
-        with self._lock:
-            now = time.monotonic()
-            if self._pollers >= self._concurrency or now - self._scaled_up_at < 1 / SCALE_UP_PER_S:
-                return
-            self._scaled_up_at = now
-        self._add_poller()
+        """While a backlog waits, one more invocation may run at once, ``SCALE_UP_PER_S`` times a second, up to the
+        maximum. The poller added receives at once, so a backlog that is still there keeps the signal fresh."""
+        while not self._stop.wait(1 / SCALE_UP_PER_S):
+            with self._lock:
+                grow = (self._pollers < self._concurrency
+                        and time.monotonic() - self._backlog_seen_at < BACKLOG_SIGNAL_S)
+            if grow:
+                self._add_poller()
 
     def _scale_down(self) -> bool:
         """An empty receive: this poller stops, unless it is one of the initial ones."""
@@ -203,7 +212,8 @@ class SqsEventSourceMapping:
                 if not messages and self._scale_down():
                     return
                 if len(messages) >= min(10, self.source.batch_size):
-                    self._scale_up()
+                    with self._lock:
+                        self._backlog_seen_at = time.monotonic()
                 if messages:
                     self._handle(messages)
             except Exception as error:

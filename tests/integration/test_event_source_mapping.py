@@ -160,6 +160,36 @@ def test_concurrency_grows_with_a_backlog_up_to_the_maximum_and_shrinks_once_it_
         mapping.stop()
 
 
+def test_concurrency_grows_while_every_invocation_is_still_busy(sqs):
+    # Lambda's pollers watch the queue: a backlog adds invocations even when none has finished yet.
+    _, url, arn = make_queue(sqs, visibility=30)
+    release, started, finished = threading.Event(), [], []
+
+    def busy(event):
+        started.append(len(event["Records"]))
+        release.wait(20)
+        finished.append(len(event["Records"]))
+
+    mapping = SqsEventSourceMapping(sqs, SqsSource("busy_fn", url, arn, 10, 0), busy, concurrency=8,
+                                    poll_wait_s=0).start()
+    try:
+        for start in range(0, 200, 10):
+            sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"m{start + i}"}
+                                                          for i in range(10)])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(started) < 8:
+            time.sleep(0.05)
+        assert len(started) == 8 and not finished and mapping.concurrency == 8
+        release.set()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and mapping.deleted < 200:
+            time.sleep(0.1)
+        assert mapping.deleted == 200
+    finally:
+        release.set()
+        mapping.stop()
+
+
 def test_redrive_moves_dead_lettered_messages_back_whole(sqs):
     from infra.local.aws import redrive
 
