@@ -112,11 +112,15 @@ def sqs_client() -> Any:
     import botocore.session
     from botocore.config import Config
 
+    from .adapters.sqs import QuickSendSqs
+
     # botocore's own session: boto3 adds nothing used here, and importing it (with s3transfer) costs about 100 ms.
-    return botocore.session.get_session().create_client(
+    session = botocore.session.get_session()
+    client = session.create_client(
         "sqs", config=Config(connect_timeout=2, read_timeout=25, retries={"max_attempts": 3, "mode": "standard"},
                              max_pool_connections=64)  # as many as the invocations that may share it locally
     )
+    return QuickSendSqs(client, session.get_credentials())
 
 
 def redis_client(settings: Settings) -> redis.Redis | redis.RedisCluster:

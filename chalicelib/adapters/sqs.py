@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .signed_http import SignedHttp
+
 
 class SqsOrderQueue:
     def __init__(self, client: Any, queue_name: str, queue_url: str | None = None):
@@ -42,3 +44,39 @@ class SqsOrderQueue:
 
     def ping(self) -> None:
         self._client.get_queue_attributes(QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessages"])
+
+
+class QuickSendSqs:
+    """botocore's SQS client, except that ``SendMessage`` (the REST API's one call per order) goes over SQS's JSON
+    protocol through ``SignedHttp``: the same request and answer for less than half the CPU. Every other call is
+    botocore's own."""
+
+    def __init__(self, client: Any, credentials: Any, http: SignedHttp | None = None):
+        self._client = client
+        self._endpoint = client.meta.endpoint_url.rstrip("/") + "/"
+        self._http = http or SignedHttp("sqs", client.meta.region_name, credentials, read_timeout_s=25)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def send_message(self, QueueUrl: str, MessageBody: str) -> dict[str, Any]:  # noqa: N803 (botocore's names)
+        body = json.dumps({"QueueUrl": QueueUrl, "MessageBody": MessageBody}).encode()
+        response = self._http.post(self._endpoint, body, {"Content-Type": "application/x-amz-json-1.0",
+                                                          "X-Amz-Target": "AmazonSQS.SendMessage"})
+        try:
+            answer = json.loads(response.data or b"{}")
+        except ValueError:
+            answer = {"message": response.data[:200].decode("utf-8", "replace")}
+        if response.status >= 300:
+            raise _client_error(response, answer)
+        return answer
+
+
+def _client_error(response: Any, answer: dict[str, Any]) -> Exception:
+    from botocore.exceptions import ClientError
+
+    # SQS names its errors in the query protocol's words too (x-amzn-query-error), as botocore reports them.
+    code = (response.headers.get("x-amzn-query-error") or "").split(";")[0]
+    code = code or str(answer.get("__type", "")).rpartition("#")[2] or str(response.status)
+    return ClientError({"Error": {"Code": code, "Message": answer.get("message") or answer.get("Message", "")},
+                        "ResponseMetadata": {"HTTPStatusCode": response.status}}, "SendMessage")

@@ -1,13 +1,4 @@
-"""The API Gateway WebSocket Management API (``@connections``): one signed POST per frame.
-
-A frame is posted for every status of every subscriber, so this is the engine's most frequent outbound call. boto3's
-client (which Chalice's ``websocket_api.send`` wraps) spent about 1 ms of CPU per post on our 2-core machine, most
-of it in botocore's event hooks and endpoint resolution; signing the same request with botocore's SigV4 signer and
-sending it over a pooled urllib3 connection costs a third of that, with the same wire format and answers.
-
-botocore and urllib3 are imported on first use: they are about 180 ms of a cold start, and an invocation that
-pushes nothing (no one follows its order) never needs them.
-"""
+"""The API Gateway WebSocket Management API (``@connections``): one signed POST per frame (see ``signed_http``)."""
 
 from __future__ import annotations
 
@@ -17,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-_RETRIED = {429, 500, 502, 503, 504}  # throttling and transient failures, as boto3's standard retry mode
+from .signed_http import RETRIED, SignedHttp
 
 
 class PushFailed(Exception):
@@ -38,14 +29,8 @@ class ConnectionsApi:
         attempts: int = 3,
         sleep: Callable[[float], None] = time.sleep,
     ):
-        import urllib3
-
         self._endpoint = endpoint.rstrip("/")
-        self._region = region
-        self._credentials = credentials  # botocore credentials: refreshed by botocore when they expire
-        self._http = urllib3.PoolManager(maxsize=pool_size, timeout=urllib3.Timeout(connect=2, read=5), retries=False)
-        self._attempts = attempts
-        self._sleep = sleep
+        self._http = SignedHttp("execute-api", region, credentials, pool_size, attempts=attempts, sleep=sleep)
 
     @classmethod
     def for_api(cls, api_id: str, stage: str, region: str, endpoint_url: str | None = None) -> ConnectionsApi:
@@ -57,25 +42,14 @@ class ConnectionsApi:
 
     def post(self, connection_id: str, data: bytes) -> bool:
         """Sends one frame; False when the connection is gone (410 ``GoneException``)."""
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
-
-        url = f"{self._endpoint}/@connections/{quote(connection_id, safe='')}"
-        attempt = 1
-        while True:
-            request = AWSRequest("POST", url, data=data)
-            SigV4Auth(self._credentials.get_frozen_credentials(), "execute-api", self._region).add_auth(request)
-            response = self._http.request("POST", url, body=data, headers=dict(request.headers))
-            if response.status < 300:
-                return True
-            if response.status == 410:
-                return False
-            if response.status not in _RETRIED:
-                raise PushFailed(f"@connections answered {response.status}: {response.data[:200]!r}")
-            if attempt == self._attempts:
-                raise PushUnavailable(f"@connections answered {response.status} {attempt} times")
-            self._sleep(0.05 * 2**attempt)
-            attempt += 1
+        response = self._http.post(f"{self._endpoint}/@connections/{quote(connection_id, safe='')}", data)
+        if response.status < 300:
+            return True
+        if response.status == 410:
+            return False
+        if response.status in RETRIED:
+            raise PushUnavailable(f"@connections answered {response.status} {self._http.attempts} times")
+        raise PushFailed(f"@connections answered {response.status}: {response.data[:200]!r}")
 
 
 class WebsocketPush:

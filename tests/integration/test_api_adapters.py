@@ -1,18 +1,22 @@
 """The full API's adapters against the real servers: rate limits and connection limits in Valkey, pages and
 statistics in PostgreSQL, queue depths in the emulator, and the Prometheus text they become."""
 
+import hashlib
 import json
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import botocore.session
+import pytest
+from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
 
 from chalicelib.adapters.postgres import PostgresOrders
 from chalicelib.adapters.prometheus import render
 from chalicelib.adapters.rate_limits import RedisRateLimiter
 from chalicelib.adapters.redis_store import CONNECTION_MAX_AGE_MS, RedisConnections
-from chalicelib.adapters.sqs import SqsOrderQueue
+from chalicelib.adapters.sqs import QuickSendSqs, SqsOrderQueue
 from chalicelib.domain.limits import TokenBucket
 from chalicelib.domain.orders import Order, OrderEvent, OrderType, Status
 from chalicelib.domain.tokens import TOKENS
@@ -88,6 +92,22 @@ def test_deliveries_of_one_order_take_turns_and_record_only_live_subscriptions(r
     redis_client.delete(lock)
     with connections.delivery("o1", joining="c1") as again:
         assert again.cursors == {"c1": 0}  # subscribing again replays from the start
+
+
+def test_quick_sends_reach_the_queue_and_are_refused_as_botocore_reports_it(sqs):
+    quick = QuickSendSqs(sqs, botocore.session.get_session().get_credentials())
+    name = f"quick-{uuid.uuid4().hex[:8]}"
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    answer = quick.send_message(QueueUrl=url, MessageBody='{"orderId": "o1"}')
+    message, = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"]
+    assert (message["MessageId"], message["Body"]) == (answer["MessageId"], '{"orderId": "o1"}')
+    assert answer["MD5OfMessageBody"] == hashlib.md5(b'{"orderId": "o1"}').hexdigest()
+    with pytest.raises(ClientError) as quick_refusal:
+        quick.send_message(QueueUrl=f"{url}-missing", MessageBody="x")
+    with pytest.raises(ClientError) as botocore_refusal:
+        sqs.send_message(QueueUrl=f"{url}-missing", MessageBody="x")
+    assert quick_refusal.value.response["Error"]["Code"] == botocore_refusal.value.response["Error"]["Code"]
+    assert quick.get_queue_url(QueueName=name)["QueueUrl"] == url  # every other call is botocore's
 
 
 def _order(orders: PostgresOrders, user: str, created: datetime) -> Order:
