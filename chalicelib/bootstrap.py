@@ -123,6 +123,9 @@ def sqs_client() -> Any:
     return QuickSendSqs(client, session.get_credentials())
 
 
+REDIS_CONNECTIONS = 100  # per process; a caller past that waits (up to 5 s) for one to come back
+
+
 def redis_client(settings: Settings) -> redis.Redis | redis.RedisCluster:
     """ElastiCache Serverless speaks the cluster protocol (``REDIS_CLUSTER=1``, TLS with ``rediss://``)."""
     import redis
@@ -130,7 +133,11 @@ def redis_client(settings: Settings) -> redis.Redis | redis.RedisCluster:
     options = {"socket_timeout": 5, "socket_connect_timeout": 2}
     if settings.redis_cluster:
         return redis.RedisCluster.from_url(settings.redis_url, **options)
-    return redis.Redis.from_url(settings.redis_url, health_check_interval=30, **options)
+    # Blocking: the local worker runs hundreds of orders at once in one process, and redis-py's pool raises
+    # MaxConnectionsError past 100 instead of waiting the moment it takes for a connection to come back.
+    pool = redis.BlockingConnectionPool.from_url(settings.redis_url, max_connections=REDIS_CONNECTIONS, timeout=5,
+                                                 health_check_interval=30, **options)
+    return redis.Redis(connection_pool=pool)
 
 
 def prepare_database(pool: Any, dex: MockDexNetwork) -> None:

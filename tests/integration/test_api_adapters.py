@@ -17,10 +17,12 @@ from chalicelib.adapters.prometheus import render
 from chalicelib.adapters.rate_limits import RedisRateLimiter
 from chalicelib.adapters.redis_store import CONNECTION_MAX_AGE_MS, RedisConnections
 from chalicelib.adapters.sqs import QuickSendSqs, SqsOrderQueue
+from chalicelib.bootstrap import REDIS_CONNECTIONS, redis_client
 from chalicelib.domain.limits import TokenBucket
 from chalicelib.domain.orders import Order, OrderEvent, OrderType, Status
 from chalicelib.domain.tokens import TOKENS
 from chalicelib.services.metrics import LATENCY_BOUNDS, MetricsReader
+from chalicelib.settings import Settings
 
 
 class Millis:
@@ -108,6 +110,25 @@ def test_quick_sends_reach_the_queue_and_are_refused_as_botocore_reports_it(sqs)
         sqs.send_message(QueueUrl=f"{url}-missing", MessageBody="x")
     assert quick_refusal.value.response["Error"]["Code"] == botocore_refusal.value.response["Error"]["Code"]
     assert quick.get_queue_url(QueueName=name)["QueueUrl"] == url  # every other call is botocore's
+
+
+def test_more_callers_than_redis_connections_wait_for_one_instead_of_failing(servers):
+    client = redis_client(Settings.from_env({"REDIS_URL": servers.redis_url}))
+    failures = []
+
+    def call():
+        try:
+            client.blpop(f"empty-{uuid.uuid4()}", timeout=0.2)  # holds its connection for the whole wait
+        except Exception as error:
+            failures.append(error)
+
+    callers = [threading.Thread(target=call) for _ in range(REDIS_CONNECTIONS + 50)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(10)
+    assert failures == [] and len(client.connection_pool._connections) <= REDIS_CONNECTIONS
+    client.close()
 
 
 def _order(orders: PostgresOrders, user: str, created: datetime) -> Order:
