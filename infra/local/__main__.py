@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
 
+from .event_source import INITIAL_CONCURRENCY, SCALE_UP_PER_S
 from .lambda_runtime import PROJECT_DIR, chalice_config, function_timeout
 from .processes import Child, PortTaken, ensure_port_free, port_open, wait_until
 
@@ -39,6 +40,7 @@ class LocalSettings:
     external_database: str | None
     external_redis: str | None
     gateway_processes: int
+    worker_processes: int
 
     @classmethod
     def from_env(cls) -> LocalSettings:
@@ -58,7 +60,29 @@ class LocalSettings:
             external_database=env.get("DATABASE_URL") or None,
             external_redis=env.get("REDIS_URL") or None,
             gateway_processes=max(1, int(env.get("GATEWAY_PROCESSES") or os.cpu_count() or 1)),
+            worker_processes=max(1, int(env.get("WORKER_PROCESSES") or os.cpu_count() or 1)),
         )
+
+
+def worker_envs(env: dict[str, str], processes: int) -> list[dict[str, str]]:
+    """The environment of each worker process. Lambda runs each environment in a process of its own; here the
+    worker's environments are threads, spread over ``processes`` processes so that they use every core, with the
+    event source's concurrency (its start, its growth and its maximum) and the PostgreSQL pool shared out among
+    them. Lambda gives each environment its own connections; here the environments of a process share its pool,
+    so the pool is sized for all of them (a record waiting 10 s for a connection fails its delivery). Only the
+    first process runs the schedules: EventBridge invokes a scheduled function once."""
+    shares = {
+        "WORKER_CONCURRENCY": _split(int(env.get("WORKER_CONCURRENCY", "32")), processes),
+        "WORKER_INITIAL_CONCURRENCY": _split(INITIAL_CONCURRENCY, processes),
+        "DB_POOL_SIZE": _split(int(env.get("WORKER_DB_POOL_SIZE", "60")), processes),
+    }
+    return [{**env, **{name: str(max(1, parts[n])) for name, parts in shares.items()},
+             "WORKER_SCALE_UP_PER_S": str(SCALE_UP_PER_S / processes), "WORKER_SCHEDULES": "1" if n == 0 else "0"}
+            for n in range(processes)]
+
+
+def _split(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if n < total % parts else 0) for n in range(parts)]
 
 
 class LocalCloud:
@@ -117,11 +141,10 @@ class LocalCloud:
             self.children.append(Child(f"gateway-{n}", [python, "-m", "infra.local.gateway"],
                                        self.log_dir / f"gateway-{n}.log", env={**env, "GATEWAY_ROLE": "rest"},
                                        cwd=PROJECT_DIR).start())
-        # Lambda gives each environment its own connections; here the worker's environments share one process and
-        # its pool, so the pool is sized for all of them (a record waiting 10 s for a connection fails its delivery).
-        worker_env = {**env, "DB_POOL_SIZE": env.get("WORKER_DB_POOL_SIZE", "60")}
-        self.children.append(Child("worker", [python, "-m", "infra.local.worker"], self.log_dir / "worker.log",
-                                   env=worker_env, cwd=PROJECT_DIR).start())
+        for n, worker_env in enumerate(worker_envs(env, self.s.worker_processes), start=1):
+            name = "worker" if n == 1 else f"worker-{n}"
+            self.children.append(Child(name, [python, "-m", "infra.local.worker"], self.log_dir / f"{name}.log",
+                                       env=worker_env, cwd=PROJECT_DIR).start())
         for port in (self.s.http_port, self.s.ws_port):
             wait_until(lambda p=port: port_open(p), 60, "the gateway", gateway)
         self.function_env_used = env

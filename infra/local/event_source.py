@@ -104,6 +104,8 @@ class SqsEventSourceMapping:
         region: str = "us-east-1",
         poll_wait_s: int = 1,
         recreate_queue: Callable[[], Any] | None = None,
+        initial_concurrency: int = INITIAL_CONCURRENCY,
+        scale_up_per_s: float = SCALE_UP_PER_S,
     ):
         self._sqs = sqs
         # An emulator that restarts forgets its queues, which AWS never does; the local cloud puts them back.
@@ -112,6 +114,8 @@ class SqsEventSourceMapping:
         self.source = source
         self._invoke = invoke
         self._concurrency = concurrency
+        self._initial = min(initial_concurrency, concurrency)
+        self._scale_up_per_s = scale_up_per_s
         self._region = region
         self._poll_wait_s = poll_wait_s
         self._stop = threading.Event()
@@ -130,7 +134,7 @@ class SqsEventSourceMapping:
         return self._pollers
 
     def start(self) -> SqsEventSourceMapping:
-        for _ in range(min(INITIAL_CONCURRENCY, self._concurrency)):
+        for _ in range(self._initial):
             self._add_poller()
         scaler = threading.Thread(target=self._scale_up, name=f"scaler-{self.source.function_name}", daemon=True)
         with self._lock:
@@ -148,9 +152,9 @@ class SqsEventSourceMapping:
         thread.start()
 
     def _scale_up(self) -> None:
-        """While a backlog waits, one more invocation may run at once, ``SCALE_UP_PER_S`` times a second, up to the
+        """While a backlog waits, one more invocation may run at once, ``scale_up_per_s`` times a second, up to the
         maximum. The poller added receives at once, so a backlog that is still there keeps the signal fresh."""
-        while not self._stop.wait(1 / SCALE_UP_PER_S):
+        while not self._stop.wait(1 / self._scale_up_per_s):
             with self._lock:
                 grow = (self._pollers < self._concurrency
                         and time.monotonic() - self._backlog_seen_at < BACKLOG_SIGNAL_S)
@@ -160,7 +164,7 @@ class SqsEventSourceMapping:
     def _scale_down(self) -> bool:
         """An empty receive: this poller stops, unless it is one of the initial ones."""
         with self._lock:
-            if self._pollers <= min(INITIAL_CONCURRENCY, self._concurrency):
+            if self._pollers <= self._initial:
                 return False
             self._pollers -= 1
             return True

@@ -14,7 +14,7 @@ from botocore.config import Config
 from chalice.app import ScheduledEventConfig, SQSEventConfig
 
 from .aws import ensure_orders_queues, queue_arn
-from .event_source import SqsEventSourceMapping, SqsSource
+from .event_source import INITIAL_CONCURRENCY, SCALE_UP_PER_S, SqsEventSourceMapping, SqsSource
 from .lambda_runtime import EnvironmentPool, function_timeout
 from .scheduler import Schedule, rate_seconds
 
@@ -36,7 +36,10 @@ def main() -> None:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s worker %(levelname)s %(message)s")
     # The most invocations at once, as the event source's MaximumConcurrency: the mapping starts lower and scales.
+    # With several worker processes, each has its share of the concurrency, the start and the growth.
     concurrency = int(os.environ.get("WORKER_CONCURRENCY", "32"))
+    initial = int(os.environ.get("WORKER_INITIAL_CONCURRENCY", str(INITIAL_CONCURRENCY)))
+    scale_up_per_s = float(os.environ.get("WORKER_SCALE_UP_PER_S", str(SCALE_UP_PER_S)))
     pool = EnvironmentPool(max_size=concurrency + 1)  # one more for the schedules, so a busy worker still sweeps
     sqs = boto3.session.Session().client("sqs", config=Config(max_pool_connections=concurrency + 8))
     region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
@@ -50,7 +53,8 @@ def main() -> None:
 
     mappings = [
         SqsEventSourceMapping(
-            sqs, source, invoker(source.function_name), concurrency, region=region,
+            sqs, source, invoker(source.function_name), concurrency, region=region, initial_concurrency=initial,
+            scale_up_per_s=scale_up_per_s,
             recreate_queue=functools.partial(ensure_orders_queues, sqs, queue_name,
                                              function_timeout(source.function_name)),
         ).start()
@@ -60,7 +64,8 @@ def main() -> None:
     schedules = [
         Schedule(config.name, float(override) if override else rate_seconds(config.schedule_expression),
                  invoker(config.name), region).start()
-        for config in pool.warm_up().app.event_sources if isinstance(config, ScheduledEventConfig)
+        for config in pool.warm_up().app.event_sources
+        if isinstance(config, ScheduledEventConfig) and os.environ.get("WORKER_SCHEDULES", "1") == "1"
     ]
     print(f"worker ready: {', '.join(m.source.function_name for m in mappings)} up to x{concurrency}; "
           f"schedules: {', '.join(f'{s.name} every {s.every_s:g} s' for s in schedules) or 'none'}", flush=True)

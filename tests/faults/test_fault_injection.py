@@ -77,14 +77,14 @@ def test_every_message_delivered_two_or_three_times(servers):
 def test_the_worker_killed_at_each_step(servers, point, every):
     with cloud_on(servers, FAULT_CRASH_AT=point, FAULT_CRASH_EVERY=str(every)) as cloud:
         report = run_case(cloud.http, cloud.ws, f"2. worker killed {point}", orders=ORDERS)
-        kills = count_in_log(worker_log(cloud), "fault injection: killing this process")
+        kills = sum(count_in_log(log, "fault injection: killing this process") for log in worker_logs(cloud))
         report.faults = f"worker killed {kills} times"
     assert kills >= 2, "the crash point was not reached often enough to prove anything"
     check(report)
 
 
-def worker_log(cloud: Cloud):
-    return cloud.data_dir / "logs" / "worker.log"
+def worker_logs(cloud: Cloud):
+    return sorted((cloud.data_dir / "logs").glob("worker*.log"))  # worker.log, worker-2.log, ...
 
 
 @pytest.mark.parametrize("name, case", [
