@@ -6,8 +6,8 @@ from __future__ import annotations
 import botocore.exceptions
 import psycopg
 import redis.exceptions
-import urllib3.exceptions
 
+from .signed_http import Unreachable
 from .websocket import PushUnavailable
 
 DEPENDENCY_DOWN: tuple[type[Exception], ...] = (
@@ -16,6 +16,6 @@ DEPENDENCY_DOWN: tuple[type[Exception], ...] = (
     redis.exceptions.TimeoutError,
     redis.exceptions.LockError,  # a lock still held by a holder that died: busy for a few seconds, try again
     botocore.exceptions.HTTPClientError,  # connection refused, timeouts
-    urllib3.exceptions.HTTPError,  # the same, for @connections
+    Unreachable,  # the same, for @connections and sending to SQS
     PushUnavailable,
 )

@@ -6,23 +6,30 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import botocore.credentials
 import pytest
 
+from chalicelib.adapters.outages import DEPENDENCY_DOWN
+from chalicelib.adapters.signed_http import Unreachable
 from chalicelib.adapters.websocket import ConnectionsApi, PushFailed, PushUnavailable
+from infra.local.processes import free_port
 
 
 class Recorder(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     answers: list[int] = []
     seen: list[tuple[str, dict, bytes]] = []
+    ports: list[int] = []  # the client's port of each request: one per connection
+    hang_up = False  # close the connection after answering, without saying so first
 
     def do_POST(self):  # noqa: N802 (http.server's name)
         body = self.rfile.read(int(self.headers["Content-Length"]))
         Recorder.seen.append((self.path, dict(self.headers), body))
+        Recorder.ports.append(self.client_address[1])
         status = Recorder.answers.pop(0) if Recorder.answers else 200
         payload = b'{"message": "Forbidden"}' if status >= 400 else b""
         self.send_response(status)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
+        self.close_connection = Recorder.hang_up
 
     def log_message(self, *args):
         pass
@@ -32,7 +39,7 @@ class Recorder(BaseHTTPRequestHandler):
 def server():
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    Recorder.answers, Recorder.seen = [], []
+    Recorder.answers, Recorder.seen, Recorder.ports, Recorder.hang_up = [], [], [], False
     yield f"http://127.0.0.1:{httpd.server_address[1]}/api"
     httpd.shutdown()
 
@@ -77,3 +84,22 @@ def test_a_refusal_is_reported_at_once(server):
 def test_on_aws_the_endpoint_is_the_apis_own():
     assert ConnectionsApi.for_api("abc123", "api", "eu-west-1")._endpoint == (
         "https://abc123.execute-api.eu-west-1.amazonaws.com/api")
+
+
+def test_frames_share_a_kept_alive_connection(server):
+    client = api(server)
+    assert all(client.post(f"c{n}=", b"x") for n in range(5))
+    assert len(Recorder.seen) == 5 and len(set(Recorder.ports)) == 1
+
+
+def test_a_connection_the_server_closed_is_replaced_without_losing_the_frame(server):
+    Recorder.hang_up = True
+    client = api(server)
+    assert client.post("c=", b"first") and client.post("c=", b"second")
+    assert [body for _, _, body in Recorder.seen] == [b"first", b"second"] and len(set(Recorder.ports)) == 2
+
+
+def test_an_endpoint_nobody_listens_on_is_unreachable_which_is_an_outage():
+    with pytest.raises(Unreachable):
+        api(f"http://127.0.0.1:{free_port()}/api").post("c=", b"x")
+    assert issubclass(Unreachable, DEPENDENCY_DOWN)
