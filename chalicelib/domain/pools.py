@@ -254,7 +254,10 @@ class DlmmPool:
         return {
             "bin_step": self.bin_step,
             "active_id": self.active_id,
-            "bins": {str(k): [v[0], v[1]] for k, v in self.bins.items()},
+            # Three arrays rather than an object per bin: reading and writing a pool's 300 bins was a third of the
+            # worker's CPU.
+            "bins": {"ids": list(self.bins), "base": [v[0] for v in self.bins.values()],
+                     "quote": [v[1] for v in self.bins.values()]},
             "fees": self.fees.__dict__,
             "volatility_accumulator": self.volatility_accumulator,
             "volatility_reference": self.volatility_reference,
@@ -270,13 +273,19 @@ class DlmmPool:
             quote=quote,
             bin_step=int(state["bin_step"]),
             active_id=int(state["active_id"]),
-            bins={int(k): (int(v[0]), int(v[1])) for k, v in state["bins"].items()},
+            bins=_bins(state["bins"]),
             fees=DlmmFeeParameters(**state["fees"]),
             volatility_accumulator=int(state["volatility_accumulator"]),
             volatility_reference=int(state["volatility_reference"]),
             index_reference=int(state["index_reference"]),
             last_update=int(state["last_update"]),
         )
+
+
+def _bins(stored: dict) -> dict[int, tuple[int, int]]:
+    if "ids" in stored:
+        return dict(zip(stored["ids"], zip(stored["base"], stored["quote"], strict=True), strict=True))
+    return {int(k): (int(v[0]), int(v[1])) for k, v in stored.items()}  # as pools stored before were written
 
 
 def pool_from_state(venue: str, id: str, base: str, quote: str, state: dict) -> Pool:

@@ -131,3 +131,9 @@ def test_genesis_pools_list_three_pairs_on_both_venues():
     assert {(p.base, p.quote) for p in pools} == {("SOL", "USDC"), ("SOL", "USDT"), ("JUP", "USDC")}
     assert {p.venue for p in pools} == {"raydium", "meteora"}
     assert all(isinstance(p, (ConstantProductPool, DlmmPool)) for p in pools)
+
+
+def test_pools_stored_in_the_earlier_bin_format_still_load():
+    pool = next(p for p in genesis_pools() if isinstance(p, DlmmPool))
+    state = {**pool.to_state(), "bins": {str(k): [b, q] for k, (b, q) in pool.bins.items()}}
+    assert DlmmPool.from_state(pool.id, pool.base, pool.quote, state) == pool
