@@ -70,8 +70,10 @@ class Executor:
         if order is None:
             log.warning("message for unknown order %s dropped", order_id)
             return None
-        # An earlier delivery may have stored events it could not push (it died, or Redis was away).
-        self._notifier.catch_up(order.id, order.seq)
+        # An earlier delivery may have stored events it could not push (it died, or Redis was away). A pending order
+        # has had no delivery yet, and its first step's push sends anyone behind everything they miss.
+        if order.status is not Status.PENDING:
+            self._notifier.catch_up(order.id, order.seq)
         # Only an order found already submitted may have swapped in an earlier delivery.
         resuming_submitted = order.status is Status.SUBMITTED
         try:
