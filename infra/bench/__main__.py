@@ -30,7 +30,7 @@ from infra.chalice_config import PROJECT_DIR
 from infra.local.processes import free_port
 
 from .load import LoadPlan, run_load, stored_sequences
-from .processes import ProcessSampler
+from .processes import ProcessSampler, python_loop_ms
 from .report import chart, figures
 
 RESULTS_DIR = PROJECT_DIR / "bench-results"
@@ -167,6 +167,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         tokens = tokens_for(args.orders, args.concurrency, run_id)
         asyncio.run(run_load(LoadPlan(http, ws, warm_up, warm_up, tokens, f"{run_id}-warm",
                                       time.monotonic() + 60)))
+        loop_ms = python_loop_ms()
         print(f"placing {args.orders} orders, {args.concurrency} at a time, as {len(tokens)} users...", flush=True)
         sampler = ProcessSampler({**described.get("processes", {}), "bench client": os.getpid()}).start()
         started = time.monotonic()
@@ -184,6 +185,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             sum(u["cpu_seconds"] for u in usage.values()) * 1000 / accepted, 2)
         result["peak_memory_mib"] = {name: u["peak_memory_mib"] for name, u in usage.items()}
         result["load_seconds"] = round(load_seconds, 2)
+        result["machine"] = {"python_loop_ms": loop_ms, "cpu_stolen_fraction": sampler.stolen_fraction}
         result["cold_start_ms"] = cold_starts({**os.environ, **described.get("env", {}),
                                                "PYTHONPATH": str(PROJECT_DIR)})
         result["settings"] = {
@@ -231,6 +233,8 @@ def summary(result: dict[str, Any]) -> str:
         f"orders lost          {result['orders_lost']}",
         f"subscribers complete {result['subscribers_complete_fraction']:.2%}",
         "CPU s / 1000 orders  " + ", ".join(f"{k} {v}" for k, v in cpu.items()),
+        f"machine              a fixed Python loop takes {result['machine']['python_loop_ms']} ms here; the host "
+        f"took {result['machine']['cpu_stolen_fraction']:.1%} of the CPU time during the load",
         "peak memory MiB      " + ", ".join(f"{k} {v}" for k, v in result["peak_memory_mib"].items()),
         "cold start ms        " + "; ".join(
             f"{fn}: import {r.get('import_ms')} + first invocation {r.get('first_invocation_ms')} = {r.get('total_ms')}"

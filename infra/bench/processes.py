@@ -8,7 +8,9 @@ PostgreSQL's backends share are counted once.
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from dataclasses import dataclass, field
 
 import psutil
@@ -45,10 +47,13 @@ class ProcessSampler:
             except psutil.NoSuchProcess:
                 continue
         self._interval_s = interval_s
+        self._machine_start = psutil.cpu_times()
+        self.stolen_fraction = 0.0  # known once stopped
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="process-sampler", daemon=True)
 
     def start(self) -> ProcessSampler:
+        self._machine_start = psutil.cpu_times()
         self._sample(first=True)
         self._thread.start()
         return self
@@ -58,6 +63,7 @@ class ProcessSampler:
         self._stop.set()
         self._thread.join()
         self._sample()
+        self.stolen_fraction = _stolen(self._machine_start, psutil.cpu_times())
         return {
             name: {
                 "cpu_seconds": round(sum(t.last_cpu[pid] - t.first_cpu.get(pid, 0.0) for pid in t.last_cpu), 3),
@@ -107,3 +113,21 @@ def _descendants(pid: int, children: dict[int, list[psutil.Process]], roots: set
         if child.pid not in roots:
             found.extend([child, *_descendants(child.pid, children, roots)])
     return found
+
+
+def _stolen(start, end) -> float:
+    """The share of the machine's CPU time its host gave to other guests (``steal``; 0 where not reported)."""
+    total = sum(end) - sum(start)
+    return round((getattr(end, "steal", 0.0) - getattr(start, "steal", 0.0)) / total, 4) if total > 0 else 0.0
+
+
+def python_loop_ms() -> float:
+    """How long a fixed pure-Python loop takes here, best of three. A shared machine's speed changes from hour to
+    hour: runs compare once their figures are read against it."""
+    best = math.inf
+    for _ in range(3):
+        started, total = time.perf_counter(), 0
+        for i in range(1_000_000):
+            total += i * i
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)

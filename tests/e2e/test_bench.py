@@ -22,6 +22,7 @@ def test_the_benchmark_reports_every_figure_and_loses_nothing(tmp_path, capsys):
     assert {"gateway", "worker", "postgres", "valkey", "moto", "bench client"} <= set(result["peak_memory_mib"])
     assert all(v > 0 for v in result["peak_memory_mib"].values())
     assert result["cpu_seconds_per_1000_orders"]["total"] > 0
+    assert result["machine"]["python_loop_ms"] > 0 and 0 <= result["machine"]["cpu_stolen_fraction"] < 1
     for function in ("worker", "api"):
         assert result["cold_start_ms"][function]["total_ms"] > 0
     assert (tmp_path / "logs" / "worker.log").exists()
