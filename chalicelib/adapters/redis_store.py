@@ -2,9 +2,9 @@
 
 ``ws:conn:{id}`` holds a connection's user; ``ws:conn:{id}:orders`` the orders it follows;
 ``ws:subs:{orderId}`` maps each subscribed connection to the last ``seq`` it was sent, so every delivery
-continues exactly where the previous one stopped; ``ws:lock:{orderId}`` lets one delivery at a time push that
-order's events. ``ws:user:{userId}`` and ``ws:open`` hold the open connections,
-scored by when they opened, for the per-user limit and the open-connections gauge.
+continues exactly where the previous one stopped, and ``ws:lock:{orderId}`` lets one delivery at a time push the
+order's events. ``ws:user:{userId}`` and ``ws:open`` hold the open connections, scored by when they opened, for the
+per-user limit and the open-connections gauge.
 
 The braces are Redis hash tags: ElastiCache Serverless is a cluster, where a command or a transaction may only
 touch keys of one slot, so a connection's keys share its id's slot. A pipeline that spans slots is never a

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .signed_http import SignedHttp
+from .signed_http import Answer, SignedHttp
 
 
 class SqsOrderQueue:
@@ -72,7 +72,7 @@ class QuickSendSqs:
         return answer
 
 
-def _client_error(response: Any, answer: dict[str, Any]) -> Exception:
+def _client_error(response: Answer, answer: dict[str, Any]) -> Exception:
     from botocore.exceptions import ClientError
 
     # SQS names its errors in the query protocol's words too (x-amzn-query-error), as botocore reports them.
