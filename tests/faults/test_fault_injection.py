@@ -73,7 +73,7 @@ def test_every_message_delivered_two_or_three_times(servers):
     check(report)
 
 
-@pytest.mark.parametrize("point, every", [("after_routing", 40), ("after_swap", 40), ("after_commit", 25)])
+@pytest.mark.parametrize("point, every", [("after_routing", 40), ("after_swap", 40), ("after_commit", 10)])
 def test_the_worker_killed_at_each_step(servers, point, every):
     with cloud_on(servers, FAULT_CRASH_AT=point, FAULT_CRASH_EVERY=str(every)) as cloud:
         report = run_case(cloud.http, cloud.ws, f"2. worker killed {point}", orders=ORDERS)
