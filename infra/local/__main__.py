@@ -71,8 +71,10 @@ def worker_envs(env: dict[str, str], processes: int) -> list[dict[str, str]]:
     them. Lambda gives each environment its own connections; here the environments of a process share its pool,
     so the pool is sized for all of them (a record waiting 10 s for a connection fails its delivery). Only the
     first process runs the schedules: EventBridge invokes a scheduled function once."""
+    concurrency = int(env.get("WORKER_CONCURRENCY", "32"))
+    processes = max(1, min(processes, concurrency))  # WORKER_CONCURRENCY=1 still means one invocation at a time
     shares = {
-        "WORKER_CONCURRENCY": _split(int(env.get("WORKER_CONCURRENCY", "32")), processes),
+        "WORKER_CONCURRENCY": _split(concurrency, processes),
         "WORKER_INITIAL_CONCURRENCY": _split(INITIAL_CONCURRENCY, processes),
         "DB_POOL_SIZE": _split(int(env.get("WORKER_DB_POOL_SIZE", "60")), processes),
     }

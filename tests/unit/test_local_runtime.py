@@ -2,7 +2,7 @@
 
 import pytest
 
-from infra.local.__main__ import LocalSettings
+from infra.local.__main__ import LocalSettings, worker_envs
 from infra.local.lambda_runtime import chalice_config, function_timeout
 from infra.local.servers import LocalStackUnavailable, python_313
 
@@ -28,3 +28,14 @@ def test_an_unknown_emulator_is_refused(monkeypatch):
     monkeypatch.setenv("AWS_EMULATOR", "azurite")
     with pytest.raises(ValueError, match="moto, localstack"):
         LocalSettings.from_env()
+
+
+def test_the_worker_processes_share_out_the_event_sources_concurrency_and_the_pool():
+    envs = worker_envs({"WORKER_CONCURRENCY": "32", "WORKER_DB_POOL_SIZE": "60", "OTHER": "kept"}, 2)
+    assert [e["WORKER_CONCURRENCY"] for e in envs] == ["16", "16"]
+    assert sum(int(e["WORKER_INITIAL_CONCURRENCY"]) for e in envs) == 5  # Lambda's start, in all
+    assert sum(float(e["WORKER_SCALE_UP_PER_S"]) for e in envs) == 5.0  # and its growth
+    assert [e["DB_POOL_SIZE"] for e in envs] == ["30", "30"]
+    assert [e["WORKER_SCHEDULES"] for e in envs] == ["1", "0"] and all(e["OTHER"] == "kept" for e in envs)
+    single, = worker_envs({"WORKER_CONCURRENCY": "1"}, 2)  # one invocation at a time means one process
+    assert single["WORKER_CONCURRENCY"] == "1" and single["WORKER_SCHEDULES"] == "1"
