@@ -49,6 +49,11 @@ def _delete_message_locked(self: Queue, receipt_handle: str) -> None:
 Queue.delete_message = _delete_message_locked
 
 
+# A send reads every attribute of the queue to check one (ContentBasedDeduplication), and the approximate counts
+# among them walk the whole backlog: each send cost O(backlog). They are not counted while a send reads them.
+_sending = threading.local()
+
+
 # moto's Message.visible and .delayed each read the clock; these read it once per walk, with the same comparisons.
 def _ready(message: Message, now: float) -> bool:
     return now > message.visible_at and not now < message.delayed_until
@@ -66,9 +71,6 @@ def _count(keep: Callable[[Message, float], bool]) -> property:
     return property(lambda self: 0 if getattr(_sending, "active", False) else len(walk(self)))
 
 
-# A send reads every attribute of the queue to check one (ContentBasedDeduplication), and the approximate counts
-# among them walk the whole backlog: each send cost O(backlog). They are not counted while a send reads them.
-_sending = threading.local()
 _send_message = SQSBackend.send_message
 
 
