@@ -6,8 +6,8 @@ moto 5.2 recomputes every queue attribute (walking all messages three times) for
 returning, to read the retention period; a receive therefore costs O(backlog²) and a burst of 1,000 orders spent
 more time in moto than in the engine. The retention period is read straight from the queue instead: the same
 value, without the walk. A send reads every attribute too, and no longer counts the backlog to do so; the walks
-that remain read the clock once instead of twice per message. Everything else is moto's own (``python -m
-moto.server``'s arguments).
+that remain read the clock once instead of twice per message. It is served by waitress, which keeps connections
+alive (see ``serve``); everything else is moto's own.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import moto.core.utils as core_utils
 import moto.sqs.models as sqs_models
 from moto.core.utils import unix_time, unix_time_millis
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
-from moto.server import main
 from moto.sqs.models import Message, Queue, SQSBackend
 
 
@@ -112,8 +111,26 @@ def _remembered_backend_for_host(self: DomainDispatcherApplication, host: str | 
 
 DomainDispatcherApplication.get_backend_for_host = _remembered_backend_for_host
 
+
+
+def serve(host: str, port: int) -> None:
+    """moto's application behind waitress rather than werkzeug's development server, which closes every connection
+    after one request (each SQS call then paid a TCP connection and a new thread, and waited on a 10 ms drain): as
+    on AWS, clients keep their connections. Long polls hold a thread each, so there are enough for every poller."""
+    import waitress
+    from moto.moto_server.werkzeug_app import create_backend_app
+
+    os.environ.setdefault("MOTO_PORT", str(port))  # moto builds queue URLs with it, as its own server does
+    waitress.serve(DomainDispatcherApplication(create_backend_app), host=host, port=port, threads=96,
+                   connection_limit=2000, channel_timeout=300, asyncore_use_poll=True, ident="moto")
+
+
 if __name__ == "__main__":
-    # One line per request costs moto a tenth of its time under load; failures are still logged.
-    if os.environ.get("LOG_LEVEL", "INFO").upper() != "DEBUG":
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    main()
+    import argparse
+
+    parser = argparse.ArgumentParser(description="moto's SQS for the local cloud")
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, default=5000)
+    arguments = parser.parse_args()
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
+    serve(arguments.host, arguments.port)
