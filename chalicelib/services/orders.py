@@ -48,11 +48,9 @@ class OrderService:
         """Stores the order and queues it for the worker.
 
         With ``order_id`` (derived from an Idempotency-Key) placing is itself idempotent, whatever happened to the
-        response of an earlier attempt: a repeat finds the stored order, queues it again if it has not started
-        (the first attempt may have failed to), and returns it.
+        response of an earlier attempt: a repeat finds the stored order (the insert finds its id taken), queues it
+        again if it has not started (the first attempt may have failed to), and returns it.
         """
-        if order_id is not None and (existing := self._orders.get(order_id)) is not None:
-            return self._repeat(existing, user_id, request)
         now = self._clock.now()
         token_in, token_out = TOKENS[request.token_in], TOKENS[request.token_out]
         order = Order(
@@ -81,7 +79,7 @@ class OrderService:
                 "slippageBps": order.slippage_bps,
             },
         )
-        if not self._orders.add(order, accepted):  # a concurrent repeat stored it first
+        if not self._orders.add(order, accepted):  # a repeat of this Idempotency-Key stored it first
             return self._repeat(self._orders.get(order.id), user_id, request)
         try:
             self._queue.enqueue(order.id)
