@@ -108,16 +108,21 @@ class MockDexNetwork:
         self._sleep(self._swap_latency.sample(self._rng))
         if self._rng.random() < self._failure_rate:
             raise VenueUnavailable("transaction expired before it landed (injected venue failure)")
-        with self._db.connection() as conn, conn.transaction():
+        with self._db.connection() as conn, conn.pipeline(), conn.transaction():
             # Lock the pool first: two attempts under one signature then queue up, and the second sees the first.
-            row = conn.execute("SELECT * FROM dex.pools WHERE id = %s FOR UPDATE", (pool_id,)).fetchone()
+            # The three reads travel in one round trip, but the server still starts each once the one before it is
+            # done, so the lookups run (and take their snapshot) with the lock held.
+            locked = conn.execute("SELECT * FROM dex.pools WHERE id = %s FOR UPDATE", (pool_id,))
+            earlier = conn.execute("SELECT * FROM dex.swaps WHERE signature = %s", (signature,))
+            refused = conn.execute("SELECT kind, reason FROM dex.failed_transactions WHERE signature = %s",
+                                   (signature,))
+            row = locked.fetchone()
             if row is None:
                 raise SwapRejected(f"unknown pool {pool_id}")
-            existing = conn.execute("SELECT * FROM dex.swaps WHERE signature = %s", (signature,)).fetchone()
+            existing = earlier.fetchone()
             if existing:
                 return _receipt(existing)
-            failed = conn.execute("SELECT kind, reason FROM dex.failed_transactions WHERE signature = %s",
-                                  (signature,)).fetchone()
+            failed = refused.fetchone()
             if failed:
                 raise _FAILURES[failed["kind"]](failed["reason"])
             now = self._now()
