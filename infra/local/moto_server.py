@@ -112,7 +112,6 @@ def _remembered_backend_for_host(self: DomainDispatcherApplication, host: str | 
 DomainDispatcherApplication.get_backend_for_host = _remembered_backend_for_host
 
 
-
 def serve(host: str, port: int) -> None:
     """moto's application behind waitress rather than werkzeug's development server, which closes every connection
     after one request (each SQS call then paid a TCP connection and a new thread, and waited on a 10 ms drain): as
