@@ -10,7 +10,6 @@ follows each on a WebSocket connection of its own, and then prints the figures a
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import math
 import os
@@ -27,7 +26,7 @@ from typing import Any
 from chalicelib.auth import issue_token
 from chalicelib.settings import LOCAL_JWT_SECRET
 from infra.chalice_config import PROJECT_DIR
-from infra.local.processes import free_port
+from infra.local.processes import free_port, run_loop
 
 from .load import LoadPlan, run_load, stored_sequences
 from .processes import ProcessSampler, python_loop_ms
@@ -165,18 +164,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         run_id = uuid.uuid4().hex[:8]
         warm_up = min(20, args.orders)
         tokens = tokens_for(args.orders, args.concurrency, run_id)
-        asyncio.run(run_load(LoadPlan(http, ws, warm_up, warm_up, tokens, f"{run_id}-warm",
+        run_loop(run_load(LoadPlan(http, ws, warm_up, warm_up, tokens, f"{run_id}-warm",
                                       time.monotonic() + 60)))
         loop_ms = python_loop_ms()
         print(f"placing {args.orders} orders, {args.concurrency} at a time, as {len(tokens)} users...", flush=True)
         sampler = ProcessSampler({**described.get("processes", {}), "bench client": os.getpid()}).start()
         started = time.monotonic()
-        traces = asyncio.run(run_load(LoadPlan(http, ws, args.orders, args.concurrency, tokens, run_id,
+        traces = run_loop(run_load(LoadPlan(http, ws, args.orders, args.concurrency, tokens, run_id,
                                                started + args.timeout, args.connection_per_order)))
         load_seconds = time.monotonic() - started
         usage = sampler.stop()
         owners = {t.order_id: tokens[t.index % len(tokens)] for t in traces if t.order_id}
-        stored = asyncio.run(stored_sequences(http, owners))
+        stored = run_loop(stored_sequences(http, owners))
         result = figures(traces, stored)
         accepted = max(1, result["accepted"])
         result["cpu_seconds_per_1000_orders"] = {

