@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Json
 from psycopg_pool import ConnectionPool
 
 from ..domain.markets import pair_of
@@ -78,7 +78,7 @@ class MockDexNetwork:
                 conn.execute(
                     """INSERT INTO dex.pools (id, venue, base, quote, state, updated_at)
                        VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING""",
-                    (p.id, p.venue, p.base, p.quote, Jsonb(p.to_state()), self._now()),
+                    (p.id, p.venue, p.base, p.quote, Json(p.to_state()), self._now()),
                 )
 
     def pools(self, token_in: str | None = None, token_out: str | None = None) -> list[Pool]:
@@ -108,23 +108,23 @@ class MockDexNetwork:
         self._sleep(self._swap_latency.sample(self._rng))
         if self._rng.random() < self._failure_rate:
             raise VenueUnavailable("transaction expired before it landed (injected venue failure)")
-        with self._db.connection() as conn, conn.pipeline(), conn.transaction():
+        with self._db.connection() as conn, conn.transaction():
             # Lock the pool first: two attempts under one signature then queue up, and the second sees the first.
-            # The three reads travel in one round trip, but the server still starts each once the one before it is
-            # done, so the lookups run (and take their snapshot) with the lock held.
-            locked = conn.execute("SELECT * FROM dex.pools WHERE id = %s FOR UPDATE", (pool_id,))
-            earlier = conn.execute("SELECT * FROM dex.swaps WHERE signature = %s", (signature,))
-            refused = conn.execute("SELECT kind, reason FROM dex.failed_transactions WHERE signature = %s",
-                                   (signature,))
-            row = locked.fetchone()
+            row = conn.execute("SELECT * FROM dex.pools WHERE id = %s FOR UPDATE", (pool_id,)).fetchone()
             if row is None:
                 raise SwapRejected(f"unknown pool {pool_id}")
-            existing = earlier.fetchone()
-            if existing:
-                return _receipt(existing)
-            failed = refused.fetchone()
-            if failed:
-                raise _FAILURES[failed["kind"]](failed["reason"])
+            # A statement of its own, after the lock: its snapshot holds whatever the lock's last holder committed.
+            earlier = conn.execute(
+                """SELECT s.*, f.kind AS failed_kind, f.reason AS failed_reason
+                   FROM (SELECT %(signature)s::text AS signature) AS asked
+                   LEFT JOIN dex.swaps s ON s.signature = asked.signature
+                   LEFT JOIN dex.failed_transactions f ON f.signature = asked.signature""",
+                {"signature": signature},
+            ).fetchone()
+            if earlier["signature"] is not None:
+                return _receipt(earlier)
+            if earlier["failed_kind"] is not None:
+                raise _FAILURES[earlier["failed_kind"]](earlier["failed_reason"])
             now = self._now()
             pool = pool_from_state(row["venue"], row["id"], row["base"], row["quote"], row["state"])
             try:
@@ -142,7 +142,7 @@ class MockDexNetwork:
                 failure = None
                 conn.execute(
                     "UPDATE dex.pools SET state = %s, swaps = swaps + 1, updated_at = %s WHERE id = %s",
-                    (Jsonb(outcome.pool_after.to_state()), now, pool_id),
+                    (Json(outcome.pool_after.to_state()), now, pool_id),
                 )
                 inserted = conn.execute(
                     """INSERT INTO dex.swaps (signature, memo, pool_id, venue, token_in, token_out, amount_in,
