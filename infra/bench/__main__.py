@@ -34,10 +34,12 @@ from .report import chart, figures
 
 RESULTS_DIR = PROJECT_DIR / "bench-results"
 CLOUD_START_TIMEOUT_S = 180
-# The per-user limits a trader has (20 WebSocket connections, a burst of 100 orders) hold: the load is spread
-# over as many users as that takes, as many bots would place it.
+# The per-user limits a trader has (20 WebSocket connections, a burst of 100 requests) hold: the load is spread
+# over as many users as that takes, as many bots would place it. Each order spends two requests of the burst: its
+# placement and its subscription.
 CONNECTIONS_PER_USER = 20
 BURST_PER_USER = 100
+REQUESTS_PER_ORDER = 2
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -145,7 +147,7 @@ def cold_starts(env: dict[str, str]) -> dict[str, Any]:
 
 
 def tokens_for(orders: int, concurrency: int, run_id: str) -> list[str]:
-    users = max(math.ceil(concurrency / CONNECTIONS_PER_USER), math.ceil(orders / BURST_PER_USER), 1)
+    users = max(math.ceil(concurrency / CONNECTIONS_PER_USER), math.ceil(orders * REQUESTS_PER_ORDER / BURST_PER_USER), 1)
     secret = os.environ.get("JWT_SECRET") or LOCAL_JWT_SECRET
     return [issue_token(f"bench-{run_id}-{n}", secret) for n in range(users)]
 

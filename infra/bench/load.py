@@ -165,19 +165,29 @@ def _record(trace: OrderTrace, frame: dict) -> None:
         trace.final_status = frame["status"]
 
 
-async def stored_sequences(http_url: str, owners: dict[str, str]) -> dict[str, list[tuple[int, str]]]:
+async def stored_sequences(http_url: str, owners: dict[str, str],
+                           deadline_s: float = 120) -> dict[str, list[tuple[int, str]]]:
     """Each order's events as the engine stored them (``owners``: order id -> its user's token): what a complete
-    subscriber must have seen."""
+    subscriber must have seen. A user's reads share its rate limit with the orders it just placed, so a 429 is
+    waited out as its ``Retry-After`` says; any other failure to read is an error, not an order lost."""
     stored: dict[str, list[tuple[int, str]]] = {}
     limit = asyncio.Semaphore(32)
+    give_up_at = time.monotonic() + deadline_s
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
 
         async def fetch(order_id: str, token: str) -> None:
-            async with limit, session.get(f"{http_url}/orders/{order_id}",
-                                          headers={"Authorization": f"Bearer {token}"}) as response:
-                if response.status == 200:
-                    view = await response.json()
-                    stored[order_id] = [(e["seq"], e["status"]) for e in view["events"]]
+            while True:
+                async with limit, session.get(f"{http_url}/orders/{order_id}",
+                                              headers={"Authorization": f"Bearer {token}"}) as response:
+                    if response.status == 200:
+                        view = await response.json()
+                        stored[order_id] = [(e["seq"], e["status"]) for e in view["events"]]
+                        return
+                    wait_s = float(response.headers.get("Retry-After", "1"))
+                    if response.status != 429 or time.monotonic() + wait_s > give_up_at:
+                        raise RuntimeError(f"GET /orders/{order_id} answered {response.status}: "
+                                           f"{(await response.text())[:200]}")
+                await asyncio.sleep(wait_s)
 
         await asyncio.gather(*(fetch(order_id, token) for order_id, token in owners.items()))
     return stored
