@@ -147,7 +147,8 @@ def cold_starts(env: dict[str, str]) -> dict[str, Any]:
 
 
 def tokens_for(orders: int, concurrency: int, run_id: str) -> list[str]:
-    users = max(math.ceil(concurrency / CONNECTIONS_PER_USER), math.ceil(orders * REQUESTS_PER_ORDER / BURST_PER_USER), 1)
+    users = max(math.ceil(concurrency / CONNECTIONS_PER_USER),
+                math.ceil(orders * REQUESTS_PER_ORDER / BURST_PER_USER), 1)
     secret = os.environ.get("JWT_SECRET") or LOCAL_JWT_SECRET
     return [issue_token(f"bench-{run_id}-{n}", secret) for n in range(users)]
 
@@ -167,13 +168,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         warm_up = min(20, args.orders)
         tokens = tokens_for(args.orders, args.concurrency, run_id)
         run_loop(run_load(LoadPlan(http, ws, warm_up, warm_up, tokens, f"{run_id}-warm",
-                                      time.monotonic() + 60)))
+                                   time.monotonic() + 60)))
         loop_ms = python_loop_ms()
         print(f"placing {args.orders} orders, {args.concurrency} at a time, as {len(tokens)} users...", flush=True)
         sampler = ProcessSampler({**described.get("processes", {}), "bench client": os.getpid()}).start()
         started = time.monotonic()
         traces = run_loop(run_load(LoadPlan(http, ws, args.orders, args.concurrency, tokens, run_id,
-                                               started + args.timeout, args.connection_per_order)))
+                                            started + args.timeout, args.connection_per_order)))
         load_seconds = time.monotonic() - started
         usage = sampler.stop()
         owners = {t.order_id: tokens[t.index % len(tokens)] for t in traces if t.order_id}

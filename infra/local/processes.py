@@ -1,4 +1,5 @@
-"""Child processes that die with their parent and stop within a deadline."""
+"""Child processes that die with their parent and stop within a deadline, and the event loop the local cloud's
+asyncio servers run on."""
 
 from __future__ import annotations
 
