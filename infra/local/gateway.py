@@ -63,24 +63,30 @@ class Connection:
 
 
 class Gateway:
+    """``rest`` and ``websocket`` are the environments of the two APIs' functions. On AWS the REST handler and the
+    WebSocket handlers are separate functions, each with its own concurrency: a backlog of REST requests never holds
+    up a WebSocket message, nor the other way round. Each API has as many invocation threads as environments."""
+
     def __init__(
         self,
-        pool: EnvironmentPool,
+        rest: EnvironmentPool,
+        websocket: EnvironmentPool,
         api_id: str = "local",
         stage: str = "api",
-        invocation_threads: int = 32,
         idle_timeout_s: float = 600,
         max_connection_s: float = 7200,
     ):
-        self.pool = pool
+        self.rest = rest
+        self.websocket = websocket
+        self.rest_executor = ThreadPoolExecutor(max_workers=rest.max_size, thread_name_prefix="rest")
+        self.websocket_executor = ThreadPoolExecutor(max_workers=websocket.max_size, thread_name_prefix="websocket")
         self.api_id = api_id
         self.stage = stage
-        self.executor = ThreadPoolExecutor(max_workers=invocation_threads, thread_name_prefix="invoke")
         self.idle_timeout_s = idle_timeout_s
         self.max_connection_s = max_connection_s
         self.connections: dict[str, Connection] = {}
         self._in_flight: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
-        ws_handlers = pool.warm_up().app.websocket_handlers
+        ws_handlers = rest.warm_up().app.websocket_handlers  # the same app: which functions the WebSocket routes call
         self.ws_functions = {route: config.name for route, config in ws_handlers.items()}
 
     # REST -------------------------------------------------------------------------------------------------
@@ -99,14 +105,14 @@ class Gateway:
         headers = {k: v for k, v in request.headers.items()}
         loop = asyncio.get_running_loop()
         status, response_headers, payload = await loop.run_in_executor(
-            self.executor, self._invoke_rest, request.method, request.path_qs, headers, body or None
+            self.rest_executor, self._invoke_rest, request.method, request.path_qs, headers, body or None
         )
         return web.Response(status=status, headers=response_headers, body=payload)
 
     def _invoke_rest(self, method: str, path: str, headers: dict[str, str], body: bytes | None):
         request_id = str(uuid.uuid4())
         try:
-            with self.pool.environment() as env:
+            with self.rest.environment() as env:
                 response = env.gateway.handle_request(method, path, headers, body)
         except LocalGatewayException as error:
             return self._gateway_response(_response_type(error), request_id, error.headers.get("x-amzn-ErrorType"))
@@ -163,15 +169,15 @@ class Gateway:
         }
 
     async def _invoke(self, route_key: str, event: dict[str, Any]) -> dict[str, Any] | None:
-        function = self.ws_functions.get(route_key) or self.ws_functions.get("$default")
-        if function is None:
+        function = self.ws_functions.get(route_key)
+        if function is None:  # as on API Gateway: no $connect route accepts, no $disconnect route invokes nothing
             return None
 
         def call() -> Any:
-            with self.pool.environment() as env:
+            with self.websocket.environment() as env:
                 return env.invoke(function, event)
 
-        return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+        return await asyncio.get_running_loop().run_in_executor(self.websocket_executor, call)
 
     async def handle_websocket(self, request: web.Request) -> web.StreamResponse:
         now = _now_ms()
@@ -423,26 +429,29 @@ async def serve(gateway: Gateway, http_port: int, ws_port: int | None, stop: asy
     await stop.wait()
     for runner in runners:
         await runner.cleanup()
-    gateway.executor.shutdown(wait=False, cancel_futures=True)
+    for executor in (gateway.rest_executor, gateway.websocket_executor):
+        executor.shutdown(wait=False, cancel_futures=True)
 
 
 def main() -> None:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s gateway %(levelname)s %(message)s")
-    pool = EnvironmentPool(max_size=int(os.environ.get("GATEWAY_CONCURRENCY", "16")))
+    concurrency = int(os.environ.get("GATEWAY_CONCURRENCY", "16"))
+    rest_only = os.environ.get("GATEWAY_ROLE") == "rest"
     gateway = Gateway(
-        pool,
+        EnvironmentPool(max_size=concurrency),
+        EnvironmentPool(max_size=concurrency),
         idle_timeout_s=float(os.environ.get("WS_IDLE_TIMEOUT_SECONDS", "600")),
         max_connection_s=float(os.environ.get("WS_MAX_CONNECTION_SECONDS", "7200")),
-        invocation_threads=int(os.environ.get("GATEWAY_CONCURRENCY", "16")) * 2,
     )
+    if not rest_only:
+        gateway.websocket.warm_up()  # the first connection does not pay the import
 
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        rest_only = os.environ.get("GATEWAY_ROLE") == "rest"
         await serve(gateway, int(os.environ.get("HTTP_PORT", "8000")),
                     None if rest_only else int(os.environ.get("WS_PORT", "8001")), stop)
 

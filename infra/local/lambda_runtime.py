@@ -71,6 +71,7 @@ class Environment:
 
 class EnvironmentPool:
     def __init__(self, app_file: Path = PROJECT_DIR / "app.py", config: Config | None = None, max_size: int = 10):
+        self.max_size = max_size
         self._app_file = app_file
         self._config = config or chalice_config()
         self._idle: list[Environment] = []

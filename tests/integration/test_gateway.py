@@ -30,7 +30,7 @@ def gateway(aws_env, db, dex, sqs):
     http_port, ws_port = free_port(), free_port()
     endpoint = f"http://127.0.0.1:{ws_port}/api"
     os.environ["WEBSOCKET_ENDPOINT_URL"] = endpoint
-    gw = Gateway(EnvironmentPool(max_size=4))
+    gw = Gateway(EnvironmentPool(max_size=4), EnvironmentPool(max_size=4))
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
     thread = threading.Thread(target=loop.run_until_complete, args=(serve(gw, http_port, ws_port, stop),), daemon=True)
