@@ -1,5 +1,6 @@
 # Two commands set everything up on a fresh machine: `make run` and `make test`.
-PYTHON ?= python3
+# The Lambda runtime is Python 3.11 (infra/cdk pins it): the environment uses a python3.11 where there is one.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || echo python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 USER ?= alice
@@ -9,32 +10,55 @@ CDK_CLI ?= npx --yes aws-cdk@2.1148.1  # the CLI release that reads this aws-cdk
 # jsii runs the CDK on this machine's Node.js 20, which it reports as past its end of life on every call.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 20
 
-.PHONY: install run test test-fast test-faults bench lint token redrive synth deploy clean
+.PHONY: install install-dev lock run test test-fast test-faults bench lint token redrive synth deploy clean
 
-$(VENV)/.installed: requirements.txt requirements-local.txt requirements-dev.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet "pip>=24,<26.3"  # chalice 1.34 packages with pip and supports no newer
-	$(PY) -m pip install --quiet -r requirements-dev.txt
-	touch $@
+UV := $(VENV)/bin/uv
+LOCK := $(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes
 
-install: $(VENV)/.installed
+# Three locked sets, each installed with every hash checked: the functions' own (requirements.lock, what Chalice
+# packages), the local cloud's (make run) and the rest for tests, benchmarks and the CDK app (make test). Edit the
+# requirements*.txt files, then `make lock`.
+$(UV): requirements-uv.lock
+	@test -x $(PY) || { echo "creating $(VENV) with $$($(PYTHON) -V)"; $(PYTHON) -m venv $(VENV); }
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r requirements-uv.lock
+	@touch $@
+
+$(VENV)/.installed-local: requirements-local.lock | $(UV)
+	@echo "installing the local cloud's packages into $(VENV) (the first time: about 20 s)"
+	$(UV) pip install --python $(PY) --require-hashes -r requirements-local.lock
+	@touch $@
+
+$(VENV)/.installed-dev: requirements-dev.lock $(VENV)/.installed-local
+	@echo "installing the test, benchmark and deployment packages into $(VENV) (the first time: about 30 s)"
+	$(UV) pip install --python $(PY) --require-hashes -r requirements-dev.lock
+	@touch $@
+
+install: $(VENV)/.installed-local  ## what the local cloud needs
+
+install-dev: $(VENV)/.installed-dev  ## everything: the tests, the benchmark and the CDK app too
+
+lock: | $(UV)  ## regenerate the lock files from the requirements*.txt files (every pin and hash, every platform)
+	$(LOCK) requirements-uv.txt -o requirements-uv.lock
+	$(LOCK) requirements-dev.txt -o requirements-dev.lock
+	$(LOCK) -c requirements-dev.lock requirements-local.txt -o requirements-local.lock
+	$(LOCK) -c requirements-dev.lock requirements.txt -o requirements.lock
 
 run: install  ## start the local cloud on 127.0.0.1 and serve the engine until Ctrl-C
 	$(PY) -m infra.local run
 
-test: install  ## the whole suite: unit, integration and end-to-end, slow tests included
+test: install-dev  ## the whole suite: unit, integration and end-to-end, slow tests included
 	$(PY) -m pytest
 
-test-fast: install  ## everything but the slow tests
+test-fast: install-dev  ## everything but the slow tests
 	$(PY) -m pytest -m "not slow"
 
-test-faults: install  ## the fault-injection suite alone, with its table of figures
+test-faults: install-dev  ## the fault-injection suite alone, with its table of figures
 	$(PY) -m pytest tests/faults
 
-bench: install  ## load the whole local cloud and print its figures: make bench ARGS="--venue-latency 1 --emulator localstack"
+bench: install-dev  ## load the whole local cloud and print its figures: make bench ARGS="--venue-latency 1 --emulator localstack"
 	$(PY) -m infra.bench $(ARGS)
 
-lint: install
+lint: install-dev  ## ruff over the whole tree (CI runs it)
 	$(VENV)/bin/ruff check .
 
 token: install  ## print a bearer token: make token USER=alice
@@ -43,12 +67,12 @@ token: install  ## print a bearer token: make token USER=alice
 redrive: install  ## move dead-lettered order messages back to the orders queue (of the running local cloud)
 	$(PY) -m infra.local redrive
 
-synth: install  ## write a stage's CloudFormation template offline, no AWS account needed: make synth STAGE=prod
+synth: install-dev  ## write a stage's CloudFormation template offline, no AWS account needed: make synth STAGE=prod
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} CDK_OUTDIR=$(CDK_OUT) \
 	CDK_CONTEXT_JSON='{"stage": "$(STAGE)"}' $(PY) -m infra.cdk
 	@echo "wrote $(CDK_OUT)/$(STAGE).template.json"
 
-deploy: install  ## deploy a stage to the AWS account of your credentials: make deploy STAGE=dev
+deploy: install-dev  ## deploy a stage to the AWS account of your credentials: make deploy STAGE=dev
 	$(CDK_CLI) deploy -c stage=$(STAGE) $(STAGE)
 
 clean:  ## forget the local cloud's data (orders, pools) and logs

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .event_source import INITIAL_CONCURRENCY, SCALE_UP_PER_S
 from .lambda_runtime import PROJECT_DIR, chalice_config, function_timeout
-from .processes import Child, PortTaken, ensure_port_free, port_open, wait_until
+from .processes import Child, PortTaken, Server, ensure_port_free, port_open, wait_until
 
 STOP_DEADLINE_S = 4.5
 CLOUD_FILE = "cloud.json"
@@ -92,7 +92,9 @@ class LocalCloud:
         self.s = settings
         self.log_dir = settings.data_dir / "logs"
         self.children: list[Child] = []
+        self.servers: dict[str, Server] = {}  # the servers started here, by their process's name
         self.function_env_used: dict[str, str] = {}
+        self.restarts: dict[str, tuple[int, float]] = {}  # name -> (restarts in a row, when last restarted)
 
     def check_ports(self) -> None:
         ports = {"the REST API": self.s.http_port, "the WebSocket API": self.s.ws_port}
@@ -129,6 +131,7 @@ class LocalCloud:
         for server in servers:  # all launched at once, then waited for
             server.launch()
             self.children.append(server.child)
+            self.servers[server.child.name] = server
         for server in servers:
             server.wait_ready()
 
@@ -184,18 +187,24 @@ class LocalCloud:
         return env
 
     def prepare_resources(self, env: dict[str, str]) -> None:
-        import boto3
-
         from chalicelib.adapters.dex import MockDexNetwork
         from chalicelib.adapters.postgres import connect_pool
         from chalicelib.bootstrap import prepare_database
         from chalicelib.settings import Settings
 
-        from .aws import ensure_orders_queues
-
         settings = Settings.from_env(env)
         with connect_pool(settings.database_url, max_size=2) as pool:
             prepare_database(pool, MockDexNetwork(pool, settings.quote_latency, settings.swap_latency, 0, now=_utcnow))
+        self.prepare_queues(env)
+
+    def prepare_queues(self, env: dict[str, str]) -> None:
+        import boto3
+
+        from chalicelib.settings import Settings
+
+        from .aws import ensure_orders_queues
+
+        settings = Settings.from_env(env)
         sqs = boto3.session.Session(
             aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
             region_name=env["AWS_DEFAULT_REGION"],
@@ -204,6 +213,28 @@ class LocalCloud:
 
     def first_exited(self) -> Child | None:
         return next((c for c in self.children if not c.alive()), None)
+
+    def recover(self, exited: Child) -> None:
+        """Starts a process that died again, as Lambda replaces a failed environment and a managed service its
+        failed server: PostgreSQL replays its write-ahead log, Valkey its append-only file; the emulator, which
+        keeps its queues in memory, gets them again (the sweeper re-sends what their messages carried)."""
+        server = self.servers.get(exited.name)
+        if server is None:
+            exited.start()
+        else:
+            server.launch()
+            self.children[self.children.index(exited)] = server.child
+            server.wait_ready()
+            if exited.name in ("moto", "localstack"):
+                self.prepare_queues(self.function_env_used)
+        self.describe()
+
+    def restart_delay(self, name: str, now: float) -> float:
+        """How long to wait before restarting ``name``: at once, unless it keeps dying (then 1, 2, 4 ... 30 s)."""
+        count, last = self.restarts.get(name, (0, -1e9))
+        count = count + 1 if now - last < 30 else 0
+        self.restarts[name] = (count, now)
+        return 0.0 if count == 0 else min(30.0, 2.0 ** (count - 1))
 
     def stop(self) -> None:
         """Functions first (they finish what they hold), then the servers they use; all within the deadline."""
@@ -224,7 +255,7 @@ def _utcnow():
 
 
 def run() -> int:
-    from .servers import LocalStackUnavailable
+    from .servers import LocalStackUnavailable, Unavailable
 
     try:
         settings = LocalSettings.from_env()
@@ -238,12 +269,18 @@ def run() -> int:
     started = time.monotonic()
     try:
         cloud.start()
-    except (PortTaken, LocalStackUnavailable) as error:
+    except (PortTaken, LocalStackUnavailable, Unavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         cloud.stop()
         return 2
+    except PermissionError as error:
+        print(f"error: the local cloud could not start: permission denied on {error.filename}; its servers run as "
+              f"you{' (PostgreSQL as nobody)' if os.geteuid() == 0 else ''}: make it reachable by them, or set "
+              f"LOCAL_DATA_DIR to a folder of yours (logs: {cloud.log_dir})", file=sys.stderr)
+        cloud.stop()
+        return 1
     except Exception as error:
-        print(f"error: the local cloud could not start: {error}\nlogs: {cloud.log_dir}", file=sys.stderr)
+        print(f"error: the local cloud could not start: {error} (logs: {cloud.log_dir})", file=sys.stderr)
         cloud.stop()
         return 1
     emulator = settings.external_emulator or f"http://127.0.0.1:{settings.emulator_port} ({settings.emulator})"
@@ -261,23 +298,23 @@ def run() -> int:
         f"Ctrl-C stops everything.",
         flush=True,
     )
-    exited = None
     while not stop.wait(0.5):
         exited = cloud.first_exited()
-        if exited and exited.name.startswith(FUNCTIONS):
-            # Lambda replaces an environment that died; the messages it held come back after their visibility.
-            print(f"warning: {exited.name} exited with code {exited.popen.returncode}; starting it again "
-                  f"(see {exited.log_path})", file=sys.stderr, flush=True)
-            exited.start()
-            cloud.describe()
-            exited = None
-        elif exited:
-            print(f"error: {exited.name} exited unexpectedly; see {exited.log_path}", file=sys.stderr)
+        if exited is None:
+            continue
+        delay = cloud.restart_delay(exited.name, time.monotonic())
+        print(f"warning: {exited.name} exited with code {exited.popen.returncode}; starting it again"
+              f"{f' in {delay:.0f} s' if delay else ''} (see {exited.log_path})", file=sys.stderr, flush=True)
+        if stop.wait(delay):
             break
+        try:
+            cloud.recover(exited)
+        except Exception as error:  # tried again on the next turn, later and later
+            print(f"warning: {exited.name} did not start again: {error}", file=sys.stderr, flush=True)
     print("stopping...", flush=True)
     cloud.stop()
     print("stopped", flush=True)
-    return 1 if exited else 0
+    return 0
 
 
 def token(user: str) -> int:

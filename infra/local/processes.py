@@ -12,7 +12,7 @@ import subprocess
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -31,6 +31,19 @@ def run_loop(main: Coroutine[Any, Any, T]) -> T:
 
 class PortTaken(Exception):
     pass
+
+
+class Server(Protocol):
+    """A stateful server of the local cloud (PostgreSQL, Valkey, the AWS emulator): launched, then waited for."""
+
+    child: Child | None
+
+    @property
+    def url(self) -> str: ...
+
+    def launch(self) -> None: ...
+
+    def wait_ready(self) -> None: ...
 
 
 def _die_with_parent() -> None:

