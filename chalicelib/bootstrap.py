@@ -172,6 +172,17 @@ def resources() -> Resources:
         return _resources()
 
 
+def close_resources() -> None:
+    """Closes this process's clients, if they were built: the local cloud calls it once new code has replaced this
+    module (a deployment there) and the old code's invocations have ended."""
+    if _resources.cache_info().currsize:
+        built = _resources()
+        built.db.close()
+        pool = getattr(built.redis, "connection_pool", None)
+        if pool is not None:
+            pool.disconnect()
+
+
 class Engine:
     """The services one Chalice app instance uses, built on first use."""
 

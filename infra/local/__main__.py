@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
 
+from .console import CONSOLE_FD, ConsoleRelay
 from .event_source import INITIAL_CONCURRENCY, SCALE_UP_PER_S
 from .lambda_runtime import PROJECT_DIR, chalice_config, function_timeout
 from .processes import Child, PortTaken, Server, ensure_port_free, port_open, wait_until
@@ -41,6 +42,7 @@ class LocalSettings:
     external_redis: str | None
     gateway_processes: int
     worker_processes: int
+    quiet: bool
 
     @classmethod
     def from_env(cls) -> LocalSettings:
@@ -61,6 +63,7 @@ class LocalSettings:
             external_redis=env.get("REDIS_URL") or None,
             gateway_processes=max(1, int(env.get("GATEWAY_PROCESSES") or os.cpu_count() or 1)),
             worker_processes=max(1, int(env.get("WORKER_PROCESSES") or os.cpu_count() or 1)),
+            quiet=env.get("LOCAL_QUIET", "0") not in ("", "0"),
         )
 
 
@@ -95,6 +98,7 @@ class LocalCloud:
         self.servers: dict[str, Server] = {}  # the servers started here, by their process's name
         self.function_env_used: dict[str, str] = {}
         self.restarts: dict[str, tuple[int, float]] = {}  # name -> (restarts in a row, when last restarted)
+        self.console = None if settings.quiet else ConsoleRelay()
 
     def check_ports(self) -> None:
         ports = {"the REST API": self.s.http_port, "the WebSocket API": self.s.ws_port}
@@ -138,18 +142,22 @@ class LocalCloud:
         env = self.function_env(database_url, redis_url, emulator_url)
         self.prepare_resources(env)
         python = sys.executable
+        fds: tuple[int, ...] = ()
+        if self.console is not None:  # each request and invocation on this terminal
+            env[CONSOLE_FD] = str(self.console.write_fd)
+            fds = (self.console.write_fd,)
         gateway = Child("gateway", [python, "-m", "infra.local.gateway"], self.log_dir / "gateway.log", env=env,
-                        cwd=PROJECT_DIR).start()
+                        cwd=PROJECT_DIR, pass_fds=fds).start()
         self.children.append(gateway)
         # More gateway processes share the REST port, so the API's invocations use every core (see gateway.serve).
         for n in range(2, self.s.gateway_processes + 1):
             self.children.append(Child(f"gateway-{n}", [python, "-m", "infra.local.gateway"],
                                        self.log_dir / f"gateway-{n}.log", env={**env, "GATEWAY_ROLE": "rest"},
-                                       cwd=PROJECT_DIR).start())
+                                       cwd=PROJECT_DIR, pass_fds=fds).start())
         for n, worker_env in enumerate(worker_envs(env, self.s.worker_processes), start=1):
             name = "worker" if n == 1 else f"worker-{n}"
             self.children.append(Child(name, [python, "-m", "infra.local.worker"], self.log_dir / f"{name}.log",
-                                       env=worker_env, cwd=PROJECT_DIR).start())
+                                       env=worker_env, cwd=PROJECT_DIR, pass_fds=fds).start())
         for port in (self.s.http_port, self.s.ws_port):
             wait_until(lambda p=port: port_open(p), 60, "the gateway", gateway)
         self.function_env_used = env

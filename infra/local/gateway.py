@@ -28,7 +28,8 @@ from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 from chalice.local import LocalGatewayException
 
 from ..gateway_responses import problem
-from .lambda_runtime import EnvironmentPool
+from .console import Console
+from .lambda_runtime import CodeVersion, EnvironmentPool
 from .processes import run_loop
 
 log = logging.getLogger("gateway")
@@ -111,8 +112,20 @@ class Gateway:
 
     def _invoke_rest(self, method: str, path: str, headers: dict[str, str], body: bytes | None):
         request_id = str(uuid.uuid4())
+        started = time.perf_counter()
+        cold: list[bool] = []
+        result = self._call_rest(method, path, headers, body, request_id, cold)
+        if self.rest.console.enabled:
+            ms = (time.perf_counter() - started) * 1000
+            start = " (λ api_handler cold)" if cold and cold[0] else ""
+            self.rest.console.line(f"{method} {path} {result[0]} {ms:.1f} ms{start}")
+        return result
+
+    def _call_rest(self, method: str, path: str, headers: dict[str, str], body: bytes | None, request_id: str,
+                   cold: list[bool]):
         try:
             with self.rest.environment() as env:
+                cold.append(env.invocations == 0)
                 response = env.gateway.handle_request(method, path, headers, body)
         except LocalGatewayException as error:
             return self._gateway_response(_response_type(error), request_id, error.headers.get("x-amzn-ErrorType"))
@@ -173,11 +186,8 @@ class Gateway:
         if function is None:  # as on API Gateway: no $connect route accepts, no $disconnect route invokes nothing
             return None
 
-        def call() -> Any:
-            with self.websocket.environment() as env:
-                return env.invoke(function, event)
-
-        return await asyncio.get_running_loop().run_in_executor(self.websocket_executor, call)
+        return await asyncio.get_running_loop().run_in_executor(self.websocket_executor, self.websocket.invoke,
+                                                                function, event)
 
     async def handle_websocket(self, request: web.Request) -> web.StreamResponse:
         now = _now_ms()
@@ -438,9 +448,10 @@ def main() -> None:
                         format="%(asctime)s gateway %(levelname)s %(message)s")
     concurrency = int(os.environ.get("GATEWAY_CONCURRENCY", "16"))
     rest_only = os.environ.get("GATEWAY_ROLE") == "rest"
+    code, console = CodeVersion(), Console.from_env()
     gateway = Gateway(
-        EnvironmentPool(max_size=concurrency),
-        EnvironmentPool(max_size=concurrency),
+        EnvironmentPool(max_size=concurrency, code=code, console=console),
+        EnvironmentPool(max_size=concurrency, code=code, console=console),
         idle_timeout_s=float(os.environ.get("WS_IDLE_TIMEOUT_SECONDS", "600")),
         max_connection_s=float(os.environ.get("WS_MAX_CONNECTION_SECONDS", "7200")),
     )

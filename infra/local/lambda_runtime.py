@@ -3,16 +3,20 @@
 Each environment imports ``app.py`` afresh (a cold start) and runs one invocation at a time, as a Lambda
 execution environment does; Chalice keeps ``current_request`` on the app object, so sharing one app between
 threads would mix requests. Environments are reused while warm and created on demand up to a limit.
+
+Editing ``app.py``, ``chalicelib/`` or ``.chalice/config.json`` is a deployment: the next invocations run in new
+environments that import the new code, while those already running finish on the old one.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import itertools
+import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -22,6 +26,7 @@ from chalice.config import Config
 from chalice.local import LocalGateway
 
 from ..chalice_config import PROJECT_DIR, chalice_config, function_timeout
+from .console import Console, invocation_line
 
 __all__ = ["PROJECT_DIR", "EnvironmentPool", "chalice_config", "function_timeout"]
 _ids = itertools.count(1)
@@ -44,8 +49,63 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+class CodeVersion:
+    """Which version of the app's code is on disk: the names and modification times of its files, looked at no
+    more than every ``every_s`` (about 60 files: a few hundred microseconds)."""
+
+    def __init__(self, root: Path = PROJECT_DIR, every_s: float = 0.5, clock: Callable[[], float] = time.monotonic,
+                 package: str = "chalicelib"):
+        self._root = root
+        self._package = package
+        self._every_s = every_s
+        self._clock = clock
+        self._checked_at = -1e9
+        self._version: tuple = ()
+        self._lock = threading.Lock()
+
+    def files(self) -> list[Path]:
+        package = self._root / self._package
+        return [self._root / "app.py", self._root / ".chalice" / "config.json",
+                *sorted(package.rglob("*.py")), *sorted(package.rglob("*.sql"))]
+
+    def current(self) -> tuple:
+        now = self._clock()
+        if now - self._checked_at >= self._every_s:
+            with self._lock:
+                self._checked_at = now
+                self._version = tuple((str(f), f.stat().st_mtime_ns) for f in self.files() if f.exists())
+        return self._version
+
+
+_loaded_versions: dict[str, tuple] = {}
+_loading = threading.Lock()
+
+
+def load_version(package: str, version: tuple) -> None:
+    """Forgets the process's imported modules of ``package`` when the code changed, so that new environments import
+    the new code. Process-wide, as ``sys.modules`` is: every pool of the process shares one version. The clients
+    the old code built (its database pool, its Redis connections) are closed once its invocations can have ended."""
+    with _loading:
+        loaded = _loaded_versions.setdefault(package, version)
+        if version == loaded:
+            return
+        _loaded_versions[package] = version
+        old = {name: module for name, module in sys.modules.items() if name == package or
+               name.startswith(f"{package}.")}
+        for name in old:
+            del sys.modules[name]
+    bootstrap = old.get(f"{package}.bootstrap")
+    close = getattr(bootstrap, "close_resources", None)
+    if close is not None:
+        timer = threading.Timer(function_timeout("execute_orders") + 5, close)
+        timer.daemon = True
+        timer.start()
+
+
 class Environment:
-    def __init__(self, app_file: Path, config: Config):
+    def __init__(self, app_file: Path, config: Config, version: tuple = ()):
+        self.version = version
+        self.invocations = 0
         name = f"chalice_app_env_{next(_ids)}"
         spec = importlib.util.spec_from_file_location(name, app_file)
         module = importlib.util.module_from_spec(spec)
@@ -70,10 +130,14 @@ class Environment:
 
 
 class EnvironmentPool:
-    def __init__(self, app_file: Path = PROJECT_DIR / "app.py", config: Config | None = None, max_size: int = 10):
+    def __init__(self, app_file: Path = PROJECT_DIR / "app.py", config: Config | None = None, max_size: int = 10,
+                 code: CodeVersion | None = None, console: Console | None = None, package: str = "chalicelib"):
         self.max_size = max_size
         self._app_file = app_file
         self._config = config or chalice_config()
+        self._code = code  # None: the code never changes under this pool (tests)
+        self._package = package  # the app's own modules, imported afresh after a change
+        self.console = console or Console(None)
         self._idle: list[Environment] = []
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_size)
@@ -81,15 +145,37 @@ class EnvironmentPool:
     @contextmanager
     def environment(self) -> Iterator[Environment]:
         with self._slots:
+            version = self._code.current() if self._code else ()
             with self._lock:
+                if self._idle and self._idle[-1].version != version:
+                    self._idle.clear()  # the old code's environments end; the new code's start cold
                 env = self._idle.pop() if self._idle else None
             if env is None:
-                env = Environment(self._app_file, self._config)
+                load_version(self._package, version)
+                if self._code is not None:
+                    self._config = chalice_config(self._config.chalice_stage)  # a deployment reads it again
+                env = Environment(self._app_file, self._config, version)
             try:
                 yield env
             finally:
+                env.invocations += 1
                 with self._lock:
-                    self._idle.append(env)
+                    if env.version == version and (not self._code or version == self._code.current()):
+                        self._idle.append(env)
+
+    def invoke(self, function_name: str, event: dict[str, Any]) -> Any:
+        """One invocation in a free environment, reported on the ``make run`` terminal."""
+        with self.environment() as env:
+            cold = env.invocations == 0
+            started = time.perf_counter()
+            result = None
+            try:
+                result = env.invoke(function_name, event)
+                return result
+            finally:
+                if self.console.enabled:
+                    ms = (time.perf_counter() - started) * 1000
+                    self.console.line(invocation_line(function_name, cold, ms, event, result))
 
     def warm_up(self) -> Environment:
         """Create one environment now, so the first request does not pay the import."""

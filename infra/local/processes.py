@@ -101,6 +101,7 @@ class Child:
         cwd: Path | None = None,
         stop_signal: int = signal.SIGTERM,
         user: tuple[int, int] | None = None,
+        pass_fds: tuple[int, ...] = (),
     ):
         self.name = name
         self.argv = list(argv)
@@ -109,6 +110,7 @@ class Child:
         self.cwd = cwd
         self.stop_signal = stop_signal
         self.user = user
+        self.pass_fds = pass_fds
         self.popen: subprocess.Popen | None = None
 
     def start(self) -> Child:
@@ -125,7 +127,7 @@ class Child:
 
         self.popen = subprocess.Popen(
             self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env,
-            cwd=self.cwd, preexec_fn=prepare,
+            cwd=self.cwd, preexec_fn=prepare, pass_fds=self.pass_fds,
         )
         log.close()
         return self

@@ -14,8 +14,9 @@ from botocore.config import Config
 from chalice.app import ScheduledEventConfig, SQSEventConfig
 
 from .aws import ensure_orders_queues, queue_arn
+from .console import Console
 from .event_source import INITIAL_CONCURRENCY, SCALE_UP_PER_S, SqsEventSourceMapping, SqsSource
-from .lambda_runtime import EnvironmentPool, function_timeout
+from .lambda_runtime import CodeVersion, EnvironmentPool, function_timeout
 from .scheduler import Schedule, rate_seconds
 
 
@@ -40,16 +41,13 @@ def main() -> None:
     concurrency = int(os.environ.get("WORKER_CONCURRENCY", "32"))
     initial = int(os.environ.get("WORKER_INITIAL_CONCURRENCY", str(INITIAL_CONCURRENCY)))
     scale_up_per_s = float(os.environ.get("WORKER_SCALE_UP_PER_S", str(SCALE_UP_PER_S)))
-    pool = EnvironmentPool(max_size=concurrency + 1)  # one more for the schedules, so a busy worker still sweeps
+    # One more environment for the schedules, so a busy worker still sweeps.
+    pool = EnvironmentPool(max_size=concurrency + 1, code=CodeVersion(), console=Console.from_env())
     sqs = boto3.session.Session().client("sqs", config=Config(max_pool_connections=concurrency + 8))
     region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
 
     def invoker(name):
-        def invoke(event):
-            with pool.environment() as env:
-                return env.invoke(name, event)
-
-        return invoke
+        return functools.partial(pool.invoke, name)
 
     mappings = [
         SqsEventSourceMapping(

@@ -5,6 +5,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,8 @@ class Cloud:
     extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen | None = None
     output: list[str] = field(default_factory=list)
+    project_dir: Path = PROJECT_DIR
+    _reader: threading.Thread | None = None
 
     @property
     def http(self) -> str:
@@ -48,7 +51,7 @@ class Cloud:
     def start(self, timeout: float = 90) -> Cloud:
         self.output = []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "infra.local", "run"], cwd=PROJECT_DIR, env=self.env(),
+            [sys.executable, "-m", "infra.local", "run"], cwd=self.project_dir, env=self.env(),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         deadline = time.monotonic() + timeout
@@ -58,15 +61,35 @@ class Cloud:
                 raise RuntimeError("the local cloud exited:\n" + "".join(self.output))
             self.output.append(line)
             if line.startswith("Ctrl-C stops everything"):
+                # Read on, as a terminal does: a pipe nobody reads would block the supervisor's next line.
+                self._reader = threading.Thread(target=self._read_on, args=(self.process,), daemon=True)
+                self._reader.start()
                 return self
         raise RuntimeError("the local cloud did not start in time:\n" + "".join(self.output))
+
+    def _read_on(self, process: subprocess.Popen) -> None:
+        for line in process.stdout:
+            self.output.append(line)
+
+    def wait_for_output(self, text: str, timeout: float = 10) -> str:
+        """The first line of the cloud's output since it started that contains ``text``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = next((line for line in list(self.output) if text in line), None)
+            if found is not None:
+                return found
+            time.sleep(0.05)
+        raise AssertionError(f"no line with {text!r} in the cloud's output:\n" + "".join(self.output[-30:]))
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> float:
         """Stops the cloud; returns how long it took."""
         started = time.monotonic()
         self.process.send_signal(sig)
         self.process.wait(timeout)
-        self.output.extend(self.process.stdout.readlines())
+        if self._reader is not None:
+            self._reader.join(timeout)
+        else:
+            self.output.extend(self.process.stdout.readlines())
         return time.monotonic() - started
 
 

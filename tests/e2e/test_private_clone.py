@@ -96,13 +96,20 @@ def test_make_run_serves_orders_from_a_private_clone_under_a_path_with_spaces(pr
 
 
 def test_the_integration_tests_run_from_the_private_clone(private_clone):
-    """Where `make test` had 89 errors: every test that starts PostgreSQL. One such file stands for them."""
+    """Where `make test` had 89 errors: every test that starts PostgreSQL. Two such files stand for them."""
     _, clone = private_clone
     python = clone / ".venv" / "bin" / "python"
     if not python.exists():
         pytest.skip("the clone's environment comes from the make run test above")
+    # make run installed what the local cloud needs, and neither the CDK library nor the test tools.
+    for absent in ("aws_cdk", "pytest"):
+        probe = subprocess.run([str(python), "-c", f"import {absent}"], capture_output=True, timeout=60)
+        assert probe.returncode != 0, f"make run installed {absent}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "VIRTUAL"))}
+    installed = subprocess.run(["make", "install-dev"], cwd=clone, env=env, capture_output=True, text=True,
+                               timeout=600)
+    assert installed.returncode == 0, installed.stdout[-3000:] + installed.stderr[-2000:]
     result = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider",
                              "tests/integration/test_health.py", "tests/integration/test_postgres_and_dex.py"],
-                            cwd=clone, capture_output=True, text=True, timeout=300,
-                            env={k: v for k, v in os.environ.items() if not k.startswith("PYTEST")})
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+                            cwd=clone, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, installed.stdout[-2000:] + result.stdout[-3000:] + result.stderr[-2000:]

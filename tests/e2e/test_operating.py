@@ -1,0 +1,141 @@
+"""What an operator of the local cloud sees and relies on: a line per request and invocation on the terminal, code
+edits taking effect without a restart, and servers that die started again with nothing acknowledged lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from chalicelib.auth import issue_token
+from chalicelib.settings import LOCAL_JWT_SECRET
+from infra.local.lambda_runtime import PROJECT_DIR
+from tests.e2e.conftest import Cloud, new_cloud, running_cloud
+from tests.e2e.test_private_clone import project_files
+
+pytestmark = pytest.mark.slow
+
+TOKEN = issue_token("operator", LOCAL_JWT_SECRET)
+
+
+def call(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body else None, headers={
+        "Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def until_final(cloud: Cloud, order_id: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, order = call("GET", f"{cloud.http}/orders/{order_id}")
+        if status == 200 and order["status"] in ("confirmed", "failed"):
+            return order
+        time.sleep(0.2)
+    raise AssertionError(f"order {order_id} did not finish: {status} {order}")
+
+
+def test_the_terminal_shows_each_request_and_each_invocation():
+    with running_cloud(DEX_FAILURE_RATE="0", DEX_SWAP_LATENCY_MS="10") as cloud:
+        status, placed = call("POST", f"{cloud.http}/orders", {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1"})
+        assert status == 202
+        until_final(cloud, placed["orderId"])
+        assert " POST /orders 202 " in cloud.wait_for_output("POST /orders")
+        line = cloud.wait_for_output("λ execute_orders")
+        assert " ms, 1 record, 0 failed" in line or " records, 0 failed" in line, line
+        cloud.wait_for_output(f"GET /orders/{placed['orderId']} 200 ")
+
+
+def test_local_quiet_turns_the_lines_off():
+    with running_cloud(LOCAL_QUIET="1", DEX_FAILURE_RATE="0", DEX_SWAP_LATENCY_MS="10") as cloud:
+        call("GET", f"{cloud.http}/pools")
+        time.sleep(1)
+        assert not any("GET /pools" in line for line in cloud.output), cloud.output
+
+
+@pytest.fixture
+def project_copy(tmp_path_factory):
+    """A copy of the project whose code the test may edit."""
+    root = Path(tmp_path_factory.mktemp("editable")) / "project"
+    for name in project_files():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(PROJECT_DIR / name, root / name)
+    return root
+
+
+def touch_later(path: Path) -> None:
+    """Some file systems keep a second's resolution: the edit must look newer whatever the clock did."""
+    later = path.stat().st_mtime_ns + 2 * 10**9
+    os.utime(path, ns=(later, later))
+
+
+def test_editing_the_code_takes_effect_at_the_next_invocation_without_a_restart(project_copy):
+    cloud = new_cloud()
+    cloud.project_dir = project_copy
+    try:
+        cloud.start()
+        gateway_pid = json.loads((cloud.data_dir / "cloud.json").read_text())["processes"]["gateway"]
+        assert call("GET", f"{cloud.http}/hello")[0] == 404  # no such route yet
+
+        app = project_copy / "app.py"
+        app.write_text(app.read_text() + '\n\n@app.route("/hello")\ndef hello() -> dict:\n'
+                       '    from chalicelib import clock\n\n'
+                       '    return {"hello": getattr(clock, "GREETING", "first")}\n')
+        touch_later(app)
+        deadline = time.monotonic() + 5
+        while (answer := call("GET", f"{cloud.http}/hello"))[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert answer == (200, {"hello": "first"})
+
+        module = project_copy / "chalicelib" / "clock.py"
+        module.write_text(module.read_text() + '\nGREETING = "second"\n')
+        touch_later(module)
+        deadline = time.monotonic() + 5
+        while (answer := call("GET", f"{cloud.http}/hello"))[1] != {"hello": "second"} and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert answer == (200, {"hello": "second"})
+        # The same servers and gateway served it all; orders still run end to end on the new code.
+        assert json.loads((cloud.data_dir / "cloud.json").read_text())["processes"]["gateway"] == gateway_pid
+        status, placed = call("POST", f"{cloud.http}/orders", {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1"})
+        assert status == 202 and until_final(cloud, placed["orderId"])["status"] in ("confirmed", "failed")
+        cloud.wait_for_output("GET /hello 200 ")
+    finally:
+        if cloud.process and cloud.process.poll() is None:
+            cloud.stop()
+        shutil.rmtree(cloud.data_dir.parent, ignore_errors=True)
+
+
+def server_processes(cloud: Cloud, name: str) -> list[psutil.Process]:
+    pid = json.loads((cloud.data_dir / "cloud.json").read_text())["processes"][name]
+    parent = psutil.Process(pid)
+    return [parent, *parent.children(recursive=True)]
+
+
+@pytest.mark.parametrize("name", ["valkey", "moto"])
+def test_a_server_killed_outright_is_started_again_and_the_cloud_keeps_serving(name):
+    with running_cloud(DEX_FAILURE_RATE="0", DEX_SWAP_LATENCY_MS="10", STUCK_AFTER_SECONDS="3",
+                       LOCAL_SCHEDULE_SECONDS="1") as cloud:
+        status, before = call("POST", f"{cloud.http}/orders", {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1"})
+        assert status == 202
+        for process in server_processes(cloud, name):
+            process.send_signal(signal.SIGKILL)
+        cloud.wait_for_output(f"warning: {name} exited with code -9; starting it again")
+        deadline = time.monotonic() + 30
+        while (status := call("POST", f"{cloud.http}/orders", {"tokenIn": "SOL", "tokenOut": "USDC",
+                                                                "amountIn": "1"}))[0] != 202:
+            assert time.monotonic() < deadline, status
+            time.sleep(0.5)
+        assert until_final(cloud, before["orderId"])["status"] == "confirmed"
+        assert until_final(cloud, status[1]["orderId"])["status"] == "confirmed"
+        assert cloud.process.poll() is None
