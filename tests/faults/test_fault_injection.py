@@ -105,3 +105,48 @@ def test_websocket_clients_dropping_and_resubscribing_mid_stream(servers):
         report.faults = f"{report.reconnections} reconnections mid-stream"
     assert report.reconnections >= 20
     check(report)
+
+
+def kill_every_process_of(cloud: Cloud, name: str) -> int:
+    """SIGKILL to the server and every process it started (PostgreSQL's backends, its WAL writer ...) at once: no
+    shutdown of any kind, as when the machine's OOM killer or an operator's kill -9 strikes."""
+    import psutil
+
+    pid = json.loads((cloud.data_dir / "cloud.json").read_text())["processes"][name]
+    try:
+        parent = psutil.Process(pid)
+        victims = [parent, *parent.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0  # being started again from an earlier kill
+    for process in victims:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    return len(victims)
+
+
+def test_every_postgres_process_killed_outright_under_load():
+    """The cloud owns its PostgreSQL here, so its supervisor must start it again. Killed once mid-load and once
+    just after the last order was answered 202: every acknowledged order must exist and reach a final status."""
+    with running_cloud(**CLOUD_SETTINGS) as cloud:
+        kills: list[int] = []
+        accepted = 0
+
+        async def after_the_last_answer(order_id: str) -> None:
+            nonlocal accepted
+            accepted += 1
+            if accepted == ORDERS:
+                kills.append(kill_every_process_of(cloud, "postgres"))
+
+        def fault() -> str:
+            time.sleep(2.0)  # orders are streaming in by now
+            kills.append(kill_every_process_of(cloud, "postgres"))
+            return ""
+
+        report = run_case(cloud.http, cloud.ws, "7. every PostgreSQL process SIGKILLed", fault=fault, orders=ORDERS,
+                          on_accepted=after_the_last_answer)
+        restarts = "".join(cloud.output).count("warning: postgres exited with code -9")
+        report.faults = f"{len(kills)} kills of {'+'.join(map(str, kills))} processes; {restarts} restarts"
+    assert len(kills) == 2 and all(kills) and restarts >= 2, report.faults
+    check(report)
