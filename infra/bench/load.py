@@ -50,10 +50,26 @@ class LoadPlan:
     run_id: str
     deadline: float  # monotonic: nothing waits beyond it
     connection_per_order: bool = False  # else each user follows all its orders on one connection, as a bot does
+    progress_every_s: float | None = None  # print how far the load has come this often (None: silent)
+
+
+def progress_line(traces: list[OrderTrace], started: float, now: float) -> str:
+    accepted = sum(t.http_status == 202 for t in traces)
+    completed = sum(t.final_at is not None for t in traces)
+    return (f"  {now - started:5.1f} s: {accepted}/{len(traces)} accepted, {completed} completed"
+            f"{f', {sum(t.error is not None for t in traces)} errors' if any(t.error for t in traces) else ''}")
+
+
+async def _report_progress(traces: list[OrderTrace], every_s: float) -> None:
+    started = time.monotonic()
+    while True:
+        await asyncio.sleep(every_s)
+        print(progress_line(traces, started, time.monotonic()), flush=True)
 
 
 async def run_load(plan: LoadPlan) -> list[OrderTrace]:
     traces = [OrderTrace(i) for i in range(plan.orders)]
+    progress = asyncio.create_task(_report_progress(traces, plan.progress_every_s)) if plan.progress_every_s else None
     limit = asyncio.Semaphore(plan.concurrency)
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=60)
@@ -80,6 +96,8 @@ async def run_load(plan: LoadPlan) -> list[OrderTrace]:
         try:
             await asyncio.gather(*(one(t) for t in traces))
         finally:
+            if progress is not None:
+                progress.cancel()
             for follower in followers:
                 await follower.close()
     return traces
