@@ -3,7 +3,7 @@
 from chalice import AuthResponse, AuthRoute, Chalice, Rate, Response
 from chalice.app import AuthRequest, CloudWatchEvent, Request, SQSEvent, WebsocketEvent
 
-from chalicelib import bootstrap
+from chalicelib import bootstrap, logs
 from chalicelib.errors import ProblemError, Unprocessable
 from chalicelib.http import (
     answers_problems,
@@ -27,7 +27,8 @@ engine = bootstrap.Engine()
 def jwt_auth(auth_request: AuthRequest) -> AuthResponse:
     try:
         principal = engine.verify(auth_request.token)
-    except ProblemError:
+    except ProblemError as refused:
+        logs.logger.info("token refused: %s", refused.detail)  # what is wrong with it, never the token itself
         raise Exception("Unauthorized") from None  # API Gateway's contract for answering 401
     # A token without the orders:write scope may only read: API Gateway answers 403 to anything else.
     routes = ["*"] if principal.can_trade else [AuthRoute("*", ["GET"])]
@@ -36,7 +37,9 @@ def jwt_auth(auth_request: AuthRequest) -> AuthResponse:
 
 @app.middleware("http")
 def guard_requests(request: Request, get_response) -> Response:
-    return guard(request, get_response, engine.rate_limiter)
+    with logs.invocation(app.lambda_context, idempotencyKey=request.headers.get("idempotency-key"),
+                         orderId=(request.uri_params or {}).get("order_id")):
+        return guard(request, get_response, engine.rate_limiter)
 
 
 def _user_id() -> str:
@@ -55,6 +58,8 @@ def place_order() -> Response:
     request = app.current_request
     order = parse_market_order(request.raw_body, engine.max_amount_in)
     placed = engine.placement.place(_user_id(), request.headers.get("idempotency-key"), order, app.lambda_context)
+    logs.bind(orderId=placed["orderId"])
+    logs.logger.info("order accepted", extra={"status": placed["status"]})
     return json_response(placed, status=202, headers={"Location": f"/orders/{placed['orderId']}"})
 
 
@@ -134,36 +139,45 @@ def health() -> Response:
 @app.on_ws_connect()
 def ws_connect(event: WebsocketEvent) -> Response | None:
     token = (event.to_dict().get("queryStringParameters") or {}).get("token")
-    try:
-        engine.websocket.connect(event.connection_id, token)
-    except ProblemError as error:
-        return problem_response(error)
-    except dependency_errors() as error:
-        return problem_response(dependency_down(error))
-    return None
+    with logs.invocation(event.context, connectionId=event.connection_id):
+        try:
+            engine.websocket.connect(event.connection_id, token)
+        except ProblemError as error:
+            logs.logger.info("connection refused: %s", error.detail)
+            return problem_response(error)
+        except dependency_errors() as error:
+            return problem_response(dependency_down(error))
+        return None
 
 
 @app.on_ws_disconnect()
 def ws_disconnect(event: WebsocketEvent) -> None:
-    engine.websocket.disconnect(event.connection_id)
+    with logs.invocation(event.context, connectionId=event.connection_id):
+        engine.websocket.disconnect(event.connection_id)
 
 
 @app.on_ws_message()
 def ws_message(event: WebsocketEvent) -> None:
-    engine.websocket.receive(event.connection_id, event.body, event.context)
+    with logs.invocation(event.context, connectionId=event.connection_id):
+        engine.websocket.receive(event.connection_id, event.body, event.context)
 
 
 @app.on_sqs_message(queue=ORDERS_QUEUE_NAME, batch_size=10, maximum_batching_window_in_seconds=0)
 def execute_orders(event: SQSEvent) -> dict:
     from chalicelib.worker import process_order_batch
 
-    return process_order_batch(event.to_dict(), event.context, engine.executor, engine.redelivery,
-                               engine.checkpoint)
+    with logs.invocation(event.context):
+        return process_order_batch(event.to_dict(), event.context, engine.executor, engine.redelivery,
+                                   engine.checkpoint, engine.metric_sink)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def sweep_stuck_orders(event: CloudWatchEvent) -> dict:
-    report = engine.sweeper.sweep()
+    with logs.invocation(event.context):
+        report = engine.sweeper.sweep()
+        if report.requeued or report.ended or report.caught_up:
+            logs.logger.info("swept", extra={"requeued": report.requeued, "ended": report.ended,
+                                             "caughtUp": report.caught_up})
     return {"requeued": report.requeued, "ended": report.ended, "caughtUp": report.caught_up}
 
 
@@ -171,4 +185,7 @@ def sweep_stuck_orders(event: CloudWatchEvent) -> dict:
 def migrate_database(event: dict, context) -> dict:
     """A CloudFormation custom resource (through the CDK's provider): every deployment brings the schema and the
     mock venues' pools up to date before traffic reaches the new code."""
-    return engine.migrate_database(event.get("RequestType", "Create"))
+    with logs.invocation(context):
+        logs.logger.info("bringing the schema and the venues up to date",
+                         extra={"requestType": event.get("RequestType")})
+        return engine.migrate_database(event.get("RequestType", "Create"))

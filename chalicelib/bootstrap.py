@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .services.metrics import MetricsReader
     from .services.notifications import Notifier
     from .services.orders import OrderService
+    from .services.ports import MetricsSink
     from .services.sweeper import Sweeper
     from .services.websocket import WebsocketSessions
 
@@ -67,6 +68,7 @@ class Resources:
         # Every handler pushes: the REST API's cancel, the WebSocket handlers, the worker and the sweeper.
         self.push = WebsocketPush(OnFirstUse(lambda: ConnectionsApi.for_api(
             settings.websocket_api_id, settings.websocket_stage, settings.region, settings.websocket_endpoint_url)))
+        self.metric_sink = metric_sink(settings)
         self.dex = MockDexNetwork(
             self.db,
             settings.quote_latency,
@@ -90,6 +92,16 @@ class Resources:
             except Exception as error:  # any failure means the dependency is down for this caller
                 results[name] = f"down: {type(error).__name__}"
         return results
+
+
+def metric_sink(settings: Settings) -> MetricsSink:
+    from .services.ports import NoMetrics
+
+    if not settings.emf_metrics:
+        return NoMetrics()
+    from .adapters.emf_metrics import EmfMetrics
+
+    return EmfMetrics(settings.metrics_namespace, settings.service_name)
 
 
 class OnFirstUse:
@@ -201,7 +213,8 @@ class Engine:
         from .services.orders import OrderService
 
         return OrderService(self._res.orders, self._res.queue, self._res.clock,
-                            publish=lambda order_id, events: self.notifier.publish(order_id, events))
+                            publish=lambda order_id, events: self.notifier.publish(order_id, events),
+                            metrics=self._res.metric_sink)
 
     @functools.cached_property
     def placement(self) -> IdempotentPlacement:
@@ -218,7 +231,7 @@ class Engine:
         settings = self._res.settings
         retry = RetryPolicy(base_delay_seconds=settings.retry_base_seconds)
         return Executor(self._res.orders, self._res.dex, self.notifier, self._res.clock, retry, self.checkpoint,
-                        timedelta(seconds=settings.signature_validity_seconds))
+                        timedelta(seconds=settings.signature_validity_seconds), metrics=self._res.metric_sink)
 
     @property
     def checkpoint(self) -> Callable[[str], None]:
@@ -232,6 +245,10 @@ class Engine:
         return Sweeper(self._res.orders, self._res.queue, self.executor, self._res.clock,
                        timedelta(seconds=settings.stuck_after_seconds), settings.max_sweeps,
                        notifier=self.notifier)
+
+    @property
+    def metric_sink(self) -> MetricsSink:
+        return self._res.metric_sink
 
     @property
     def redelivery(self) -> SqsOrderQueue:

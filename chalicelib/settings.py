@@ -10,6 +10,7 @@ from decimal import Decimal
 from .domain.venues import LatencyRange
 
 LOCAL_JWT_SECRET = "local-development-secret-not-for-production"
+MAX_RECEIVE_COUNT = 5  # deliveries of an order's message before SQS moves it to the dead-letter queue
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,10 @@ class Settings:
     redis_cluster: bool = False
     db_prepared_statements: bool = True
     region: str = "us-east-1"
+    # Business metrics as CloudWatch EMF lines (Powertools Metrics); off locally, where /metrics reads the database.
+    emf_metrics: bool = False
+    metrics_namespace: str = "OrderEngine"
+    service_name: str = "order-engine"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -80,6 +85,9 @@ class Settings:
             redis_cluster=_flag(env.get("REDIS_CLUSTER", "0")),
             db_prepared_statements=_flag(env.get("DB_PREPARED_STATEMENTS", "1")),
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            emf_metrics=not _flag(env.get("POWERTOOLS_METRICS_DISABLED", "1" if stage == "local" else "0")),
+            metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "OrderEngine"),
+            service_name=env.get("POWERTOOLS_SERVICE_NAME", "order-engine"),
         )
 
 

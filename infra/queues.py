@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-MAX_RECEIVE_COUNT = 5  # deliveries before a message moves to the dead-letter queue
+from chalicelib.settings import MAX_RECEIVE_COUNT  # the worker counts the deliveries that were a message's last
+
+__all__ = ["MAX_RECEIVE_COUNT", "dead_letter_queue_name", "visibility_timeout"]
 VISIBILITY_TIMEOUT_FACTOR = 6  # AWS's advice for a Lambda event source: six times the function's timeout
 RETENTION_SECONDS = 4 * 24 * 60 * 60
 DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 60 * 60  # the longest SQS keeps a message: time to look and redrive

@@ -13,6 +13,7 @@ from chalicelib.domain.limits import TokenBucket
 from chalicelib.domain.orders import Order, OrderEvent, Status
 from chalicelib.domain.pools import Pool
 from chalicelib.domain.routing import RoutingDecision, VenueQuote, quote_pool
+from chalicelib.domain.telemetry import Measurement
 from chalicelib.domain.venues import SlippageExceeded, SwapReceipt, SwapRejected, VenueError
 from chalicelib.services.ports import Delivery
 
@@ -240,3 +241,16 @@ class FakePlacement:
         order_id = str(uuid.uuid5(uuid.NAMESPACE_OID, f"{user_id}\n{key}")) if key else None
         placed = self.service.place(user_id, order, order_id)
         return {"orderId": placed.id, "status": "pending"}
+
+
+class FakeMetrics:
+    """The metrics sink: keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.recorded: list[Measurement] = []
+
+    def record(self, measurements: list[Measurement]) -> None:
+        self.recorded.extend(measurements)
+
+    def names(self) -> list[str]:
+        return [m.name for m in self.recorded]

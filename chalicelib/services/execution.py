@@ -30,9 +30,10 @@ from ..domain.orders import (
     transaction_signature,
 )
 from ..domain.routing import NoRoute, choose_route, min_out
+from ..domain.telemetry import order_measurements
 from ..domain.venues import VenueError
 from .notifications import Notifier
-from .ports import Clock, Orders, Venues
+from .ports import Clock, MetricsSink, NoMetrics, Orders, Venues
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class Executor:
         retry: RetryPolicy | None = None,
         checkpoint: Callable[[str], None] = lambda step: None,
         signature_validity: timedelta = SIGNATURE_VALIDITY,
+        metrics: MetricsSink | None = None,
     ):
         self._orders = orders
         self._venues = venues
@@ -63,6 +65,7 @@ class Executor:
         self._retry = retry or RetryPolicy()
         self._checkpoint = checkpoint  # called at "after_routing" and "after_swap"; fault injection hooks in here
         self._signature_validity = signature_validity
+        self._metrics = metrics or NoMetrics()
 
     def execute(self, order_id: str) -> Status | None:
         """Advance the order as far as it goes; returns the status it was left in (None: unknown order)."""
@@ -267,6 +270,10 @@ class Executor:
             log.info("order %s is no longer %s; this delivery stops", order.id, order.status)
             return None
         self._notifier.publish(order.id, [event])
+        self._metrics.record(order_measurements(order, event))
+        if new.is_final:
+            log.info("order %s %s", order.id, new, extra={"orderId": order.id, "venue": order.venue,
+                                                          "attempts": fields.get("attempts", order.attempts)})
         return dataclasses.replace(order, status=new, seq=event.seq, updated_at=event.at, **fields)
 
 

@@ -11,9 +11,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..domain.orders import Order, OrderEvent, OrderType, Status
+from ..domain.telemetry import order_measurements
 from ..domain.tokens import TOKENS
 from ..errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Unprocessable
-from .ports import Clock, OrderQueue, Orders
+from .ports import Clock, MetricsSink, NoMetrics, OrderQueue, Orders
 
 if TYPE_CHECKING:  # pydantic is a good part of a cold start, and reading an order never needs it
     from ..schemas import MarketOrderRequest, OrderListQuery
@@ -37,12 +38,14 @@ class OrderService:
         clock: Clock,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         publish: Callable[[str, list[OrderEvent]], None] = lambda order_id, events: None,
+        metrics: MetricsSink | None = None,
     ):
         self._orders = orders
         self._queue = queue
         self._clock = clock
         self._new_id = new_id
         self._publish = publish  # streams a change made here (a cancel) to the order's subscribers
+        self._metrics = metrics or NoMetrics()
 
     def place(self, user_id: str, request: MarketOrderRequest, order_id: str | None = None) -> Order:
         """Stores the order and queues it for the worker.
@@ -93,6 +96,7 @@ class OrderService:
                                     {"reason": reason, "retryable": True}, failure_reason=reason)
             raise ServiceUnavailable("orders cannot be queued right now; try again",
                                      headers={"Retry-After": "1"}) from error
+        self._metrics.record(order_measurements(order, accepted))
         return order
 
     def _repeat(self, existing: Order | None, user_id: str, request: MarketOrderRequest) -> Order:
@@ -154,6 +158,7 @@ class OrderService:
                                             expected_seq=order.seq)
             if event is not None:
                 self._publish(order.id, [event])
+                self._metrics.record(order_measurements(order, event))
                 return self.view(user_id, order.id)
         raise Conflict("the order is changing too fast to cancel; read it and try again")
 

@@ -9,10 +9,23 @@ from typing import Any, Protocol
 
 from ..domain.orders import Order, OrderEvent, Status
 from ..domain.routing import RoutingDecision, VenueQuote
+from ..domain.telemetry import Measurement
 
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
+
+
+class MetricsSink(Protocol):
+    """Where business metrics go: CloudWatch's embedded metric format on AWS; nowhere locally, where ``/metrics``
+    reads the same figures from the database."""
+
+    def record(self, measurements: list[Measurement]) -> None: ...
+
+
+class NoMetrics:
+    def record(self, measurements: list[Measurement]) -> None:
+        pass
 
 
 class Orders(Protocol):
