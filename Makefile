@@ -62,8 +62,8 @@ bench: install-dev  ## load the whole local cloud and print its figures: make be
 lint: install-dev  ## ruff over the whole tree (CI runs it)
 	$(VENV)/bin/ruff check .
 
-token: install  ## print a bearer token: make token USER=alice
-	@$(PY) -m infra.local token $(USER)
+token: install  ## print a bearer token: make token USER=alice (an operator's: make token USER=ops SCOPE=metrics:read)
+	@$(PY) -m infra.local token "$(USER)" $(if $(SCOPE),--scope "$(SCOPE)")
 
 redrive: install  ## move dead-lettered order messages back to the orders queue (of the running local cloud)
 	$(PY) -m infra.local redrive

@@ -4,7 +4,7 @@ from chalice import AuthResponse, AuthRoute, Chalice, Rate, Response
 from chalice.app import AuthRequest, CloudWatchEvent, Request, SQSEvent, WebsocketEvent
 
 from chalicelib import bootstrap, logs
-from chalicelib.errors import ProblemError, Unprocessable
+from chalicelib.errors import Forbidden, ProblemError, Unprocessable
 from chalicelib.http import (
     answers_problems,
     dependency_down,
@@ -32,7 +32,9 @@ def jwt_auth(auth_request: AuthRequest) -> AuthResponse:
         raise Exception("Unauthorized") from None  # API Gateway's contract for answering 401
     # A token without the orders:write scope may only read: API Gateway answers 403 to anything else.
     routes = ["*"] if principal.can_trade else [AuthRoute("*", ["GET"])]
-    return AuthResponse(routes=routes, principal_id=principal.user_id)
+    # The context reaches the routes as requestContext.authorizer (strings only, as API Gateway passes them).
+    return AuthResponse(routes=routes, principal_id=principal.user_id,
+                        context={"scope": " ".join(sorted(principal.scopes))})
 
 
 @app.middleware("http")
@@ -116,6 +118,11 @@ def dex_swaps() -> Response:
 @answers_problems
 def metrics() -> Response:
     from chalicelib.adapters import prometheus  # only a scrape pays for importing it
+    from chalicelib.auth import METRICS_SCOPE
+
+    scopes = (app.current_request.context["authorizer"].get("scope") or "").split()
+    if METRICS_SCOPE not in scopes:
+        raise Forbidden(f"reading the engine's metrics needs a token with the {METRICS_SCOPE} scope")
 
     return Response(body=prometheus.render(engine.metrics.snapshot()).decode(), status_code=200,
                     headers={"Content-Type": prometheus.CONTENT_TYPE})

@@ -1,7 +1,8 @@
 """Bearer JWTs (HS256): ``sub`` is the user id and ``exp`` is required.
 
 An optional ``scope`` claim narrows what the token may do: without ``orders:write`` it may read but not place or
-cancel orders (a dashboard's token). A token with no ``scope`` may do everything its user may."""
+cancel orders (a dashboard's token). A token with no ``scope`` may do everything a trader may. ``metrics:read``
+is an operator's: only a token that names it may read ``/metrics``, the whole engine's figures."""
 
 from __future__ import annotations
 
@@ -14,12 +15,18 @@ from .errors import Unauthorized
 
 ALGORITHM = "HS256"
 TRADE_SCOPE = "orders:write"
+METRICS_SCOPE = "metrics:read"
 
 
 @dataclass(frozen=True)
 class Principal:
     user_id: str
     can_trade: bool = True
+    scopes: frozenset[str] = frozenset()
+
+    @property
+    def can_read_metrics(self) -> bool:
+        return METRICS_SCOPE in self.scopes
 
 
 def issue_token(user_id: str, secret: str, ttl: timedelta = timedelta(hours=12), now: datetime | None = None,
@@ -49,7 +56,8 @@ def verify_principal(token: str | None, secret: str) -> Principal:
     scope = claims.get("scope")
     if scope is not None and not isinstance(scope, str):
         raise Unauthorized("the token's scope claim must be a space-separated string")
-    return Principal(subject, scope is None or TRADE_SCOPE in scope.split())
+    scopes = frozenset(scope.split()) if scope is not None else frozenset()
+    return Principal(subject, scope is None or TRADE_SCOPE in scopes, scopes)
 
 
 def verify_token(token: str | None, secret: str) -> str:

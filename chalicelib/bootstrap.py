@@ -278,7 +278,10 @@ class Engine:
 
         settings = self._res.settings
         queues = {settings.orders_queue_name: self._res.queue, settings.dead_letter_queue_name: self._res.dead_letters}
-        return MetricsReader(self._res.orders, queues, settings.dead_letter_queue_name, self._res.connections)
+        from .adapters.order_statistics import PostgresOrderStatistics
+
+        return MetricsReader(PostgresOrderStatistics(self._res.db), queues, settings.dead_letter_queue_name,
+                             self._res.connections)
 
     @property
     def rate_limiter(self) -> RedisRateLimiter:

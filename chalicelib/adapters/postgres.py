@@ -208,38 +208,6 @@ class PostgresOrders:
             ).fetchall()
         return [_order(r) for r in rows]
 
-    def status_counts(self) -> list[tuple[str, str, int]]:
-        """How many orders are in each (status, venue); venue "" before one is chosen."""
-        with self._pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT status, coalesce(venue, '') AS venue, count(*) AS n FROM orders GROUP BY 1, 2 ORDER BY 1, 2"
-            ).fetchall()
-        return [(r["status"], r["venue"], r["n"]) for r in rows]
-
-    def status_latencies(self, bounds: tuple[float, ...]) -> dict[str, tuple[list[int], float, int]]:
-        """For each status: how many orders reached it within each bound (seconds after submission, cumulative),
-        the sum of those times and the count, as a Prometheus histogram wants them."""
-        buckets = ", ".join(f"count(*) FILTER (WHERE seconds <= %s) AS le_{i}" for i in range(len(bounds)))
-        with self._pool.connection() as conn:
-            rows = conn.execute(
-                f"""SELECT status, {buckets}, coalesce(sum(seconds), 0) AS total, count(*) AS n
-                    FROM (SELECT e.status, extract(epoch FROM min(e.at) - min(o.created_at))::float8 AS seconds
-                          FROM order_events e JOIN orders o ON o.id = e.order_id
-                          WHERE e.seq > 1 GROUP BY e.order_id, e.status) AS reached
-                    GROUP BY status ORDER BY status""",
-                bounds,
-            ).fetchall()
-        return {r["status"]: ([r[f"le_{i}"] for i in range(len(bounds))], float(r["total"]), r["n"]) for r in rows}
-
-    def retry_counts(self) -> dict[str, int]:
-        """Swap submissions beyond each order's first, and the sweeper's re-enqueues."""
-        with self._pool.connection() as conn:
-            row = conn.execute(
-                "SELECT coalesce(sum(greatest(attempts - 1, 0)), 0) AS retries, coalesce(sum(sweeps), 0) AS sweeps"
-                " FROM orders"
-            ).fetchone()
-        return {"retries": int(row["retries"]), "sweeps": int(row["sweeps"])}
-
     def stuck(self, before: datetime, limit: int = 100) -> list[Order]:
         """Orders the worker should be moving that have not changed since ``before``, oldest first."""
         with self._pool.connection() as conn:

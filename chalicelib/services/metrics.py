@@ -10,12 +10,29 @@ from typing import Protocol
 LATENCY_BOUNDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 
+@dataclass(frozen=True)
+class OrderFigures:
+    """Orders by (status, venue); for each status, how many orders reached it within each latency bound
+    (cumulative), the sum of those seconds and their count; swap retries and the sweeper's re-enqueues."""
+
+    counts: dict[tuple[str, str], int]
+    latencies: dict[str, tuple[list[int], float, int]]
+    retries: int = 0
+    sweeps: int = 0
+
+    def plus(self, other: OrderFigures) -> OrderFigures:
+        counts = dict(self.counts)
+        for key, n in other.counts.items():
+            counts[key] = counts.get(key, 0) + n
+        latencies = dict(self.latencies)
+        for status, (buckets, total, n) in other.latencies.items():
+            mine = latencies.get(status, ([0] * len(buckets), 0.0, 0))
+            latencies[status] = ([a + b for a, b in zip(mine[0], buckets, strict=True)], mine[1] + total, mine[2] + n)
+        return OrderFigures(counts, latencies, self.retries + other.retries, self.sweeps + other.sweeps)
+
+
 class OrderStatistics(Protocol):
-    def status_counts(self) -> list[tuple[str, str, int]]: ...
-
-    def status_latencies(self, bounds: tuple[float, ...]) -> dict[str, tuple[list[int], float, int]]: ...
-
-    def retry_counts(self) -> dict[str, int]: ...
+    def figures(self, bounds: tuple[float, ...]) -> OrderFigures: ...
 
 
 class QueueDepth(Protocol):
@@ -47,11 +64,12 @@ class MetricsReader:
 
     def snapshot(self) -> Snapshot:
         queues = {name: queue.depth() for name, queue in self._queues.items()}
+        figures = self._orders.figures(LATENCY_BOUNDS)
         return Snapshot(
-            orders=self._orders.status_counts(),
-            latencies=self._orders.status_latencies(LATENCY_BOUNDS),
+            orders=sorted((status, venue, n) for (status, venue), n in figures.counts.items() if n),
+            latencies=figures.latencies,
             queues=queues,
             dead_lettered=sum(queues[self._dead_letter_queue].values()),
             connections=self._connections.open_connections(),
-            retries=self._orders.retry_counts(),
+            retries={"retries": figures.retries, "sweeps": figures.sweeps},
         )

@@ -325,7 +325,7 @@ def run() -> int:
     return 0
 
 
-def token(user: str) -> int:
+def token(user: str, scope: str | None = None) -> int:
     from chalicelib.auth import issue_token
     from chalicelib.settings import Settings
 
@@ -333,7 +333,7 @@ def token(user: str) -> int:
     if not secret:
         print("error: set JWT_SECRET", file=sys.stderr)
         return 2
-    print(issue_token(user, secret))
+    print(issue_token(user, secret, scope=scope or None))
     return 0
 
 
@@ -365,10 +365,12 @@ def main() -> int:
     commands.add_parser("run", help="start the local cloud (the default)")
     token_parser = commands.add_parser("token", help="print a bearer token for a user")
     token_parser.add_argument("user")
+    token_parser.add_argument("--scope", help='space-separated scopes, e.g. "metrics:read" for an operator '
+                                              '(default: none, a trader\'s token)')
     commands.add_parser("redrive", help="move dead-lettered order messages back to the orders queue")
     args = parser.parse_args()
     if args.command == "token":
-        return token(args.user)
+        return token(args.user, args.scope)
     if args.command == "redrive":
         return redrive_dead_letters()
     return run()

@@ -74,7 +74,7 @@ def test_every_route_answers_as_the_openapi_document_says(cloud):
             await check("/pools", "get", "/pools")
             await check("/dex/swaps", "get", f"/dex/swaps?orderId={order_id}")
             await check("/health", "get", "/health")
-            status, text = await check("/metrics", "get", "/metrics", headers=auth())
+            status, text = await check("/metrics", "get", "/metrics", headers=auth("ops", scope="metrics:read"))
             assert status == 200 and "order_engine_orders" in text
             # Problems are part of the contract too.
             for path, method, url, kwargs, expected in [
@@ -137,10 +137,17 @@ def test_metrics_count_orders_latencies_queues_and_open_connections(cloud):
             _, _, accepted = await call(session, "POST", f"{cloud.http}/orders", json=ORDER, headers=auth("metrics"))
             await until_final(session, cloud, accepted["orderId"], user="metrics")
             async with session.ws_connect(f"{cloud.ws}?token={auth()['Authorization'][7:]}"):
-                status, ctype, text = await call(session, "GET", f"{cloud.http}/metrics", headers=auth())
-            return status, ctype, text
+                status, ctype, text = await call(session, "GET", f"{cloud.http}/metrics",
+                                                 headers=auth("ops", scope="metrics:read"))
+                # The whole engine's figures are an operator's: a trader's token, or a reader's, is refused.
+                refused = [await call(session, "GET", f"{cloud.http}/metrics", headers=headers)
+                           for headers in (auth(), auth("dashboard", scope="orders:read"))]
+            return status, ctype, text, refused
 
-    status, ctype, text = asyncio.run(scenario())
+    status, ctype, text, refused = asyncio.run(scenario())
+    assert [(code, body["status"]) for code, _, body in refused] == [(403, 403), (403, 403)]
+    assert all("metrics:read" in body["detail"] and ctype.startswith("application/problem+json")
+               for _, ctype, body in refused)
     assert status == 200 and ctype.startswith("text/plain")
     families = {f.name: f for f in text_string_to_metric_families(text)}
     orders = {(s.labels["status"], s.labels["venue"]): s.value for s in families["order_engine_orders"].samples}

@@ -136,6 +136,8 @@ def http_cases(victim_order: str) -> list[Case]:
         Case("quote an unknown token", 422, "GET", "/quote?tokenIn=DOGE&tokenOut=USDC&amountIn=1", headers={}),
         Case("swaps without an order id", 422, "GET", "/dex/swaps", headers={}),
         Case("metrics without a token", 401, "GET", "/metrics", headers={}),
+        Case("metrics with a trader's token", 403, "GET", "/metrics"),
+        Case("metrics with a read-only token", 403, "GET", "/metrics", headers=READ_ONLY),
         Case("an unknown route", 404, "GET", "/admin", headers={}),
         Case("PUT on orders", 405, "PUT", "/orders", body=ORDER),
         Case("PATCH an order", 405, "PATCH", f"/orders/{victim_order}", body={"status": "confirmed"}),
@@ -245,6 +247,8 @@ async def _run(cloud) -> tuple[Tally, Tally, dict[str, Any]]:
 def test_bad_input_gets_a_precise_4xx_and_never_a_5xx_or_an_order():
     with running_cloud(RATE_LIMIT_PER_SECOND="1000", RATE_LIMIT_BURST="1000") as cloud:
         http, ws, state = asyncio.run(_run(cloud))
+        # The functions' own JSON lines are in the logs folder; the terminal's are in the cloud's output.
+        function_logs = "".join(path.read_text(errors="replace") for path in (cloud.data_dir / "logs").glob("*.log"))
     total = Tally(http.cases + ws.cases, http.expected + ws.expected, http.server_errors + ws.server_errors,
                   http.created + ws.created, http.unexpected + ws.unexpected)
     SUMMARIES.append(f"bad-input suite: {total.cases} cases ({http.cases} HTTP, {ws.cases} WebSocket): "
@@ -256,6 +260,6 @@ def test_bad_input_gets_a_precise_4xx_and_never_a_5xx_or_an_order():
     assert state["after"][VICTIM] == state["before"][VICTIM]  # forged tokens placed nothing for the victim
     assert state["victim"]["status"] != "cancelled"  # nobody else could cancel it
     assert not total.unexpected, "\n".join(total.unexpected)
-    log = "".join(cloud.output)  # everything the local cloud logged, read when it stopped
+    log = "".join(cloud.output) + function_logs  # everything the local cloud logged
     assert "Traceback" not in log and LOCAL_JWT_SECRET not in log
     assert not any(token and token in log for token in FORGED_TOKENS.values())

@@ -27,12 +27,12 @@ pytestmark = pytest.mark.slow
 HAPPY = ["pending", "routing", "building", "submitted", "confirmed"]
 
 
-def token(user: str) -> str:
-    return issue_token(user, LOCAL_JWT_SECRET)
+def token(user: str, scope: str | None = None) -> str:
+    return issue_token(user, LOCAL_JWT_SECRET, scope=scope)
 
 
-def auth(user: str = "alice") -> dict[str, str]:
-    return {"Authorization": f"Bearer {token(user)}"}
+def auth(user: str = "alice", scope: str | None = None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(user, scope)}"}
 
 
 async def place(session, cloud, user="alice", **body):

@@ -30,7 +30,7 @@ def test_orders_flow_through_localstacks_sqs(localstack_ready):
             async with aiohttp.ClientSession() as session:
                 ids = await asyncio.gather(*(place(session, cloud) for _ in range(10)))
                 streams = await asyncio.gather(*(follow(session, cloud, oid) for oid in ids))
-                async with session.get(f"{cloud.http}/metrics", headers=auth()) as r:
+                async with session.get(f"{cloud.http}/metrics", headers=auth("ops", scope="metrics:read")) as r:
                     metrics = await r.text()
                 return streams, metrics
 

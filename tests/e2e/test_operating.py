@@ -139,3 +139,35 @@ def test_a_server_killed_outright_is_started_again_and_the_cloud_keeps_serving(n
         assert until_final(cloud, before["orderId"])["status"] == "confirmed"
         assert until_final(cloud, status[1]["orderId"])["status"] == "confirmed"
         assert cloud.process.poll() is None
+
+
+def json_lines(cloud: Cloud, pattern: str) -> list[dict]:
+    found = []
+    for path in (cloud.data_dir / "logs").glob(pattern):
+        for line in path.read_text(errors="replace").splitlines():
+            if line.startswith("{"):
+                try:
+                    found.append(json.loads(line))
+                except ValueError:
+                    pass
+    return found
+
+
+def test_the_functions_log_json_lines_with_the_request_id_the_order_and_the_idempotency_key():
+    with running_cloud(DEX_FAILURE_RATE="0", DEX_SWAP_LATENCY_MS="10") as cloud:
+        request = urllib.request.Request(
+            f"{cloud.http}/orders", method="POST",
+            data=json.dumps({"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1"}).encode(),
+            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json",
+                     "Idempotency-Key": "logged-key-1"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            order_id = json.load(response)["orderId"]
+        until_final(cloud, order_id)
+        time.sleep(0.5)
+        accepted = [r for r in json_lines(cloud, "gateway*.log") if r.get("message") == "order accepted"]
+        assert len(accepted) == 1, json_lines(cloud, "gateway*.log")[-5:]
+        assert accepted[0]["orderId"] == order_id and accepted[0]["idempotencyKey"] == "logged-key-1"
+        assert accepted[0]["function_request_id"] and accepted[0]["level"] == "INFO"
+        confirmed = [r for r in json_lines(cloud, "worker*.log") if r.get("orderId") == order_id]
+        assert confirmed and confirmed[-1]["message"] == f"order {order_id} confirmed"
+        assert confirmed[-1]["function_request_id"] and confirmed[-1]["function_name"].endswith("execute_orders")

@@ -12,6 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
 
+from chalicelib.adapters.order_statistics import PostgresOrderStatistics
 from chalicelib.adapters.postgres import PostgresOrders
 from chalicelib.adapters.prometheus import render
 from chalicelib.adapters.rate_limits import RedisRateLimiter
@@ -173,8 +174,8 @@ def test_statistics_for_metrics_come_from_the_orders_and_the_queues(db, sqs, red
     sqs.send_message(QueueUrl=dlq_url, MessageBody="{}")
     connections = RedisConnections(redis_client)
     connections.add_connection("c1", "alice")
-    reader = MetricsReader(orders, {name: SqsOrderQueue(sqs, name), f"{name}-dlq": SqsOrderQueue(sqs, f"{name}-dlq")},
-                           f"{name}-dlq", connections)
+    queues = {name: SqsOrderQueue(sqs, name), f"{name}-dlq": SqsOrderQueue(sqs, f"{name}-dlq")}
+    reader = MetricsReader(PostgresOrderStatistics(db), queues, f"{name}-dlq", connections)
     snapshot = reader.snapshot()
     assert snapshot.queues[name]["visible"] == 3 and snapshot.dead_lettered == 1 and snapshot.connections == 1
     assert snapshot.retries["retries"] >= 2
