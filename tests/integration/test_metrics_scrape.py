@@ -43,8 +43,9 @@ def add_history(db, orders: int, user: str, ended: datetime) -> None:
                FROM generate_series(1, %(orders)s) AS n""", {"user": user, "orders": orders, "ended": ended})
         conn.execute(
             """INSERT INTO order_events (order_id, seq, status, at, data)
-               SELECT id, s.seq, s.status, created_at + s.after, '{}' FROM orders,
-                      (VALUES (1, 'pending', interval '0'), (2, 'confirmed', interval '2 seconds')) AS s(seq, status, after)
+               SELECT id, s.seq, s.status, created_at + s.after, '{}'
+               FROM orders, (VALUES (1, 'pending', interval '0'),
+                                    (2, 'confirmed', interval '2 seconds')) AS s(seq, status, after)
                WHERE user_id = %(user)s""", {"user": user})
         conn.execute("ANALYZE orders")
         conn.execute("ANALYZE order_events")
