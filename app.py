@@ -7,6 +7,7 @@ from chalicelib import bootstrap, logs
 from chalicelib.errors import Forbidden, ProblemError, Unprocessable
 from chalicelib.http import (
     answers_problems,
+    created_location,
     dependency_down,
     dependency_errors,
     guard,
@@ -62,7 +63,8 @@ def place_order() -> Response:
     placed = engine.placement.place(_user_id(), request.headers.get("idempotency-key"), order, app.lambda_context)
     logs.bind(orderId=placed["orderId"])
     logs.logger.info("order accepted", extra={"status": placed["status"]})
-    return json_response(placed, status=202, headers={"Location": f"/orders/{placed['orderId']}"})
+    return json_response(placed, status=202,
+                         headers={"Location": created_location(request.context, placed["orderId"])})
 
 
 @app.route("/orders", methods=["GET"], authorizer=jwt_auth)

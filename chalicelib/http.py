@@ -127,3 +127,11 @@ def _as_problem(response: Response) -> Response:
         return problem_response(error)
     headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
     return problem_response(problem(str(body["Message"]), headers=headers))
+
+
+def created_location(request_context: dict[str, Any] | None, created_id: str) -> str:
+    """Where what a POST created lives, as the client must call it: under the path it posted to, which API Gateway
+    gives with its stage prefix (``/api/orders`` on the execute-api domain, ``/orders`` locally or behind a custom
+    domain's base path mapping)."""
+    posted = (request_context or {}).get("path") or "/orders"
+    return f"{posted.rstrip('/')}/{created_id}"

@@ -162,6 +162,8 @@ def test_the_functions_log_json_lines_with_the_request_id_the_order_and_the_idem
                      "Idempotency-Key": "logged-key-1"})
         with urllib.request.urlopen(request, timeout=10) as response:
             order_id = json.load(response)["orderId"]
+            location = response.headers["Location"]
+        assert location == f"/orders/{order_id}"  # the local cloud has no stage prefix in its paths
         until_final(cloud, order_id)
         time.sleep(0.5)
         accepted = [r for r in json_lines(cloud, "gateway*.log") if r.get("message") == "order accepted"]

@@ -345,3 +345,12 @@ def test_the_openapi_request_schema_is_the_validating_models():
     assert order["additionalProperties"] is False
     assert set(order["properties"]) == {"type", "tokenIn", "tokenOut", "amountIn", "slippageBps"}
     assert (order["properties"]["slippageBps"]["minimum"], order["properties"]["slippageBps"]["maximum"]) == (1, 5000)
+
+
+def test_location_is_behind_api_gateways_stage_prefix():
+    from chalicelib.http import created_location
+
+    assert created_location({"path": "/api/orders", "stage": "api"}, "o-1") == "/api/orders/o-1"  # execute-api
+    assert created_location({"path": "/orders"}, "o-1") == "/orders/o-1"  # the local cloud, a custom domain
+    assert created_location({"path": "/v1/orders/"}, "o-1") == "/v1/orders/o-1"  # a base path mapping
+    assert created_location(None, "o-1") == "/orders/o-1"
