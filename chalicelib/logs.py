@@ -37,7 +37,16 @@ def _present(keys: dict[str, Any]) -> dict[str, Any]:
 
 @contextmanager
 def invocation(context: Any, **keys: Any) -> Iterator[None]:
-    """Binds the invocation's request id, function and ``keys`` to every line this thread logs until it ends."""
+    """Binds the invocation's request id, function and ``keys`` to every line this thread logs until it ends, and
+    traces it where X-Ray tracing is on (see tracing.py)."""
+    from .tracing import traced
+
+    with _logged(context, **keys), traced(getattr(context, "function_name", None) or "handler", **keys):
+        yield
+
+
+@contextmanager
+def _logged(context: Any, **keys: Any) -> Iterator[None]:
     global _cold
     cold, _cold = _cold, False
     logger.thread_safe_clear_keys()

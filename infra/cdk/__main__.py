@@ -13,11 +13,19 @@ import sys
 import aws_cdk as cdk
 
 from ..chalice_config import PROJECT_DIR
-from .stack import OrderEngineStack
+from .stack import LAMBDA_RUNTIME, OrderEngineStack
 from .stages import STAGES
+
+LAMBDA_PYTHON = tuple(int(part) for part in LAMBDA_RUNTIME.removeprefix("python").split("."))
 
 
 def main() -> int:
+    if sys.version_info[:2] != LAMBDA_PYTHON:
+        print(f"error: the functions run on {LAMBDA_RUNTIME}, and `chalice package` bundles wheels for the Python that "
+              f"runs it ({sys.version_info[0]}.{sys.version_info[1]}): run make synth/deploy with a Python "
+              f"{LAMBDA_PYTHON[0]}.{LAMBDA_PYTHON[1]} environment (rm -rf .venv; make PYTHON=python3.11 synth)",
+              file=sys.stderr)
+        return 2
     app = cdk.App()
     stage = app.node.try_get_context("stage") or "dev"
     if stage not in STAGES:

@@ -44,6 +44,9 @@ API_FUNCTIONS = ("APIHandler", "WebsocketConnect", "WebsocketMessage", "Websocke
 WORKER_FUNCTIONS = ("ExecuteOrders", "SweepStuckOrders", "MigrateDatabase")
 VERIFIES_TOKENS = (AUTHORIZER, "WebsocketConnect")  # the only functions that read the JWT secret
 WORKER = "ExecuteOrders"
+# Pinned, not taken from the interpreter that runs `chalice package`: the wheels it bundles are built for this version
+# (infra/cdk/__main__.py refuses to synthesize under another).
+LAMBDA_RUNTIME = "python3.11"
 WORKER_EVENT = "ExecuteOrdersSqsEventSource"
 
 DATABASE_NAME = "orders"
@@ -172,8 +175,11 @@ class OrderEngineStack(Stack):
             basic = "AWSLambdaVPCAccessExecutionRole" if in_vpc else "AWSLambdaBasicExecutionRole"
             return iam.Role(self, name, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
                             description=description,
-                            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(
-                                f"service-role/{basic}")])
+                            managed_policies=[
+                                iam.ManagedPolicy.from_aws_managed_policy_name(f"service-role/{basic}"),
+                                # Active tracing: each function sends its X-Ray segments (Powertools Tracer).
+                                iam.ManagedPolicy.from_aws_managed_policy_name("AWSXRayDaemonWriteAccess"),
+                            ])
 
         return {
             "authorizer": role("AuthorizerRole", "The JWT authorizer: reads the JWT secret, nothing else", False),
@@ -201,6 +207,11 @@ class OrderEngineStack(Stack):
         })
         for name in WORKER_FUNCTIONS:
             app.get_resource(name).add_property_override("Role", self.roles["worker"].role_arn)
+        for name in (AUTHORIZER, *API_FUNCTIONS, *WORKER_FUNCTIONS):
+            function = app.get_resource(name)
+            function.add_property_override("Runtime", LAMBDA_RUNTIME)
+            function.add_property_override("Tracing", "Active")  # X-Ray traces, annotated by Powertools Tracer
+        app.get_resource("RestAPI").add_property_override("TracingEnabled", True)
         authorizer = app.get_resource(AUTHORIZER)
         authorizer.add_property_override("Role", self.roles["authorizer"].role_arn)
         authorizer.add_property_deletion_override("VpcConfig")  # it reads one secret and touches no data

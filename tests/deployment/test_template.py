@@ -277,3 +277,17 @@ def test_production_keeps_its_data_and_survives_a_zone(prod_template):
     assert len(of_type(prod_template, "AWS::EC2::NatGateway")) == 2
     assert env_of(prod_template, WORKER)["DEX_FAILURE_RATE"] == "0"
     assert env_of(prod_template, WORKER)["ORDERS_QUEUE_NAME"] == "order-engine-prod-orders"
+
+
+def test_every_function_runs_on_the_pinned_runtime_with_active_tracing(template):
+    from infra.cdk.stack import LAMBDA_RUNTIME
+
+    for function in FUNCTIONS:
+        properties = template["Resources"][function]["Properties"]
+        assert properties["Runtime"] == LAMBDA_RUNTIME == "python3.11"
+        assert properties["Tracing"] == "Active"
+    assert template["Resources"]["RestAPI"]["Properties"]["TracingEnabled"] is True
+    roles = of_type(template, "AWS::IAM::Role").values()
+    writers = [r for r in roles if any("AWSXRayDaemonWriteAccess" in json.dumps(arn)
+                                       for arn in r["Properties"].get("ManagedPolicyArns", []))]
+    assert len(writers) >= 3  # the authorizer's, the API's and the worker's

@@ -161,3 +161,14 @@ def test_a_records_thread_carries_the_invocations_keys_and_its_order(captured_lo
     record = json.loads(captured_logs.getvalue())
     assert record["function_request_id"] == "req-7" and record["orderId"] == "order-7"
     assert seen == [{}]
+
+
+def test_tracing_is_on_only_where_lambda_traces_and_nobody_turned_it_off():
+    from chalicelib import tracing
+
+    assert not tracing.enabled({})  # the local cloud, the tests
+    assert tracing.enabled({"AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000"})
+    assert not tracing.enabled({"AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000", "POWERTOOLS_TRACE_DISABLED": "true"})
+    with tracing.traced("execute_orders", orderId="o-1"):  # off here: loads nothing, records nothing
+        pass
+    assert tracing._tracer.cache_info().currsize == 0
