@@ -10,6 +10,8 @@ responses, per-function roles, the queue's ARN, gateway responses) the stack ove
 from __future__ import annotations
 
 import hashlib
+import shutil
+from pathlib import Path
 
 from aws_cdk import (
     ArnFormat,
@@ -53,6 +55,20 @@ DATABASE_NAME = "orders"
 DATABASE_PORT = 5432
 CACHE_PORT = 6379
 OLDEST_MESSAGE_ALARM_SECONDS = 300  # a healthy queue drains in seconds; five minutes means the worker is stuck
+
+
+def locked_source(build_dir: Path = PROJECT_DIR / "chalice.out" / "source") -> Path:
+    """What `chalice package` packages: the app, its code and its config, with ``requirements.lock`` (every
+    transitive pin, every hash) as its requirements, so that the functions get the same wheels at every deployment;
+    Chalice itself only knows ``requirements.txt``."""
+    shutil.rmtree(build_dir, ignore_errors=True)
+    build_dir.mkdir(parents=True)
+    shutil.copy2(PROJECT_DIR / "app.py", build_dir / "app.py")
+    shutil.copytree(PROJECT_DIR / "chalicelib", build_dir / "chalicelib",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(PROJECT_DIR / ".chalice", build_dir / ".chalice", ignore=shutil.ignore_patterns("deployments"))
+    shutil.copy2(PROJECT_DIR / "requirements.lock", build_dir / "requirements.txt")
+    return build_dir
 
 
 class OrderEngineStack(Stack):
@@ -189,7 +205,7 @@ class OrderEngineStack(Stack):
 
     def _chalice_app(self) -> Chalice:
         stage = self.stage
-        app = Chalice(self, "App", source_dir=str(PROJECT_DIR), stage_config={
+        app = Chalice(self, "App", source_dir=str(locked_source()), stage_config={
             "manage_iam_role": False,
             "iam_role_arn": self.roles["api"].role_arn,
             "subnet_ids": self.vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS).subnet_ids,
