@@ -13,7 +13,8 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 20
 .PHONY: install install-dev lock run test test-fast test-faults bench lint token redrive synth deploy clean
 
 UV := $(VENV)/bin/uv
-LOCK := $(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes
+LOCK_ARGS := --quiet --generate-hashes
+LOCK := $(UV) pip compile $(LOCK_ARGS) --universal --python-version 3.11
 
 # Three locked sets, each installed with every hash checked: the functions' own (requirements.lock, what Chalice
 # packages), the local cloud's (make run) and the rest for tests, benchmarks and the CDK app (make test). Edit the
@@ -43,6 +44,8 @@ lock: | $(UV)  ## regenerate the lock files from the requirements*.txt files (ev
 	$(LOCK) requirements-dev.txt -o requirements-dev.lock
 	$(LOCK) -c requirements-dev.lock requirements-local.txt -o requirements-local.lock
 	$(LOCK) -c requirements-dev.lock requirements.txt -o requirements.lock
+	$(UV) pip compile $(LOCK_ARGS) --python-version 3.13 --python-platform x86_64-manylinux_2_28 \
+		requirements-localstack.txt -o requirements-localstack.lock  # its own environment (infra/local/servers.py)
 
 run: install  ## start the local cloud on 127.0.0.1 and serve the engine until Ctrl-C
 	$(PY) -m infra.local run

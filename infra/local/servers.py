@@ -11,6 +11,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import platform
 import pwd
 import shutil
 import signal
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import psycopg
 
+from ..chalice_config import PROJECT_DIR
 from .processes import Child, port_open, wait_until
 
 
@@ -216,11 +218,10 @@ class MotoServer:
         wait_until(lambda: port_open(self.port), 30, "moto server", self.child)
 
 
-LOCALSTACK_REQUIREMENTS = (
-    # The last open-source release, and the pins it needs to run on the host (see ../shared/NOTES.md).
-    "localstack-core[runtime]==2026.3.0", "cbor2<6", "pyopenssl==25.1.0", "cryptography==45.0.7",
-    "service_identity<26",
-)
+# The last open-source release and the pins it needs to run on the host (see ../shared/NOTES.md), locked with every
+# hash for Linux on x86_64 (`make lock`); other machines install the pins of the .txt file.
+LOCALSTACK_REQUIREMENTS = PROJECT_DIR / "requirements-localstack.txt"
+LOCALSTACK_LOCK = PROJECT_DIR / "requirements-localstack.lock"
 LOCALSTACK_INSTALL_TIMEOUT_S = 600
 
 
@@ -246,8 +247,11 @@ def python_313() -> str:
 
 
 def localstack_environment() -> Path:
-    """LocalStack's own virtual environment, made once per set of pins in the user's cache (about a minute)."""
-    digest = hashlib.sha256("\n".join(LOCALSTACK_REQUIREMENTS).encode()).hexdigest()[:12]
+    """LocalStack's own virtual environment, made once per lock in the user's cache (about a minute the first time,
+    with the installer's progress on the terminal)."""
+    locked = platform.system() == "Linux" and platform.machine() == "x86_64"
+    requirements = LOCALSTACK_LOCK if locked else LOCALSTACK_REQUIREMENTS
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:12]
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     venv = cache / "order-engine" / f"localstack-{digest}"
     if (venv / ".installed").exists():
@@ -256,8 +260,11 @@ def localstack_environment() -> Path:
     print(f"installing LocalStack into {venv} (once, about a minute)...", file=sys.stderr, flush=True)
     shutil.rmtree(venv, ignore_errors=True)  # a half-made one from an interrupted install
     subprocess.run([python, "-m", "venv", str(venv)], check=True, timeout=120)
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", *LOCALSTACK_REQUIREMENTS],
-                   check=True, timeout=LOCALSTACK_INSTALL_TIMEOUT_S)
+    uv = Path(sys.executable).parent / "uv"  # the project's installer, when there is one: several times faster
+    install = ([str(uv), "pip", "install", "--python", str(venv / "bin" / "python")] if uv.exists()
+               else [str(venv / "bin" / "python"), "-m", "pip", "install"])
+    subprocess.run([*install, *(["--require-hashes"] if locked else []), "-r", str(requirements)],
+                   check=True, timeout=LOCALSTACK_INSTALL_TIMEOUT_S, stdout=sys.stderr)
     (venv / ".installed").touch()
     return venv
 
