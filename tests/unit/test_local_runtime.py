@@ -39,3 +39,16 @@ def test_the_worker_processes_share_out_the_event_sources_concurrency_and_the_po
     assert [e["WORKER_SCHEDULES"] for e in envs] == ["1", "0"] and all(e["OTHER"] == "kept" for e in envs)
     single, = worker_envs({"WORKER_CONCURRENCY": "1"}, 2)  # one invocation at a time means one process
     assert single["WORKER_CONCURRENCY"] == "1" and single["WORKER_SCHEDULES"] == "1"
+
+
+def test_a_process_that_dies_is_restarted_at_once_and_one_that_keeps_dying_later_and_later(monkeypatch, tmp_path):
+    from infra.local.__main__ import LocalCloud
+
+    monkeypatch.setenv("LOCAL_QUIET", "1")
+    monkeypatch.setenv("LOCAL_DATA_DIR", str(tmp_path))
+    cloud = LocalCloud(LocalSettings.from_env())
+    assert cloud.console is None
+    delays = [cloud.restart_delay("postgres", now) for now in (100.0, 101.0, 102.0, 103.0, 104.0, 105.0, 106.0)]
+    assert delays == [0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0]
+    assert cloud.restart_delay("postgres", 200.0) == 0.0  # up for a while: a new death is restarted at once
+    assert cloud.restart_delay("valkey", 200.5) == 0.0  # each process counts its own deaths
