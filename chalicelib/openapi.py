@@ -294,11 +294,12 @@ def _paths() -> dict[str, Any]:
         },
         "/metrics": {
             "get": {
-                "operationId": "metrics", "summary": "Prometheus metrics", "security": _BEARER,
+                "operationId": "metrics", "security": _BEARER,
+                "summary": "Prometheus metrics: the whole engine's figures, for a token with the metrics:read scope",
                 "responses": {
                     "200": {"description": "Prometheus' text format",
                             "content": {"text/plain": {"schema": {"type": "string"}}}},
-                    **_problems(401, 429, 503),
+                    **_problems(401, 403, 429, 503),
                 },
             },
         },
