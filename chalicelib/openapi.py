@@ -177,7 +177,7 @@ _MODELS: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = 
 _PROBLEMS = {
     400: "The request is malformed: not JSON, or a cursor this API did not issue",
     401: "No bearer token, or one that is malformed, forged, expired or names no user",
-    403: "The token lacks the orders:write scope this request needs",
+    403: "The token lacks the scope this request needs (orders:write to place or cancel; metrics:read for /metrics)",
     404: "No such order for this user, a malformed id, or no such route",
     409: "The order's state does not allow this (already submitted), or the same Idempotency-Key is in flight",
     413: "The body is over 64 KB",
