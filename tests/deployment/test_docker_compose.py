@@ -85,7 +85,7 @@ def test_the_gateway_uses_the_services_instead_of_starting_its_own(compose, monk
 def test_the_gateway_image_installs_the_local_clouds_requirements_and_runs_it(compose):
     build = compose["services"]["gateway"]["build"]
     dockerfile = (PROJECT_DIR / build["context"] / build["dockerfile"]).read_text()
-    assert "pip install --no-cache-dir -r requirements-local.txt" in dockerfile
+    assert "pip install --no-cache-dir --require-hashes -r requirements-local.lock" in dockerfile
     assert 'CMD ["python", "-m", "infra.local", "run"]' in dockerfile
     for copied in re.findall(r"^COPY (\S+)", dockerfile, re.MULTILINE):
         assert (PROJECT_DIR / copied).exists(), f"the Dockerfile copies {copied}, which does not exist"
