@@ -287,6 +287,11 @@ def run() -> int:
               f"LOCAL_DATA_DIR to a folder of yours (logs: {cloud.log_dir})", file=sys.stderr)
         cloud.stop()
         return 1
+    except OSError as error:
+        print(f"error: the local cloud could not start: {error.strerror}: {error.filename}; its data and logs go "
+              f"under LOCAL_DATA_DIR ({settings.data_dir}): point it at a folder you can write", file=sys.stderr)
+        cloud.stop()
+        return 1
     except Exception as error:
         print(f"error: the local cloud could not start: {error} (logs: {cloud.log_dir})", file=sys.stderr)
         cloud.stop()

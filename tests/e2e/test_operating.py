@@ -7,6 +7,8 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -173,3 +175,14 @@ def test_the_functions_log_json_lines_with_the_request_id_the_order_and_the_idem
         confirmed = [r for r in json_lines(cloud, "worker*.log") if r.get("orderId") == order_id]
         assert confirmed and confirmed[-1]["message"] == f"order {order_id} confirmed"
         assert confirmed[-1]["function_request_id"] and confirmed[-1]["function_name"].endswith("execute_orders")
+
+
+def test_what_the_local_cloud_cannot_use_is_named_in_one_line_with_what_to_do(tmp_path):
+    not_a_folder = tmp_path / "data"
+    not_a_folder.write_text("a file where the data folder should be")
+    env = {**new_cloud().env(), "LOCAL_DATA_DIR": str(not_a_folder)}
+    result = subprocess.run([sys.executable, "-m", "infra.local", "run"], cwd=PROJECT_DIR, env=env,
+                            capture_output=True, text=True, timeout=60)
+    output = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode != 0 and len(output) == 1, output
+    assert output[0].startswith("error: ") and str(not_a_folder) in output[0] and "LOCAL_DATA_DIR" in output[0]
