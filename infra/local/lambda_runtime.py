@@ -73,8 +73,15 @@ class CodeVersion:
         if now - self._checked_at >= self._every_s:
             with self._lock:
                 self._checked_at = now
-                self._version = tuple((str(f), f.stat().st_mtime_ns) for f in self.files() if f.exists())
+                self._version = tuple(filter(None, (_stamp(f) for f in self.files())))
         return self._version
+
+
+def _stamp(path: Path) -> tuple[str, int] | None:
+    try:
+        return str(path), path.stat().st_mtime_ns
+    except FileNotFoundError:  # gone between the listing and the look (an editor saving by rename)
+        return None
 
 
 _loaded_versions: dict[str, tuple] = {}
