@@ -80,4 +80,5 @@ deploy: install-dev  ## deploy a stage to the AWS account of your credentials: m
 	$(CDK_CLI) deploy -c stage=$(STAGE) $(STAGE)
 
 clean:  ## forget the local cloud's data (orders, pools) and logs
+	@if test -x $(PY); then $(PY) -m infra.local clean; fi  # PostgreSQL's data, where a private clone keeps it
 	rm -rf .local $(CDK_OUT) chalice.out

@@ -373,11 +373,17 @@ def main() -> int:
     token_parser.add_argument("--scope", help='space-separated scopes, e.g. "metrics:read" for an operator '
                                               '(default: none, a trader\'s token)')
     commands.add_parser("redrive", help="move dead-lettered order messages back to the orders queue")
+    commands.add_parser("clean", help="forget the local cloud's data, wherever PostgreSQL had to keep it")
     args = parser.parse_args()
     if args.command == "token":
         return token(args.user, args.scope)
     if args.command == "redrive":
         return redrive_dead_letters()
+    if args.command == "clean":
+        from .servers import forget_postgres_data
+
+        forget_postgres_data(LocalSettings.from_env().data_dir / "postgres")
+        return 0
     return run()
 
 

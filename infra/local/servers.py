@@ -98,17 +98,32 @@ def reachable_bin_dir(bin_dir: Path, user: tuple[int, int] | None) -> Path:
     return copied_bin
 
 
+def postgres_data_dir(wanted: Path, user: tuple[int, int] | None) -> Path:
+    """``wanted``, unless PostgreSQL runs as another user who cannot reach it (a clone inside a private folder, such
+    as /root): then a stable place of its own under the system's temporary folder, one per wanted folder."""
+    if user is None or _reachable_by_others(wanted):
+        return wanted
+    digest = hashlib.sha256(str(wanted.resolve()).encode()).hexdigest()[:12]
+    return _outside_private_folders(f"order-engine-postgres-{digest}")
+
+
+def forget_postgres_data(wanted: Path) -> None:
+    """``make clean``: the data PostgreSQL keeps for ``wanted``, wherever it had to keep it."""
+    try:
+        user = _unprivileged_user()
+    except Unavailable:
+        user = None
+    for folder in {wanted, postgres_data_dir(wanted, user)}:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 class PostgresServer:
     def __init__(self, data_dir: Path, port: int, log_dir: Path):
         self.port = port
         self.log_dir = log_dir
         self.user = _unprivileged_user()
         self.bin = reachable_bin_dir(postgres_bin_dir(), self.user)
-        if self.user is not None and not _reachable_by_others(data_dir):
-            # A checkout inside a private folder (such as /root): keep the data at a stable place nobody can reach.
-            digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
-            data_dir = _outside_private_folders(f"order-engine-postgres-{digest}")
-        self.data_dir = data_dir
+        self.data_dir = postgres_data_dir(data_dir, self.user)
         self.child: Child | None = None
 
     @property

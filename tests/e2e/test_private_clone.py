@@ -41,9 +41,17 @@ def private_clone():
     for name in project_files():
         (clone / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(PROJECT_DIR / name, clone / name)
+    outside = Path(tempfile.gettempdir())
+    before = set(outside.glob("order-engine-postgres-*"))
     try:
         yield private, clone
     finally:
+        if (clone / ".venv").exists():  # make clean forgets the data, even where PostgreSQL had to keep it
+            subprocess.run(["make", "clean"], cwd=clone, capture_output=True, timeout=60)
+            left = [p for p in set(outside.glob("order-engine-postgres-*")) - before if "-bin-" not in p.name]
+            assert not left, f"make clean left PostgreSQL's data in {left}"
+        for copy in set(outside.glob("order-engine-postgres-bin-*")) - before:
+            shutil.rmtree(copy, ignore_errors=True)  # the clone's copy of the binaries goes with the clone
         shutil.rmtree(private, ignore_errors=True)
 
 
