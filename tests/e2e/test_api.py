@@ -306,7 +306,8 @@ def test_schemathesis_finds_no_5xx_and_no_contract_violation():
     with running_cloud(RATE_LIMIT_PER_SECOND="1000", RATE_LIMIT_BURST="1000") as cloud:
         result = subprocess.run(
             [sys.executable, "-m", "schemathesis.cli", "run", f"{cloud.http}/openapi.json",
-             "--header", f"Authorization: {auth('fuzzer')['Authorization']}",
+             # A trader's and an operator's scopes together: every operation is reachable, /metrics included.
+             "--header", f"Authorization: {auth('fuzzer', scope='orders:write metrics:read')['Authorization']}",
              "--max-examples", os.environ.get("SCHEMATHESIS_EXAMPLES", "25"),
              # Rules across fields (tokenIn differs from tokenOut, decimals per token) cannot be written in JSON
              # Schema, so a schema-valid request may rightly be refused; and a cancelled order stays readable.
