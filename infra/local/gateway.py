@@ -113,27 +113,28 @@ class Gateway:
     def _invoke_rest(self, method: str, path: str, headers: dict[str, str], body: bytes | None):
         request_id = str(uuid.uuid4())
         started = time.perf_counter()
-        cold: list[bool] = []
-        result = self._call_rest(method, path, headers, body, request_id, cold)
-        if self.rest.console.enabled:
-            ms = (time.perf_counter() - started) * 1000
-            start = " (λ api_handler cold)" if cold and cold[0] else ""
-            self.rest.console.line(f"{method} {path} {result[0]} {ms:.1f} ms{start}")
-        return result
-
-    def _call_rest(self, method: str, path: str, headers: dict[str, str], body: bytes | None, request_id: str,
-                   cold: list[bool]):
+        cold = False
         try:
             with self.rest.environment() as env:
-                cold.append(env.invocations == 0)
+                cold = env.invocations == 0
                 response = env.gateway.handle_request(method, path, headers, body)
+            result = self._proxy_response(response, request_id)
         except LocalGatewayException as error:
-            return self._gateway_response(_response_type(error), request_id, error.headers.get("x-amzn-ErrorType"))
+            result = self._gateway_response(_response_type(error), request_id, error.headers.get("x-amzn-ErrorType"))
         except Exception as error:
             if str(error) == "Unauthorized":  # a Lambda authorizer's way of answering 401
-                return self._gateway_response("UNAUTHORIZED", request_id, "UnauthorizedException")
-            log.exception("invocation failed")
-            return self._gateway_response("DEFAULT_5XX", request_id, "InternalServerErrorException")
+                result = self._gateway_response("UNAUTHORIZED", request_id, "UnauthorizedException")
+            else:
+                log.exception("invocation failed")
+                result = self._gateway_response("DEFAULT_5XX", request_id, "InternalServerErrorException")
+        if self.rest.console.enabled:
+            ms = (time.perf_counter() - started) * 1000
+            self.rest.console.line(f"{method} {path} {result[0]} {ms:.1f} ms{' (λ api_handler cold)' if cold else ''}")
+        return result
+
+    @staticmethod
+    def _proxy_response(response: dict[str, Any], request_id: str) -> tuple[int, dict[str, str], bytes]:
+        """API Gateway's answer from the function's proxy response."""
         out_headers = dict(response.get("headers") or {})
         for name, values in (response.get("multiValueHeaders") or {}).items():
             out_headers[name] = ", ".join(values)
