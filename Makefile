@@ -26,7 +26,7 @@ $(UV): requirements-uv.lock
 	@touch $@
 
 $(VENV)/.installed-local: requirements-local.lock | $(UV)
-	@echo "installing the local cloud's packages into $(VENV) (the first time: about 20 s)"
+	@echo "installing the local cloud's packages into $(VENV) (the first time: about 10 s)"
 	$(UV) pip install --python $(PY) --require-hashes --compile-bytecode -r requirements-local.lock
 	@touch $@
 
