@@ -13,6 +13,8 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 20
 .PHONY: install install-dev lock run test test-fast test-faults bench lint token redrive synth deploy clean
 
 UV := $(VENV)/bin/uv
+# The machine's own certificate store, as pip and curl use it: behind a proxy with its own CA, uv's bundled roots fail.
+export UV_SYSTEM_CERTS ?= 1
 LOCK_ARGS := --quiet --generate-hashes
 LOCK := $(UV) pip compile $(LOCK_ARGS) --universal --python-version 3.11
 
