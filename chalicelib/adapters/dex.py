@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from psycopg.types.json import Json
-from psycopg_pool import ConnectionPool
 
 from ..domain.markets import pair_of
 from ..domain.pools import Pool, PoolError, SwapOutcome, pool_from_state
@@ -27,6 +26,7 @@ from ..domain.venues import (
     VenueError,
     VenueUnavailable,
 )
+from .postgres import DbPool
 
 
 def _receipt(row: dict[str, Any]) -> SwapReceipt:
@@ -55,7 +55,7 @@ def _execute(pool: Pool, token_in: str, amount_in: int, min_out: int, valid_unti
 class MockDexNetwork:
     def __init__(
         self,
-        pool: ConnectionPool,
+        pool: DbPool,
         quote_latency: LatencyRange,
         swap_latency: LatencyRange,
         failure_rate: float,
@@ -82,7 +82,7 @@ class MockDexNetwork:
                 )
 
     def pools(self, token_in: str | None = None, token_out: str | None = None) -> list[Pool]:
-        query, params = "SELECT * FROM dex.pools", ()
+        query, params = "SELECT * FROM dex.pools", tuple[str, ...]()
         if token_in and token_out:
             pair = pair_of(token_in, token_out)
             if pair is None:
@@ -121,12 +121,14 @@ class MockDexNetwork:
                    LEFT JOIN dex.failed_transactions f ON f.signature = asked.signature""",
                 {"signature": signature},
             ).fetchone()
+            assert earlier is not None  # a LEFT JOIN from a one-row subquery: always one row
             if earlier["signature"] is not None:
                 return _receipt(earlier)
             if earlier["failed_kind"] is not None:
                 raise _FAILURES[earlier["failed_kind"]](earlier["failed_reason"])
             now = self._now()
             pool = pool_from_state(row["venue"], row["id"], row["base"], row["quote"], row["state"])
+            failure: SwapRejected | SlippageExceeded | None
             try:
                 outcome = _execute(pool, token_in, amount_in, min_out, valid_until, now)
             except (SwapRejected, SlippageExceeded) as error:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg_pool import ConnectionPool
-
 from ..services.metrics import OrderFigures
+from .postgres import DbPool
 
 FINAL = "('confirmed', 'failed', 'cancelled', 'expired')"
 # After folding this many orders at once (a first scrape of a long history), the planner's statistics still count
@@ -48,7 +47,7 @@ def _aggregate(conn: Any, subset: str, params: dict[str, Any], bounds: tuple[flo
 
 
 class PostgresOrderStatistics:
-    def __init__(self, pool: ConnectionPool):
+    def __init__(self, pool: DbPool):
         self._pool = pool
 
     def figures(self, bounds: tuple[float, ...]) -> OrderFigures:

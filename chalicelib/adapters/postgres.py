@@ -5,10 +5,10 @@ from __future__ import annotations
 import select
 from datetime import datetime
 from importlib import resources
-from typing import Any
+from typing import Any, TypeAlias
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
@@ -18,8 +18,11 @@ from ..domain.tokens import TOKENS
 
 _MIGRATION_LOCK = 727_001  # an arbitrary advisory lock id shared by every process that migrates
 
+# Every connection returns rows as dicts: the pool's type says so, and so does each query's.
+DbPool: TypeAlias = ConnectionPool[psycopg.Connection[DictRow]]
 
-def connect_pool(conninfo: str, max_size: int = 10, prepared_statements: bool = True) -> ConnectionPool:
+
+def connect_pool(conninfo: str, max_size: int = 10, prepared_statements: bool = True) -> DbPool:
     """``prepared_statements=False`` behind RDS Proxy: a server-side prepared statement pins the client's session to
     one database connection, which would undo the proxy's multiplexing."""
     options: dict[str, Any] = {"autocommit": True, "row_factory": dict_row}
@@ -27,6 +30,7 @@ def connect_pool(conninfo: str, max_size: int = 10, prepared_statements: bool = 
         options["prepare_threshold"] = None
     return ConnectionPool(
         conninfo,
+        connection_class=psycopg.Connection[DictRow],
         min_size=1,
         max_size=max_size,
         kwargs=options,
@@ -36,7 +40,7 @@ def connect_pool(conninfo: str, max_size: int = 10, prepared_statements: bool = 
     )
 
 
-def _still_connected(conn: psycopg.Connection) -> None:
+def _still_connected(conn: psycopg.Connection[DictRow]) -> None:
     """The pool's check before lending a connection, without a round trip: an idle connection has nothing to read,
     so a readable socket means the server closed it (a restart, an idle timeout) and the pool replaces it."""
     if conn.closed or conn.broken:
@@ -48,7 +52,7 @@ def _still_connected(conn: psycopg.Connection) -> None:
         raise psycopg.OperationalError("the server closed the connection")
 
 
-def migrate(pool: ConnectionPool) -> list[str]:
+def migrate(pool: DbPool) -> list[str]:
     """Apply the SQL files in ``chalicelib/migrations`` not yet applied, in name order; safe to run concurrently."""
     files = sorted(
         (f for f in resources.files("chalicelib.migrations").iterdir() if f.name.endswith(".sql")),
@@ -125,7 +129,7 @@ class PostgresOrders:
     """Orders, their events and routing decisions. Status changes are conditional, so two deliveries of one
     message cannot both advance an order, and every change appends exactly one event with the next ``seq``."""
 
-    def __init__(self, pool: ConnectionPool):
+    def __init__(self, pool: DbPool):
         self._pool = pool
 
     def ping(self) -> None:
@@ -191,7 +195,8 @@ class PostgresOrders:
         limit: int,
     ) -> list[Order]:
         """The user's orders, newest first, created before ``before`` (created_at, id) if given."""
-        conditions, params = ["user_id = %s"], [user_id]
+        conditions: list[str] = ["user_id = %s"]
+        params: list[Any] = [user_id]
         if statuses:
             conditions.append("status = ANY(%s)")
             params.append([str(s) for s in statuses])

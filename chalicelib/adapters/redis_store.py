@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 import redis
@@ -82,14 +82,14 @@ class RedisConnections:
 
     def user_of(self, connection_id: str) -> str | None:
         value = self._r.get(connection_key(connection_id))
-        return value.decode() if value is not None else None
+        return _text(value) if value is not None else None
 
     def remove_connection(self, connection_id: str) -> None:
         user_id = self.user_of(connection_id)
         orders = self._r.smembers(connection_key(connection_id, ":orders"))
         pipe = self._r.pipeline(transaction=False)
         for order_id in orders:
-            pipe.hdel(subscribers_key(order_id.decode()), connection_id)
+            pipe.hdel(subscribers_key(_text(order_id)), connection_id)
         for suffix in ("", ":orders", ":read-only"):  # one key per command: cluster pipelines refuse more
             pipe.delete(connection_key(connection_id, suffix))
         pipe.zrem("ws:open", connection_id)
@@ -144,8 +144,13 @@ class RedisConnections:
                 log.warning("order %s: a delivery held the lock past its %d s expiry", order_id, LOCK_TTL_SECONDS)
 
 
-def _cursors(raw: dict[bytes, bytes]) -> dict[str, int]:
-    return {k.decode(): int(v) for k, v in raw.items()}
+def _text(value: bytes | str) -> str:
+    """redis-py answers bytes (the client does not decode responses); its types allow str too."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _cursors(raw: Mapping[bytes | str, bytes | str]) -> dict[str, int]:
+    return {_text(k): int(v) for k, v in raw.items()}
 
 
 # One key, so it also runs on a clustered Valkey: forget connections past API Gateway's 2-hour limit, then admit

@@ -46,10 +46,19 @@ class SwapOutcome:
 
 
 class Pool(Protocol):
-    id: str
-    venue: str
-    base: str
-    quote: str
+    """A venue's pool: frozen, so a swap returns the pool's next state instead of changing this one."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def venue(self) -> str: ...
+
+    @property
+    def base(self) -> str: ...
+
+    @property
+    def quote(self) -> str: ...
 
     def swap(self, token_in: str, amount_in: int, now: int) -> SwapOutcome: ...
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,12 +29,23 @@ from ..domain.orders import (
     transaction_signature,
 )
 from ..domain.routing import NoRoute, choose_route, min_out
+from ..domain.settlement import Settlement, Step, after_failed_send, before_sending
 from ..domain.telemetry import order_measurements
-from ..domain.venues import VenueError
+from ..domain.venues import SwapReceipt, VenueError
 from .notifications import Notifier
 from .ports import Clock, MetricsSink, NoMetrics, Orders, Venues
 
 log = logging.getLogger(__name__)
+
+
+class OrderMovedOn(Exception):
+    """Another delivery changed the order since this one read it: it owns the order now, and this delivery stops.
+    Raised by the one conditional step every change goes through, caught in one place by each entry point."""
+
+    def __init__(self, order_id: str, expected: Status):
+        super().__init__(f"order {order_id} is no longer {expected}")
+        self.order_id = order_id
+        self.expected = expected
 
 
 class RetryLater(Exception):
@@ -77,22 +87,29 @@ class Executor:
         # has had no delivery yet, and its first step's push sends anyone behind everything they miss.
         if order.status is not Status.PENDING:
             self._notifier.catch_up(order.id, order.seq)
+        try:
+            return self._run(order).status
+        except OrderMovedOn as moved:
+            log.info("%s; this delivery stops", moved)
+            return None
+
+    def _run(self, order: Order) -> Order:
         # Only an order found already submitted may have swapped in an earlier delivery.
         resuming_submitted = order.status is Status.SUBMITTED
         try:
             if order.status is Status.PENDING:
                 order = self._advance(order, Status.ROUTING, {})
-            if order and order.status is Status.ROUTING:
+            if order.status is Status.ROUTING:
                 order = self._route_and_build(order)
-            if order and order.status is Status.BUILDING:
+            if order.status is Status.BUILDING:
                 order = self._submit(order)
-            if order and order.status is Status.SUBMITTED:
+            if order.status is Status.SUBMITTED:
                 order = self._settle(order, ask_venue_first=resuming_submitted)
         except (NoRoute, VenueError) as error:
             order = self._fail(order, str(error))
-        return order.status if order else None
+        return order
 
-    def _route_and_build(self, order: Order) -> Order | None:
+    def _route_and_build(self, order: Order) -> Order:
         asked_at = self._clock.now()
         quotes = self._venues.quote(order.token_in.symbol, order.token_out.symbol, order.amount_in)
         venue_ms = self._ms_since(asked_at)
@@ -122,7 +139,7 @@ class Executor:
             valid_until=valid_until,
         )
 
-    def _submit(self, order: Order) -> Order | None:
+    def _submit(self, order: Order) -> Order:
         fields: dict[str, Any] = {}
         if order.valid_until is not None and self._clock.now() > order.valid_until:
             # Built by a delivery that died before submitting: never sent, so it is simply signed again.
@@ -134,61 +151,54 @@ class Executor:
         return {"tx_signature": transaction_signature(order.id, nonce=order.seq + 1),
                 "valid_until": self._clock.now() + self._signature_validity}
 
-    def _settle(self, order: Order, ask_venue_first: bool) -> Order | None:
+    def _settle(self, order: Order, ask_venue_first: bool) -> Order:
         assert order.tx_signature and order.pool_id and order.min_out is not None
         now = self._clock.now()  # read before the venue: "not landed" is final only if asked after the expiry
         expired = order.valid_until is not None and now > order.valid_until
         receipt = self._venues.swap_status(order.tx_signature) if ask_venue_first or expired else None
-        if receipt is None and order.failure_reason is not None:
-            return self._await_expiry(order, order.failure_reason, now)  # every attempt was made already
-        if receipt is None and expired:
-            # Sent by a delivery that died, or kept in the queue until its blockhash expired: once certain it
-            # did not land, it is signed again as the next attempt.
-            if order.swap_may_still_land(now) or order.attempts >= self._retry.max_attempts:
-                return self._await_expiry(order, "the swap's signature expired before it landed", now)
+        if receipt is not None:
+            return self._confirm(order, receipt)
+        plan = before_sending(order, now, self._retry)
+        if plan.step is Step.SIGN_AGAIN:
             order = self._sign_again(order)
-            if order is None:
-                return None
-        venue_ms = None
-        if receipt is None:
-            sent_at = self._clock.now()
-            try:
-                receipt = self._venues.swap(
-                    order.tx_signature, order.id, order.pool_id, order.token_in.symbol, order.token_out.symbol,
-                    order.amount_in, order.min_out, order.valid_until,
-                )
-            except VenueError as error:
-                venue_ms = self._ms_since(sent_at)
-                if not error.transient:
-                    # The venue recorded the failure under this signature: no copy of the swap can land now.
-                    return self._fail(order, str(error), venue_ms)
-                if order.attempts >= self._retry.max_attempts:
-                    return self._await_expiry(order, str(error), self._clock.now(), last_attempt_failed=True,
-                                              venue_ms=venue_ms)
-                return self._schedule_retry(order, str(error), venue_ms)
+        elif plan.step is not Step.SEND:
+            return self._carry_out(order, plan, order.failure_reason or "the swap's signature expired before it "
+                                                                         "landed", now)
+        sent_at = self._clock.now()
+        signature, pool_id, minimum = order.tx_signature, order.pool_id, order.min_out
+        assert signature and pool_id and minimum is not None  # fixed while building, kept by a new signature
+        try:
+            receipt = self._venues.swap(
+                signature, order.id, pool_id, order.token_in.symbol, order.token_out.symbol,
+                order.amount_in, minimum, order.valid_until,
+            )
+        except VenueError as error:
             venue_ms = self._ms_since(sent_at)
-            self._checkpoint("after_swap")
+            now = self._clock.now()
+            return self._carry_out(order, after_failed_send(order, error.transient, now, self._retry), str(error),
+                                   now, venue_ms, sent=True)
+        venue_ms = self._ms_since(sent_at)
+        self._checkpoint("after_swap")
         return self._confirm(order, receipt, venue_ms)
 
-    def _await_expiry(
-        self, order: Order, reason: str, now: datetime, last_attempt_failed: bool = False, venue_ms: int | None = None
-    ) -> Order | None:
-        """Every attempt failed, but another delivery may have sent the same signed swap and it may still land:
-        the order fails only once the signature has expired, and the message comes back then to check."""
-        if not order.swap_may_still_land(now):
-            return self._fail(order, reason)
-        assert order.valid_until is not None
-        decided_at = order.valid_until + SETTLEMENT_GRACE
-        if last_attempt_failed:
-            order = self._advance(
+    def _carry_out(self, order: Order, plan: Settlement, reason: str, now: datetime, venue_ms: int | None = None,
+                   sent: bool = False) -> Order:
+        """Does what the settlement rule decided: fail, retry after a backoff, or wait for the signature's expiry
+        (recording, when this delivery's attempt failed, that it was the last)."""
+        if plan.step is Step.FAIL:
+            return self._fail(order, reason, venue_ms)
+        if plan.step is Step.RETRY:
+            assert venue_ms is not None  # a retry follows a failed send
+            return self._schedule_retry(order, reason, venue_ms, plan.delay_seconds)
+        assert plan.step is Step.AWAIT_EXPIRY and order.valid_until is not None
+        if sent:
+            self._advance(
                 order, Status.SUBMITTED,
                 {"venue": order.venue, "txSignature": order.tx_signature, "attempt": order.attempts, "error": reason,
-                 "outcomeKnownAt": decided_at.isoformat(), **_venue_time(venue_ms)},
+                 "outcomeKnownAt": (order.valid_until + SETTLEMENT_GRACE).isoformat(), **_venue_time(venue_ms)},
                 failure_reason=reason,
             )
-            if order is None:
-                return None  # another delivery moved the order meanwhile
-        raise RetryLater(order.id, max(1, math.ceil((decided_at - now).total_seconds())), reason)
+        raise RetryLater(order.id, plan.delay_seconds, reason)
 
     def give_up(self, order_id: str, reason: str) -> Status | None:
         """Ends an order that stopped making progress: confirmed if its swap landed after all, failed once it
@@ -196,18 +206,20 @@ class Executor:
         order = self._orders.get(order_id)
         if order is None or order.status.is_final:
             return order.status if order else None
-        if order.status is Status.SUBMITTED and order.tx_signature:
-            now = self._clock.now()  # before asking the venue, as in _settle
-            receipt = self._venues.swap_status(order.tx_signature)
-            if receipt is not None:
-                confirmed = self._confirm(order, receipt)
-                return confirmed.status if confirmed else None
-            if order.swap_may_still_land(now):
-                return order.status
-        failed = self._fail(order, reason)
-        return failed.status if failed else None
+        try:
+            if order.status is Status.SUBMITTED and order.tx_signature:
+                now = self._clock.now()  # before asking the venue, as in _settle
+                receipt = self._venues.swap_status(order.tx_signature)
+                if receipt is not None:
+                    return self._confirm(order, receipt).status
+                if order.swap_may_still_land(now):
+                    return order.status
+            return self._fail(order, reason).status
+        except OrderMovedOn as moved:
+            log.info("%s; the sweeper leaves it to the delivery that moved it", moved)
+            return None
 
-    def _confirm(self, order: Order, receipt: Any, venue_ms: int | None = None) -> Order | None:
+    def _confirm(self, order: Order, receipt: SwapReceipt, venue_ms: int | None = None) -> Order:
         confirmed = dataclasses.replace(order, amount_out=receipt.amount_out)
         return self._advance(
             order,
@@ -223,7 +235,7 @@ class Executor:
             amount_out=receipt.amount_out,
         )
 
-    def _sign_again(self, order: Order) -> Order | None:
+    def _sign_again(self, order: Order) -> Order:
         fields = self._new_signature(order)
         return self._advance(
             order,
@@ -235,21 +247,18 @@ class Executor:
             **fields,
         )
 
-    def _schedule_retry(self, order: Order, reason: str, venue_ms: int) -> Order | None:
-        delay = self._retry.delay_after(order.attempts)
-        retried = self._advance(
+    def _schedule_retry(self, order: Order, reason: str, venue_ms: int, delay: int) -> Order:
+        self._advance(  # raises OrderMovedOn if another delivery moved the order meanwhile: it owns the retry
             order,
             Status.SUBMITTED,
             {"venue": order.venue, "txSignature": order.tx_signature, "attempt": order.attempts + 1,
              "previousError": reason, "retryInSeconds": delay, "venueMs": venue_ms},
             attempts=order.attempts + 1,
         )
-        if retried is None:
-            return None  # another delivery moved the order meanwhile; it owns the retry
         raise RetryLater(order.id, delay, reason)
 
-    def _fail(self, order: Order | None, reason: str, venue_ms: int | None = None) -> Order | None:
-        if order is None or order.status.is_final:
+    def _fail(self, order: Order, reason: str, venue_ms: int | None = None) -> Order:
+        if order.status.is_final:
             return order
         if order.attempts > 1:
             reason = f"{reason} (after {order.attempts} attempts)"
@@ -260,15 +269,14 @@ class Executor:
     def _ms_since(self, start: datetime) -> int:
         return round((self._clock.now() - start).total_seconds() * 1000)
 
-    def _advance(self, order: Order, new: Status, data: dict[str, Any], **fields: Any) -> Order | None:
-        """The conditional step; None when another delivery changed the order since it was read."""
+    def _advance(self, order: Order, new: Status, data: dict[str, Any], **fields: Any) -> Order:
+        """The conditional step; OrderMovedOn when another delivery changed the order since it was read."""
         if not can_transition(order.status, new):
             raise ValueError(f"an order cannot go from {order.status} to {new}")
         event = self._orders.transition(order.id, order.status, new, self._clock.now(), data,
                                         expected_seq=order.seq, **fields)
         if event is None:
-            log.info("order %s is no longer %s; this delivery stops", order.id, order.status)
-            return None
+            raise OrderMovedOn(order.id, order.status)
         self._notifier.publish(order.id, [event])
         self._metrics.record(order_measurements(order, event))
         if new.is_final:
