@@ -21,6 +21,11 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from .moto_version import problem
+
+if problem():  # before a single patch is applied
+    raise SystemExit(f"error: {problem()}")
+
 import moto.core.responses as core_responses
 import moto.core.utils as core_utils
 import moto.sqs.models as sqs_models

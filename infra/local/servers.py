@@ -223,6 +223,10 @@ class MotoServer:
         return f"http://127.0.0.1:{self.port}"
 
     def launch(self) -> None:
+        from .moto_version import problem
+
+        if problem():
+            raise Unavailable(str(problem()))
         self.child = Child(
             "moto",
             [sys.executable, "-m", "infra.local.moto_server", "-H", "127.0.0.1", "-p", str(self.port)],

@@ -52,3 +52,12 @@ def test_a_process_that_dies_is_restarted_at_once_and_one_that_keeps_dying_later
     assert delays == [0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0]
     assert cloud.restart_delay("postgres", 200.0) == 0.0  # up for a while: a new death is restarted at once
     assert cloud.restart_delay("valkey", 200.5) == 0.0  # each process counts its own deaths
+
+
+def test_the_moto_patches_apply_only_to_the_release_they_were_written_for():
+    from infra.local import moto_version
+
+    assert moto_version.problem() is None  # the locked release
+    message = moto_version.problem(lambda package: "5.3.0")
+    assert message and "5.2.5" in message and "5.3.0" in message and "make install" in message
+    assert "\n" not in message
