@@ -64,8 +64,9 @@ test-faults: install-dev  ## the fault-injection suite alone, with its table of 
 bench: install-dev  ## load the whole local cloud and print its figures: make bench ARGS="--venue-latency 1 --emulator localstack"
 	$(PY) -m infra.bench $(ARGS)
 
-lint: install-dev  ## ruff over the whole tree (CI runs it)
+lint: install-dev  ## ruff over the whole tree and mypy over the code (CI runs both)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 token: install  ## print a bearer token: make token USER=alice (an operator's: make token USER=ops SCOPE=metrics:read)
 	@$(PY) -m infra.local token "$(USER)" $(if $(SCOPE),--scope "$(SCOPE)")

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .clock import SystemClock
 from .errors import ServiceUnavailable
@@ -19,6 +19,7 @@ from .settings import Settings
 # the libraries it uses (the authorizer needs no database driver, the worker no pydantic and no boto3).
 if TYPE_CHECKING:
     import redis
+    from aws_lambda_powertools.utilities.idempotency.persistence.redis import RedisClientProtocol
 
     from .adapters.dex import MockDexNetwork
     from .adapters.rate_limits import RedisRateLimiter
@@ -66,8 +67,8 @@ class Resources:
         self.queue = SqsOrderQueue(self.sqs, settings.orders_queue_name, settings.orders_queue_url)
         self.dead_letters = SqsOrderQueue(self.sqs, settings.dead_letter_queue_name)
         # Every handler pushes: the REST API's cancel, the WebSocket handlers, the worker and the sweeper.
-        self.push = WebsocketPush(OnFirstUse(lambda: ConnectionsApi.for_api(
-            settings.websocket_api_id, settings.websocket_stage, settings.region, settings.websocket_endpoint_url)))
+        self.push = WebsocketPush(cast(ConnectionsApi, OnFirstUse(lambda: ConnectionsApi.for_api(
+            settings.websocket_api_id, settings.websocket_stage, settings.region, settings.websocket_endpoint_url))))
         self.metric_sink = metric_sink(settings)
         self.dex = MockDexNetwork(
             self.db,
@@ -221,7 +222,10 @@ class Engine:
         from .adapters.idempotency import RedisIdempotencyStore
         from .services.idempotency import IdempotentPlacement
 
-        return IdempotentPlacement(self.orders, RedisIdempotencyStore(client=self._res.redis))
+        # redis-py's client is what Powertools' protocol describes, but its overloaded signatures do not type-check
+        # against it.
+        return IdempotentPlacement(self.orders, RedisIdempotencyStore(
+            client=cast("RedisClientProtocol", self._res.redis)))
 
     @functools.cached_property
     def executor(self) -> Executor:

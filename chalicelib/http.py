@@ -125,7 +125,8 @@ def _as_problem(response: Response) -> Response:
         error = ProblemError("the request could not be handled")
         error.status = response.status_code
         return problem_response(error)
-    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
+    headers = {k: ", ".join(v) if isinstance(v, list) else v for k, v in response.headers.items()
+               if k.lower() != "content-type"}
     return problem_response(problem(str(body["Message"]), headers=headers))
 
 

@@ -233,7 +233,7 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
 
 _ORDER_ID = {"name": "orderId", "in": "path", "required": True, "schema": {"type": "string"},
              "description": "The order's id (a UUID; anything else is answered 404)"}
-_BEARER = [{"bearer": []}]
+_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 def _paths() -> dict[str, Any]:

@@ -46,9 +46,9 @@ def process_order_batch(
         def settle(record: SQSRecord) -> None:
             running[record.message_id].result()  # re-raises the record's failure for the processor to report
 
-        response = process_partial_response(
+        response = dict(process_partial_response(
             event=event, record_handler=settle, processor=_processor(), context=context
-        )
+        ))
     checkpoint("after_commit")  # every order is stored; the messages are deleted only once this returns
     if metrics is not None:
         metrics.record(dead_lettered(_last_deliveries_failed(records, response)))

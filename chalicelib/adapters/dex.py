@@ -155,6 +155,7 @@ class MockDexNetwork:
                 ).fetchone()
         if failure is not None:
             raise failure
+        assert inserted is not None  # INSERT ... RETURNING returns the row it inserted
         return _receipt(inserted)
 
     def swap_status(self, signature: str) -> SwapReceipt | None:

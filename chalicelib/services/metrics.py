@@ -3,6 +3,7 @@ in Redis. Read at scrape time, so every function instance reports the same figur
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -55,7 +56,7 @@ class Snapshot:
 
 
 class MetricsReader:
-    def __init__(self, orders: OrderStatistics, queues: dict[str, QueueDepth], dead_letter_queue: str,
+    def __init__(self, orders: OrderStatistics, queues: Mapping[str, QueueDepth], dead_letter_queue: str,
                  connections: OpenConnections):
         self._orders = orders
         self._queues = queues

@@ -44,6 +44,7 @@ def _api_event() -> dict:
 def measure(function: str) -> dict[str, float]:
     started = time.perf_counter()
     spec = importlib.util.spec_from_file_location("app", PROJECT_DIR / "app.py")
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     imported = time.perf_counter()

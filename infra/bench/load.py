@@ -39,6 +39,27 @@ class OrderTrace:
     venue_ms: int = 0  # the venue calls' time, as the engine reports it in each event's data
     error: str | None = None
 
+    # For an accepted order (``order_id`` set) and, with the last two, a finished one (``final_at`` set).
+    @property
+    def id(self) -> str:
+        assert self.order_id is not None, "not accepted"
+        return self.order_id
+
+    @property
+    def accepted(self) -> float:
+        assert self.accepted_at is not None, "no answer"
+        return self.accepted_at
+
+    @property
+    def finished(self) -> float:
+        assert self.final_at is not None, "not finished"
+        return self.final_at
+
+    @property
+    def status(self) -> str:
+        assert self.final_status is not None, "not finished"
+        return self.final_status
+
 
 @dataclass(frozen=True)
 class LoadPlan:
@@ -127,14 +148,16 @@ class Follower:
     async def follow(self, trace: OrderTrace, deadline: float) -> None:
         """Subscribes to the trace's order and returns once its final status arrived (or the deadline passed)."""
         ended = asyncio.Event()
-        self._following[trace.order_id] = (trace, ended)
-        await self._ws.send_str(json.dumps({"action": "subscribe", "orderId": trace.order_id}))
+        self._following[trace.id] = (trace, ended)
+        assert self._ws is not None, "open() first"
+        await self._ws.send_str(json.dumps({"action": "subscribe", "orderId": trace.id}))
         try:
             await asyncio.wait_for(ended.wait(), max(0.0, deadline - time.monotonic()))
         except TimeoutError:
             pass
 
     async def _read(self) -> None:
+        assert self._ws is not None, "open() first"
         async for message in self._ws:
             if message.type != aiohttp.WSMsgType.TEXT:
                 break

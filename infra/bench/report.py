@@ -29,17 +29,17 @@ def complete_and_ordered(frames: list[tuple[int, str]], stored: list[tuple[int, 
 def figures(traces: list[OrderTrace], stored: dict[str, list[tuple[int, str]]]) -> dict[str, Any]:
     accepted = [t for t in traces if t.order_id]
     finished = [t for t in accepted if t.final_at is not None]
-    accept_s = [t.accepted_at - t.submitted_at for t in accepted]
-    total_s = [t.final_at - t.submitted_at for t in finished]
-    overhead_s = [t.final_at - t.submitted_at - t.venue_ms / 1000 for t in finished]
-    venue_ms = [t.venue_ms for t in finished]
+    accept_s = [t.accepted - t.submitted_at for t in accepted]
+    total_s = [t.finished - t.submitted_at for t in finished]
+    overhead_s = [t.finished - t.submitted_at - t.venue_ms / 1000 for t in finished]
+    venue_ms = [float(t.venue_ms) for t in finished]
     start = min((t.submitted_at for t in traces if t.submitted_at), default=0.0)
-    last_accept = max((t.accepted_at for t in accepted), default=start)
-    last_final = max((t.final_at for t in finished), default=start)
+    last_accept = max((t.accepted for t in accepted), default=start)
+    last_final = max((t.finished for t in finished), default=start)
     # Lost: accepted, yet its stored status is not final either (a subscriber that missed the final frame of an
     # order that did end counts as an incomplete subscriber, not as a lost order).
-    lost = [t for t in accepted if not stored.get(t.order_id) or stored[t.order_id][-1][1] not in FINAL_STATUSES]
-    incomplete = [t for t in accepted if not complete_and_ordered(t.frames, stored.get(t.order_id))]
+    lost = [t for t in accepted if not stored.get(t.id) or stored[t.id][-1][1] not in FINAL_STATUSES]
+    incomplete = [t for t in accepted if not complete_and_ordered(t.frames, stored.get(t.id))]
     refused: dict[str, int] = {}
     for t in traces:
         if not t.order_id:
@@ -47,7 +47,7 @@ def figures(traces: list[OrderTrace], stored: dict[str, list[tuple[int, str]]]) 
             refused[key] = refused.get(key, 0) + 1
     statuses: dict[str, int] = {}
     for t in finished:
-        statuses[t.final_status] = statuses.get(t.final_status, 0) + 1
+        statuses[t.status] = statuses.get(t.status, 0) + 1
     return {
         "orders": len(traces),
         "accepted": len(accepted),
@@ -63,7 +63,7 @@ def figures(traces: list[OrderTrace], stored: dict[str, list[tuple[int, str]]]) 
         "orders_lost": len(lost),
         "subscribers_complete_fraction": round(1 - len(incomplete) / len(accepted), 4) if accepted else None,
         "incomplete_examples": [
-            {"orderId": t.order_id, "seen": t.frames, "stored": stored.get(t.order_id), "error": t.error}
+            {"orderId": t.id, "seen": t.frames, "stored": stored.get(t.id), "error": t.error}
             for t in incomplete[:3]
         ],
     }
@@ -78,9 +78,9 @@ def chart(traces: list[OrderTrace], title: str, path: Path) -> None:
     finished = [t for t in traces if t.final_at is not None]
     start = min((t.submitted_at for t in traces if t.submitted_at), default=0.0)
     figure, (latency, throughput) = plt.subplots(1, 2, figsize=(13, 4.8))
-    totals = [(t.final_at - t.submitted_at) * 1000 for t in finished]
-    overheads = [(t.final_at - t.submitted_at) * 1000 - t.venue_ms for t in finished]
-    accepts = [(t.accepted_at - t.submitted_at) * 1000 for t in traces if t.order_id]
+    totals = [(t.finished - t.submitted_at) * 1000 for t in finished]
+    overheads = [(t.finished - t.submitted_at) * 1000 - t.venue_ms for t in finished]
+    accepts = [(t.accepted - t.submitted_at) * 1000 for t in traces if t.order_id]
     bins = 50
     latency.hist(totals, bins=bins, alpha=0.6, label="submission to final")
     latency.hist(overheads, bins=bins, alpha=0.6, label="engine overhead (minus venue time)")
@@ -89,9 +89,9 @@ def chart(traces: list[OrderTrace], title: str, path: Path) -> None:
     latency.set_ylabel("orders")
     latency.set_title("Latency distribution")
     latency.legend()
-    ends = sorted(t.final_at - start for t in finished)
+    ends = sorted(t.finished - start for t in finished)
     throughput.plot(ends, range(1, len(ends) + 1), label="completed (cumulative)")
-    accepted_at = sorted(t.accepted_at - start for t in traces if t.order_id)
+    accepted_at = sorted(t.accepted - start for t in traces if t.order_id)
     throughput.plot(accepted_at, range(1, len(accepted_at) + 1), label="accepted (cumulative)", linestyle="--")
     throughput.set_xlabel("seconds since the first submission")
     throughput.set_ylabel("orders")

@@ -57,6 +57,12 @@ CACHE_PORT = 6379
 OLDEST_MESSAGE_ALARM_SECONDS = 300  # a healthy queue drains in seconds; five minutes means the worker is stuck
 
 
+def database_secret(cluster: rds.DatabaseCluster) -> secretsmanager.ISecret:
+    """The cluster's generated credentials (``Credentials.from_generated_secret``): always there."""
+    assert cluster.secret is not None
+    return cluster.secret
+
+
 def locked_source(build_dir: Path = PROJECT_DIR / "chalice.out" / "source") -> Path:
     """What `chalice package` packages: the app, its code and its config, with ``requirements.lock`` (every
     transitive pin, every hash) as its requirements, so that the functions get the same wheels at every deployment;
@@ -131,7 +137,7 @@ class OrderEngineStack(Stack):
         proxy_sg = ec2.SecurityGroup(self, "ProxySecurityGroup", vpc=self.vpc, description="RDS Proxy")
         proxy = cluster.add_proxy(
             "Proxy", db_proxy_name=stage.app_name, vpc=self.vpc, vpc_subnets=data_subnets, security_groups=[proxy_sg],
-            secrets=[cluster.secret], require_tls=True,
+            secrets=[database_secret(cluster)], require_tls=True,
             # Lambda opens a pool per instance; the proxy multiplexes them onto few database connections and
             # queues a burst for up to borrow_timeout instead of refusing it.
             max_connections_percent=90, borrow_timeout=Duration.seconds(30),
@@ -235,7 +241,7 @@ class OrderEngineStack(Stack):
             app.add_environment_variable("JWT_SECRET_ARN", self.jwt_secret.secret_arn, name)
         websocket_api_id = app.get_resource("WebsocketAPI").ref
         for name in API_FUNCTIONS + WORKER_FUNCTIONS:
-            app.add_environment_variable("DATABASE_SECRET_ARN", self.database.secret.secret_arn, name)
+            app.add_environment_variable("DATABASE_SECRET_ARN", database_secret(self.database).secret_arn, name)
             app.add_environment_variable("WEBSOCKET_API_ID", websocket_api_id, name)
 
         # Chalice's SQS event knows nothing of partial batch responses: without ReportBatchItemFailures the
@@ -262,8 +268,8 @@ class OrderEngineStack(Stack):
         api, worker, authorizer = self.roles["api"], self.roles["worker"], self.roles["authorizer"]
         self.jwt_secret.grant_read(authorizer)
         self.jwt_secret.grant_read(api)
-        self.database.secret.grant_read(api)
-        self.database.secret.grant_read(worker)
+        database_secret(self.database).grant_read(api)
+        database_secret(self.database).grant_read(worker)
         self.queue.grant_send_messages(api)
         self.dead_letters.grant(api, "sqs:GetQueueAttributes", "sqs:GetQueueUrl")  # GET /metrics reads its depth
         self.queue.grant_consume_messages(worker)

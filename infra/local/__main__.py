@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import signal
@@ -159,7 +160,7 @@ class LocalCloud:
             self.children.append(Child(name, [python, "-m", "infra.local.worker"], self.log_dir / f"{name}.log",
                                        env=worker_env, cwd=PROJECT_DIR, pass_fds=fds).start())
         for port in (self.s.http_port, self.s.ws_port):
-            wait_until(lambda p=port: port_open(p), 60, "the gateway", gateway)
+            wait_until(functools.partial(port_open, port), 60, "the gateway", gateway)
         self.function_env_used = env
         self.describe()
         return env
@@ -168,7 +169,7 @@ class LocalCloud:
         """Writes ``cloud.json`` in the data folder: each process's pid and what the functions connect to, for tools
         that attach to a running cloud (``make bench``)."""
         (self.s.data_dir / CLOUD_FILE).write_text(json.dumps({
-            "processes": {"supervisor": os.getpid(), **{c.name: c.popen.pid for c in self.children if c.alive()}},
+            "processes": {"supervisor": os.getpid(), **{c.name: c.process.pid for c in self.children if c.alive()}},
             # What the cloud gives its functions beyond its own environment: the stage's variables and the wiring.
             "env": {k: v for k, v in self.function_env_used.items() if os.environ.get(k) != v},
         }, indent=2))
@@ -231,6 +232,7 @@ class LocalCloud:
             exited.start()
         else:
             server.launch()
+            assert server.child is not None  # launch() started it
             self.children[self.children.index(exited)] = server.child
             server.wait_ready()
             if exited.name in ("moto", "localstack"):
@@ -316,7 +318,7 @@ def run() -> int:
         if exited is None:
             continue
         delay = cloud.restart_delay(exited.name, time.monotonic())
-        print(f"warning: {exited.name} exited with code {exited.popen.returncode}; starting it again"
+        print(f"warning: {exited.name} exited with code {exited.process.returncode}; starting it again"
               f"{f' in {delay:.0f} s' if delay else ''} (see {exited.log_path})", file=sys.stderr, flush=True)
         if stop.wait(delay):
             break

@@ -230,7 +230,7 @@ class SqsEventSourceMapping:
 
     def _recreate_missing_queue(self) -> None:
         with self._lock:  # every poller notices; one creates
-            if time.monotonic() - self._queue_recreated_at < 5:
+            if self._recreate_queue is None or time.monotonic() - self._queue_recreated_at < 5:
                 return
             self._recreate_queue()
             self._queue_recreated_at = time.monotonic()

@@ -115,6 +115,7 @@ class Environment:
         self.invocations = 0
         name = f"chalice_app_env_{next(_ids)}"
         spec = importlib.util.spec_from_file_location(name, app_file)
+        assert spec is not None and spec.loader is not None, f"{app_file} is not a Python module"
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         self.module: ModuleType = module

@@ -36,11 +36,13 @@ from moto.sqs.models import Message, Queue, SQSBackend
 
 
 def _is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: str, message: Message) -> bool:
-    retention_period = int(self.get_queue(queue_name).message_retention_period)
+    retention_period = int(self.get_queue(queue_name).message_retention_period)  # type: ignore[attr-defined]
+    assert message.sent_timestamp is not None  # stamped when it was sent
     return retention_period + message.sent_timestamp / 1000 > unix_time()
 
 
-SQSBackend.is_message_valid_based_on_retention_period = _is_message_valid_based_on_retention_period
+# Each patch replaces a method of moto's classes, which is what mypy's method-assign refuses; they are meant.
+SQSBackend.is_message_valid_based_on_retention_period = _is_message_valid_based_on_retention_period  # type: ignore[method-assign]
 
 # moto found the message a receipt handle belongs to by asking every message of the queue, twice, each building the
 # list of its handles: a delete cost O(backlog), a quarter of moto's CPU under a 1,000-order burst. The handles are
@@ -51,10 +53,11 @@ _mark_received = Message.mark_received
 
 def _mark_received_indexed(self: Message, visibility_timeout: int | None = None) -> None:
     _mark_received(self, visibility_timeout)
+    assert self.receipt_handle is not None  # marking it received issued one
     _by_receipt_handle[self.receipt_handle] = self
 
 
-Message.mark_received = _mark_received_indexed
+Message.mark_received = _mark_received_indexed  # type: ignore[method-assign]
 
 
 def _delete_message(self: Queue, receipt_handle: str) -> None:
@@ -66,15 +69,17 @@ def _delete_message(self: Queue, receipt_handle: str) -> None:
         message = _by_receipt_handle.get(receipt_handle)
         remaining = list(self._messages)  # a new list, as moto's: a receive may be walking the old one
         try:
+            if message is None:
+                raise ValueError(receipt_handle)
             remaining.remove(message)  # by identity: Message has no __eq__ of its own
         except ValueError:
             raise ReceiptHandleIsInvalid() from None
         self.pending_messages.discard(message)
-        self.deleted_messages.update(message.all_receipt_handles)
+        self.deleted_messages.update(handle for handle in message.all_receipt_handles if handle)
         self._messages = remaining
 
 
-Queue.delete_message = _delete_message
+Queue.delete_message = _delete_message  # type: ignore[method-assign]
 
 
 # A send reads every attribute of the queue to check one (ContentBasedDeduplication), and the approximate counts
@@ -110,13 +115,15 @@ def _send_message_without_counting(self: SQSBackend, *args: Any, **kwargs: Any) 
         _sending.active = False
 
 
-SQSBackend.send_message = _send_message_without_counting
+SQSBackend.send_message = _send_message_without_counting  # type: ignore[method-assign]
 
 
-Queue.messages = property(_walk(_ready))
-Queue.approximate_number_of_messages = _count(_ready)
-Queue.approximate_number_of_messages_delayed = _count(lambda message, now: now < message.delayed_until)
-Queue.approximate_number_of_messages_not_visible = _count(lambda message, now: not now > message.visible_at)
+Queue.messages = property(_walk(_ready))  # type: ignore[method-assign, assignment]
+Queue.approximate_number_of_messages = _count(_ready)  # type: ignore[method-assign, assignment]
+Queue.approximate_number_of_messages_delayed = _count(  # type: ignore[method-assign, assignment]
+    lambda message, now: now < message.delayed_until)
+Queue.approximate_number_of_messages_not_visible = _count(  # type: ignore[method-assign, assignment]
+    lambda message, now: not now > message.visible_at)
 
 # Pure functions that moto runs on every request (a class's method names, found with inspect; attribute names
 # converted to snake case one character at a time): their answers are remembered.
@@ -138,7 +145,7 @@ def _remembered_backend_for_host(self: DomainDispatcherApplication, host: str | 
     return known[host]
 
 
-DomainDispatcherApplication.get_backend_for_host = _remembered_backend_for_host
+DomainDispatcherApplication.get_backend_for_host = _remembered_backend_for_host  # type: ignore[method-assign]
 
 
 def serve(host: str, port: int) -> None:

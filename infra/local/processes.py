@@ -132,12 +132,18 @@ class Child:
         log.close()
         return self
 
+    @property
+    def process(self) -> subprocess.Popen:
+        """The running (or exited) process; only after ``start()``."""
+        assert self.popen is not None, f"{self.name} was never started"
+        return self.popen
+
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
 
     def signal_stop(self) -> None:
         if self.alive():
-            self.popen.send_signal(self.stop_signal)
+            self.process.send_signal(self.stop_signal)
 
     def wait_stopped(self, deadline: float) -> None:
         if self.popen is None:

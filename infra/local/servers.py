@@ -148,7 +148,7 @@ class PostgresServer:
             self.log_dir / "initdb.log",
             user=self.user,
         ).start()
-        if init.popen.wait(timeout=60) != 0:
+        if init.process.wait(timeout=60) != 0:
             raise Unavailable(f"PostgreSQL's initdb failed for {self.data_dir}: see {init.log_path}")
 
     def launch(self) -> None:

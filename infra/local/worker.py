@@ -26,7 +26,7 @@ def sqs_sources(pool: EnvironmentPool, sqs) -> list[tuple[SqsSource, str]]:
     sources = []
     for config in app.event_sources:
         if isinstance(config, SQSEventConfig):
-            name = config.queue or config.queue_arn.rsplit(":", 1)[-1]
+            name = config.queue or (config.queue_arn or "").rsplit(":", 1)[-1]
             url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
             sources.append((SqsSource(config.name, url, queue_arn(sqs, url), config.batch_size,
                                       float(config.maximum_batching_window_in_seconds or 0)), name))
