@@ -19,6 +19,17 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..domain.events import (
+    Confirmed,
+    Failed,
+    LastAttemptFailed,
+    OrderChange,
+    RetryScheduled,
+    Routed,
+    RoutingStarted,
+    SignedAgain,
+    Submitted,
+)
 from ..domain.orders import (
     SETTLEMENT_GRACE,
     SIGNATURE_VALIDITY,
@@ -98,7 +109,7 @@ class Executor:
         resuming_submitted = order.status is Status.SUBMITTED
         try:
             if order.status is Status.PENDING:
-                order = self._advance(order, Status.ROUTING, {})
+                order = self._advance(order, RoutingStarted())
             if order.status is Status.ROUTING:
                 order = self._route_and_build(order)
             if order.status is Status.BUILDING:
@@ -122,16 +133,9 @@ class Executor:
         valid_until = self._clock.now() + self._signature_validity
         return self._advance(
             order,
-            Status.BUILDING,
-            {
-                "venue": chosen.venue,
-                "reason": decision.reason,
-                "quotedOut": order.token_out.format(chosen.amount_out),
-                "minOut": order.token_out.format(minimum),
-                "txSignature": signature,
-                "validUntil": valid_until.isoformat(),
-                "venueMs": venue_ms,
-            },
+            Routed(venue=chosen.venue, reason=decision.reason, quoted_out=order.token_out.format(chosen.amount_out),
+                   min_out=order.token_out.format(minimum), tx_signature=signature, valid_until=valid_until,
+                   venue_ms=venue_ms),
             venue=chosen.venue,
             min_out=minimum,
             tx_signature=signature,
@@ -144,8 +148,9 @@ class Executor:
         if order.valid_until is not None and self._clock.now() > order.valid_until:
             # Built by a delivery that died before submitting: never sent, so it is simply signed again.
             fields = self._new_signature(order)
-        data = {"venue": order.venue, "txSignature": fields.get("tx_signature", order.tx_signature), "attempt": 1}
-        return self._advance(order, Status.SUBMITTED, data, attempts=1, **fields)
+        return self._advance(order, Submitted(venue=order.venue,
+                                              tx_signature=fields.get("tx_signature", order.tx_signature), attempt=1),
+                             attempts=1, **fields)
 
     def _new_signature(self, order: Order) -> dict[str, Any]:
         return {"tx_signature": transaction_signature(order.id, nonce=order.seq + 1),
@@ -193,9 +198,10 @@ class Executor:
         assert plan.step is Step.AWAIT_EXPIRY and order.valid_until is not None
         if sent:
             self._advance(
-                order, Status.SUBMITTED,
-                {"venue": order.venue, "txSignature": order.tx_signature, "attempt": order.attempts, "error": reason,
-                 "outcomeKnownAt": (order.valid_until + SETTLEMENT_GRACE).isoformat(), **_venue_time(venue_ms)},
+                order,
+                LastAttemptFailed(venue=order.venue, tx_signature=order.tx_signature, attempt=order.attempts,
+                                  error=reason, outcome_known_at=order.valid_until + SETTLEMENT_GRACE,
+                                  venue_ms=venue_ms),
                 failure_reason=reason,
             )
         raise RetryLater(order.id, plan.delay_seconds, reason)
@@ -223,15 +229,9 @@ class Executor:
         confirmed = dataclasses.replace(order, amount_out=receipt.amount_out)
         return self._advance(
             order,
-            Status.CONFIRMED,
-            {
-                "venue": receipt.venue,
-                "txSignature": receipt.signature,
-                "amountOut": order.token_out.format(receipt.amount_out),
-                "executedPrice": str(confirmed.executed_price),
-                "slot": receipt.slot,
-                **_venue_time(venue_ms),
-            },
+            Confirmed(venue=receipt.venue, tx_signature=receipt.signature,
+                      amount_out=order.token_out.format(receipt.amount_out),
+                      executed_price=str(confirmed.executed_price), slot=receipt.slot, venue_ms=venue_ms),
             amount_out=receipt.amount_out,
         )
 
@@ -239,10 +239,8 @@ class Executor:
         fields = self._new_signature(order)
         return self._advance(
             order,
-            Status.SUBMITTED,
-            {"venue": order.venue, "txSignature": fields["tx_signature"], "attempt": order.attempts + 1,
-             "previousError": "the signature expired before it landed",
-             "validUntil": fields["valid_until"].isoformat()},
+            SignedAgain(venue=order.venue, tx_signature=fields["tx_signature"], attempt=order.attempts + 1,
+                        previous_error="the signature expired before it landed", valid_until=fields["valid_until"]),
             attempts=order.attempts + 1,
             **fields,
         )
@@ -250,9 +248,8 @@ class Executor:
     def _schedule_retry(self, order: Order, reason: str, venue_ms: int, delay: int) -> Order:
         self._advance(  # raises OrderMovedOn if another delivery moved the order meanwhile: it owns the retry
             order,
-            Status.SUBMITTED,
-            {"venue": order.venue, "txSignature": order.tx_signature, "attempt": order.attempts + 1,
-             "previousError": reason, "retryInSeconds": delay, "venueMs": venue_ms},
+            RetryScheduled(venue=order.venue, tx_signature=order.tx_signature, attempt=order.attempts + 1,
+                           previous_error=reason, retry_in_seconds=delay, venue_ms=venue_ms),
             attempts=order.attempts + 1,
         )
         raise RetryLater(order.id, delay, reason)
@@ -262,18 +259,18 @@ class Executor:
             return order
         if order.attempts > 1:
             reason = f"{reason} (after {order.attempts} attempts)"
-        return self._advance(order, Status.FAILED, {"reason": reason, "attempts": order.attempts,
-                                                    **_venue_time(venue_ms)},
+        return self._advance(order, Failed(reason=reason, attempts=order.attempts, venue_ms=venue_ms),
                              failure_reason=reason)
 
     def _ms_since(self, start: datetime) -> int:
         return round((self._clock.now() - start).total_seconds() * 1000)
 
-    def _advance(self, order: Order, new: Status, data: dict[str, Any], **fields: Any) -> Order:
+    def _advance(self, order: Order, change: OrderChange, **fields: Any) -> Order:
         """The conditional step; OrderMovedOn when another delivery changed the order since it was read."""
+        new = change.status
         if not can_transition(order.status, new):
             raise ValueError(f"an order cannot go from {order.status} to {new}")
-        event = self._orders.transition(order.id, order.status, new, self._clock.now(), data,
+        event = self._orders.transition(order.id, order.status, new, self._clock.now(), change.data(),
                                         expected_seq=order.seq, **fields)
         if event is None:
             raise OrderMovedOn(order.id, order.status)
@@ -283,9 +280,3 @@ class Executor:
             log.info("order %s %s", order.id, new, extra={"orderId": order.id, "venue": order.venue,
                                                           "attempts": fields.get("attempts", order.attempts)})
         return dataclasses.replace(order, status=new, seq=event.seq, updated_at=event.at, **fields)
-
-
-def _venue_time(venue_ms: int | None) -> dict[str, int]:
-    """``venueMs``: how long the venue call behind this event took, so clients (and the benchmark) can tell the
-    venue's time from the engine's."""
-    return {} if venue_ms is None else {"venueMs": venue_ms}

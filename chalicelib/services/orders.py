@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ..domain.events import Accepted, Cancelled, Failed
 from ..domain.orders import Order, OrderEvent, OrderType, Status
 from ..domain.telemetry import order_measurements
 from ..domain.tokens import TOKENS
@@ -69,19 +70,9 @@ class OrderService:
             created_at=now,
             updated_at=now,
         )
-        accepted = OrderEvent(
-            order.id,
-            1,
-            Status.PENDING,
-            now,
-            {
-                "type": str(order.type),
-                "tokenIn": token_in.symbol,
-                "tokenOut": token_out.symbol,
-                "amountIn": str(request.amount_in),
-                "slippageBps": order.slippage_bps,
-            },
-        )
+        accepted = OrderEvent(order.id, 1, Status.PENDING, now, Accepted(
+            type=str(order.type), token_in=token_in.symbol, token_out=token_out.symbol,
+            amount_in=str(request.amount_in), slippage_bps=order.slippage_bps).data())
         if not self._orders.add(order, accepted):  # a repeat of this Idempotency-Key stored it first
             return self._repeat(self._orders.get(order.id), user_id, request)
         try:
@@ -93,7 +84,7 @@ class OrderService:
             # Not accepted after all: close the order so nothing waits on it, and let the client retry.
             reason = f"the order could not be queued ({type(error).__name__})"
             self._orders.transition(order.id, Status.PENDING, Status.FAILED, self._clock.now(),
-                                    {"reason": reason, "retryable": True}, failure_reason=reason)
+                                    Failed(reason=reason, retryable=True).data(), failure_reason=reason)
             raise ServiceUnavailable("orders cannot be queued right now; try again",
                                      headers={"Retry-After": "1"}) from error
         self._metrics.record(order_measurements(order, accepted))
@@ -153,8 +144,9 @@ class OrderService:
                 return self.view(user_id, order.id)  # cancelling twice is not an error
             if not order.status.is_cancellable:
                 raise Conflict(_too_late(order))
-            event = self._orders.transition(order.id, order.status, Status.CANCELLED, self._clock.now(),
-                                            {"reason": "cancelled by the user", "previousStatus": str(order.status)},
+            event = self._orders.transition(order.id, order.status, Cancelled.status, self._clock.now(),
+                                            Cancelled(reason="cancelled by the user",
+                                                      previous_status=str(order.status)).data(),
                                             expected_seq=order.seq)
             if event is not None:
                 self._publish(order.id, [event])
