@@ -19,6 +19,8 @@ from chalicelib.settings import ORDERS_QUEUE_NAME
 # Libraries only some functions use (pydantic for the request schemas, Powertools' batch processor for the worker)
 # are imported by those functions: a cold start loads what its function needs and nothing more.
 
+MAX_ORDER_ID_LENGTH = 128
+
 app = Chalice(app_name="order-engine")
 app.experimental_feature_flags.update(["WEBSOCKETS"])  # `chalice package` refuses WebSocket handlers without it
 engine = bootstrap.Engine()
@@ -113,6 +115,10 @@ def dex_swaps() -> Response:
     order_id = _query().get("orderId")
     if not order_id:
         raise Unprocessable("orderId is required", [{"field": "orderId", "message": "required"}])
+    if len(order_id) > MAX_ORDER_ID_LENGTH or not order_id.isprintable():
+        # PostgreSQL refuses NUL in text, and no order's id holds a control character: no ledger entry can match.
+        raise Unprocessable("orderId must be at most 128 printable characters",
+                            [{"field": "orderId", "message": "at most 128 printable characters"}])
     return json_response({"orderId": order_id, "swaps": [s.to_json() for s in engine.dex.swaps_for(order_id)]})
 
 

@@ -135,6 +135,8 @@ def http_cases(victim_order: str) -> list[Case]:
              headers={}),
         Case("quote an unknown token", 422, "GET", "/quote?tokenIn=DOGE&tokenOut=USDC&amountIn=1", headers={}),
         Case("swaps without an order id", 422, "GET", "/dex/swaps", headers={}),
+        Case("swaps for an order id with a NUL byte", 422, "GET", "/dex/swaps?orderId=%26q%00s", headers={}),
+        Case("swaps for a 200-character order id", 422, "GET", "/dex/swaps?orderId=" + "a" * 200, headers={}),
         Case("metrics without a token", 401, "GET", "/metrics", headers={}),
         Case("metrics with a trader's token", 403, "GET", "/metrics"),
         Case("metrics with a read-only token", 403, "GET", "/metrics", headers=READ_ONLY),
