@@ -1,0 +1,85 @@
+"""A local API Gateway for the Chalice app, built from small parts, each tested alone:
+
+- ``rest.py``: the REST API, through Chalice's own routing and authorizers, with API Gateway's own answers;
+- ``websocket.py``: the WebSocket API (``$connect``, ``$default``, ``$disconnect`` with API Gateway's event shapes);
+- ``connections.py``: the open connections and the ``@connections`` management API (410 ``GoneException``);
+- ``limits.py``: API Gateway's WebSocket limits (frame and message sizes, idle timeout, maximum duration).
+
+``Gateway`` puts them together over the app's two sets of function environments, and ``serve`` serves them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+
+from aiohttp import web
+
+from ..lambda_runtime import EnvironmentPool
+from .connections import Connection, ConnectionsManagement
+from .limits import MAX_FRAME_BYTES, MAX_MESSAGE_BYTES, FrameSizeGuard
+from .rest import RestApi
+from .websocket import WebsocketApi
+
+__all__ = ["MAX_FRAME_BYTES", "MAX_MESSAGE_BYTES", "Connection", "FrameSizeGuard", "Gateway", "serve"]
+
+
+class Gateway:
+    """``rest`` and ``websocket`` are the environments of the two APIs' functions. On AWS the REST handler and the
+    WebSocket handlers are separate functions, each with its own concurrency: a backlog of REST requests never holds
+    up a WebSocket message, nor the other way round."""
+
+    def __init__(
+        self,
+        rest: EnvironmentPool,
+        websocket: EnvironmentPool,
+        api_id: str = "local",
+        stage: str = "api",
+        idle_timeout_s: float = 600,
+        max_connection_s: float = 7200,
+    ):
+        self.rest = rest
+        self.websocket = websocket
+        self.stage = stage
+        self.connections: dict[str, Connection] = {}
+        ws_handlers = rest.warm_up().app.websocket_handlers  # the same app: which functions the WebSocket routes call
+        self.rest_api = RestApi(rest)
+        self.websocket_api = WebsocketApi(websocket, {route: config.name for route, config in ws_handlers.items()},
+                                          self.connections, api_id, stage, idle_timeout_s, max_connection_s)
+        self.management = ConnectionsManagement(self.connections)
+
+    def rest_app(self) -> web.Application:
+        return self.rest_api.app()
+
+    def websocket_app(self) -> web.Application:
+        """The WebSocket API and ``@connections``: a connection lives in the one process that accepted it, and
+        ``@connections`` must reach that process."""
+        app = self.websocket_api.app()
+        self.management.add_routes(app, self.stage)
+        return app
+
+
+async def serve(gateway: Gateway, http_port: int, ws_port: int | None, stop: asyncio.Event) -> None:
+    """Serves the REST API on ``http_port`` and, unless ``ws_port`` is None, the WebSocket API and ``@connections``.
+
+    The REST port is shared (``SO_REUSEPORT``): the kernel spreads requests over every gateway process, as API
+    Gateway spreads them over Lambda environments, so REST invocations use every core. A WebSocket connection lives
+    in the one process that accepted it, and ``@connections`` must reach that process: one process serves both."""
+    # Loopback only, but in a container (docker-compose.yml), whose published ports are bound to the host's loopback.
+    host = os.environ.get("LOCAL_BIND_HOST", "127.0.0.1")
+    runners = []
+    sites = [(gateway.rest_app(), http_port, True)]
+    if ws_port is not None:
+        sites.append((gateway.websocket_app(), ws_port, False))
+    for app, port, shared in sites:
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
+        await runner.setup()
+        await web.TCPSite(runner, host, port, backlog=1024, reuse_port=shared).start()
+        runners.append(runner)
+    print(json.dumps({"gateway": "ready", "http": http_port, "ws": ws_port}), flush=True)
+    await stop.wait()
+    for runner in runners:
+        await runner.cleanup()
+    for executor in (gateway.rest_api.executor, gateway.websocket_api.executor):
+        executor.shutdown(wait=False, cancel_futures=True)
