@@ -8,6 +8,8 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import boto3
 from botocore.config import Config
@@ -33,37 +35,57 @@ def sqs_sources(pool: EnvironmentPool, sqs) -> list[tuple[SqsSource, str]]:
     return sources
 
 
-def main() -> None:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
-                        format="%(asctime)s worker %(levelname)s %(message)s")
-    # The most invocations at once, as the event source's MaximumConcurrency: the mapping starts lower and scales.
-    # With several worker processes, each has its share of the concurrency, the start and the growth.
-    concurrency = int(os.environ.get("WORKER_CONCURRENCY", "32"))
-    initial = int(os.environ.get("WORKER_INITIAL_CONCURRENCY", str(INITIAL_CONCURRENCY)))
-    scale_up_per_s = float(os.environ.get("WORKER_SCALE_UP_PER_S", str(SCALE_UP_PER_S)))
+@dataclass(frozen=True)
+class WorkerSettings:
+    """One worker process's settings, as the supervisor shares them out (see ``worker_envs``), read once."""
+
+    concurrency: int  # the most invocations at once, as the event source's MaximumConcurrency
+    initial_concurrency: int  # the mapping starts lower and scales, as Lambda's pollers do
+    scale_up_per_s: float
+    region: str
+    schedule_every_s: float | None  # LOCAL_SCHEDULE_SECONDS: every schedule this often instead of its rate
+    runs_schedules: bool  # EventBridge invokes a scheduled function once: only the first process runs them
+    log_level: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> WorkerSettings:
+        override = env.get("LOCAL_SCHEDULE_SECONDS")
+        return cls(
+            concurrency=int(env.get("WORKER_CONCURRENCY", "32")),
+            initial_concurrency=int(env.get("WORKER_INITIAL_CONCURRENCY", str(INITIAL_CONCURRENCY))),
+            scale_up_per_s=float(env.get("WORKER_SCALE_UP_PER_S", str(SCALE_UP_PER_S))),
+            region=env.get("AWS_DEFAULT_REGION", "us-east-1"),
+            schedule_every_s=float(override) if override else None,
+            runs_schedules=env.get("WORKER_SCHEDULES", "1") == "1",
+            log_level=env.get("LOG_LEVEL", "INFO"),
+        )
+
+
+def main(settings: WorkerSettings) -> None:
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s worker %(levelname)s %(message)s")
+    concurrency = settings.concurrency
     # One more environment for the schedules, so a busy worker still sweeps.
     pool = EnvironmentPool(max_size=concurrency + 1, code=CodeVersion(), console=Console.from_env())
     sqs = boto3.session.Session().client("sqs", config=Config(max_pool_connections=concurrency + 8))
-    region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+    region = settings.region
 
     def invoker(name):
         return functools.partial(pool.invoke, name)
 
     mappings = [
         SqsEventSourceMapping(
-            sqs, source, invoker(source.function_name), concurrency, region=region, initial_concurrency=initial,
-            scale_up_per_s=scale_up_per_s,
+            sqs, source, invoker(source.function_name), concurrency, region=region,
+            initial_concurrency=settings.initial_concurrency, scale_up_per_s=settings.scale_up_per_s,
             recreate_queue=functools.partial(ensure_orders_queues, sqs, queue_name,
                                              function_timeout(source.function_name)),
         ).start()
         for source, queue_name in sqs_sources(pool, sqs)
     ]
-    override = os.environ.get("LOCAL_SCHEDULE_SECONDS")
     schedules = [
-        Schedule(config.name, float(override) if override else rate_seconds(config.schedule_expression),
+        Schedule(config.name, settings.schedule_every_s or rate_seconds(config.schedule_expression),
                  invoker(config.name), region).start()
         for config in pool.warm_up().app.event_sources
-        if isinstance(config, ScheduledEventConfig) and os.environ.get("WORKER_SCHEDULES", "1") == "1"
+        if isinstance(config, ScheduledEventConfig) and settings.runs_schedules
     ]
     print(f"worker ready: {', '.join(m.source.function_name for m in mappings)} up to x{concurrency}; "
           f"schedules: {', '.join(f'{s.name} every {s.every_s:g} s' for s in schedules) or 'none'}", flush=True)
@@ -78,4 +100,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(WorkerSettings.from_env(os.environ))

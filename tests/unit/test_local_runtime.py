@@ -61,3 +61,21 @@ def test_the_moto_patches_apply_only_to_the_release_they_were_written_for():
     message = moto_version.problem(lambda package: "5.3.0")
     assert message and "5.2.5" in message and "5.3.0" in message and "make install" in message
     assert "\n" not in message
+
+
+def test_each_function_process_reads_its_settings_once_from_what_the_supervisor_gave_it():
+    from infra.local.gateway.__main__ import GatewaySettings
+    from infra.local.worker import WorkerSettings
+
+    rest_only = GatewaySettings.from_env({"HTTP_PORT": "9000", "GATEWAY_ROLE": "rest", "GATEWAY_CONCURRENCY": "4"})
+    assert (rest_only.http_port, rest_only.ws_port, rest_only.concurrency) == (9000, None, 4)
+    assert rest_only.bind_host == "127.0.0.1" and rest_only.idle_timeout_s == 600
+    first = GatewaySettings.from_env({"WS_PORT": "9001", "WS_IDLE_TIMEOUT_SECONDS": "2"})
+    assert first.ws_port == 9001 and first.idle_timeout_s == 2.0
+
+    shares = worker_envs({"WORKER_CONCURRENCY": "32", "LOCAL_SCHEDULE_SECONDS": "2"}, 2)
+    first_worker, second_worker = (WorkerSettings.from_env(env) for env in shares)
+    assert first_worker.concurrency + second_worker.concurrency == 32
+    assert first_worker.runs_schedules and not second_worker.runs_schedules
+    assert first_worker.schedule_every_s == 2.0
+    assert WorkerSettings.from_env({}).schedule_every_s is None  # each schedule's own rate

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 
 from aiohttp import web
 
@@ -60,14 +59,13 @@ class Gateway:
         return app
 
 
-async def serve(gateway: Gateway, http_port: int, ws_port: int | None, stop: asyncio.Event) -> None:
+async def serve(gateway: Gateway, http_port: int, ws_port: int | None, stop: asyncio.Event,
+                host: str = "127.0.0.1") -> None:
     """Serves the REST API on ``http_port`` and, unless ``ws_port`` is None, the WebSocket API and ``@connections``.
 
     The REST port is shared (``SO_REUSEPORT``): the kernel spreads requests over every gateway process, as API
     Gateway spreads them over Lambda environments, so REST invocations use every core. A WebSocket connection lives
     in the one process that accepted it, and ``@connections`` must reach that process: one process serves both."""
-    # Loopback only, but in a container (docker-compose.yml), whose published ports are bound to the host's loopback.
-    host = os.environ.get("LOCAL_BIND_HOST", "127.0.0.1")
     runners = []
     sites = [(gateway.rest_app(), http_port, True)]
     if ws_port is not None:

@@ -1,4 +1,5 @@
-"""``python -m infra.local.gateway``: one gateway process of the local cloud, configured by its environment."""
+"""``python -m infra.local.gateway``: one gateway process of the local cloud, configured by the environment the
+supervisor gives it, read once here and passed down."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import asyncio
 import logging
 import os
 import signal
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from ..console import Console
 from ..lambda_runtime import CodeVersion, EnvironmentPool
@@ -13,19 +16,41 @@ from ..processes import run_loop
 from . import Gateway, serve
 
 
-def main() -> None:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
-                        format="%(asctime)s gateway %(levelname)s %(message)s")
-    concurrency = int(os.environ.get("GATEWAY_CONCURRENCY", "16"))
-    rest_only = os.environ.get("GATEWAY_ROLE") == "rest"
+@dataclass(frozen=True)
+class GatewaySettings:
+    http_port: int
+    ws_port: int | None  # None: this process serves the REST API only (GATEWAY_ROLE=rest)
+    concurrency: int  # invocations at once of each API's functions
+    idle_timeout_s: float
+    max_connection_s: float
+    bind_host: str
+    log_level: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> GatewaySettings:
+        return cls(
+            http_port=int(env.get("HTTP_PORT", "8000")),
+            ws_port=None if env.get("GATEWAY_ROLE") == "rest" else int(env.get("WS_PORT", "8001")),
+            concurrency=int(env.get("GATEWAY_CONCURRENCY", "16")),
+            idle_timeout_s=float(env.get("WS_IDLE_TIMEOUT_SECONDS", "600")),
+            max_connection_s=float(env.get("WS_MAX_CONNECTION_SECONDS", "7200")),
+            # Loopback only, but in a container (docker-compose.yml), whose published ports are bound to the
+            # host's loopback.
+            bind_host=env.get("LOCAL_BIND_HOST", "127.0.0.1"),
+            log_level=env.get("LOG_LEVEL", "INFO"),
+        )
+
+
+def main(settings: GatewaySettings) -> None:
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s gateway %(levelname)s %(message)s")
     code, console = CodeVersion(), Console.from_env()
     gateway = Gateway(
-        EnvironmentPool(max_size=concurrency, code=code, console=console),
-        EnvironmentPool(max_size=concurrency, code=code, console=console),
-        idle_timeout_s=float(os.environ.get("WS_IDLE_TIMEOUT_SECONDS", "600")),
-        max_connection_s=float(os.environ.get("WS_MAX_CONNECTION_SECONDS", "7200")),
+        EnvironmentPool(max_size=settings.concurrency, code=code, console=console),
+        EnvironmentPool(max_size=settings.concurrency, code=code, console=console),
+        idle_timeout_s=settings.idle_timeout_s,
+        max_connection_s=settings.max_connection_s,
     )
-    if not rest_only:
+    if settings.ws_port is not None:
         gateway.websocket.warm_up()  # the first connection does not pay the import
 
     async def run() -> None:
@@ -33,11 +58,10 @@ def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve(gateway, int(os.environ.get("HTTP_PORT", "8000")),
-                    None if rest_only else int(os.environ.get("WS_PORT", "8001")), stop)
+        await serve(gateway, settings.http_port, settings.ws_port, stop, host=settings.bind_host)
 
     run_loop(run())
 
 
 if __name__ == "__main__":
-    main()
+    main(GatewaySettings.from_env(os.environ))
