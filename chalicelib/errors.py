@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .services import errors as service
+from .services.errors import ServiceError
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 
@@ -80,4 +83,25 @@ PROBLEMS_BY_STATUS: dict[int, type[ProblemError]] = {
     cls.status: cls
     for cls in (BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict, PayloadTooLarge,
                 UnsupportedMediaType, Unprocessable, TooManyRequests, ServiceUnavailable)
+}
+
+
+def problem_for(error: ServiceError) -> ProblemError:
+    """The problem a use case's refusal is to its HTTP or WebSocket client."""
+    if isinstance(error, service.TooMany):
+        return TooManyRequests(error.detail, retry_after_seconds=error.retry_after_seconds)
+    if isinstance(error, service.Unavailable):
+        retry = {"Retry-After": str(error.retry_after_seconds)} if error.retry_after_seconds else {}
+        return ServiceUnavailable(error.detail, headers=retry)
+    kind = _PROBLEMS_BY_REFUSAL.get(type(error), ProblemError)
+    return kind(error.detail, error.fields)
+
+
+_PROBLEMS_BY_REFUSAL: dict[type[ServiceError], type[ProblemError]] = {
+    service.Malformed: BadRequest,
+    service.Invalid: Unprocessable,
+    service.NotFound: NotFound,
+    service.Conflict: Conflict,
+    service.Unauthenticated: Unauthorized,
+    service.NotAllowed: Forbidden,
 }

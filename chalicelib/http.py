@@ -18,7 +18,9 @@ from .errors import (
     ProblemError,
     ServiceUnavailable,
     TooManyRequests,
+    problem_for,
 )
+from .services.errors import ServiceError
 from .services.ports import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,8 @@ def answers_problems(view: Callable[..., Response]) -> Callable[..., Response]:
             return view(*args, **kwargs)
         except ProblemError as error:
             return problem_response(error)
+        except ServiceError as refused:
+            return problem_response(problem_for(refused))
         except dependency_errors() as error:
             return problem_response(dependency_down(error))
 

@@ -15,8 +15,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
 from ..domain.orders import Status
-from ..errors import Conflict, ServiceUnavailable, Unprocessable
 from ..schemas import MarketOrderRequest
+from .errors import Conflict, Invalid, Unavailable
 from .orders import OrderService
 
 KEY_TTL_SECONDS = 24 * 60 * 60
@@ -49,8 +49,8 @@ class IdempotentPlacement:
         if key is None:
             return self._respond(user_id, order)
         if not key.strip() or len(key) > MAX_KEY_LENGTH:
-            raise Unprocessable(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters",
-                                [{"field": "Idempotency-Key", "message": "invalid length"}])
+            raise Invalid(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters",
+                          [{"field": "Idempotency-Key", "message": "invalid length"}])
         if context is not None:
             self._config.register_lambda_context(context)
         body = order.model_dump(mode="json", by_alias=True)
@@ -58,7 +58,7 @@ class IdempotentPlacement:
         try:
             return self._place_once(request={"user": user_id, "key": key, "body": body})
         except IdempotencyValidationError:
-            raise Unprocessable(
+            raise Invalid(
                 "this Idempotency-Key was used with a different request body",
                 [{"field": "Idempotency-Key", "message": "already used for a different order"}],
             ) from None
@@ -66,8 +66,8 @@ class IdempotentPlacement:
             raise Conflict("a request with this Idempotency-Key is still being processed; retry shortly") from None
         except IdempotencyPersistenceLayerError:
             # The key store (Redis) is unreachable: placing without it could place the order twice.
-            raise ServiceUnavailable("Idempotency-Key requests cannot be checked right now; retry shortly",
-                                     headers={"Retry-After": "1"}) from None
+            raise Unavailable("Idempotency-Key requests cannot be checked right now; retry shortly",
+                              retry_after_seconds=1) from None
 
     def _respond(self, user_id: str, order: MarketOrderRequest, key: str | None = None) -> dict[str, Any]:
         # With a key the order's id is derived from it, so even a repeat that Redis cannot recognise (its record

@@ -8,8 +8,8 @@ from typing import Any, Protocol
 from ..domain.pools import FEE_PRECISION, ConstantProductPool, DlmmPool, Pool
 from ..domain.routing import NoRoute, VenueQuote, choose_route, min_out
 from ..domain.tokens import TOKENS, Token
-from ..errors import Unprocessable
 from ..schemas import QuoteQuery
+from .errors import Invalid
 
 
 class VenueData(Protocol):
@@ -69,7 +69,7 @@ class Market:
         try:
             decision = choose_route(quotes)
         except NoRoute as error:
-            raise Unprocessable(str(error), [{"field": "amountIn", "message": "no venue can fill this amount"}]) \
+            raise Invalid(str(error), [{"field": "amountIn", "message": "no venue can fill this amount"}]) \
                 from None
         best = decision.chosen
         return {

@@ -14,7 +14,7 @@ from ..domain.events import Accepted, Cancelled, Failed
 from ..domain.orders import Order, OrderEvent, OrderType, Status
 from ..domain.telemetry import order_measurements
 from ..domain.tokens import TOKENS
-from ..errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Unprocessable
+from .errors import Conflict, Invalid, Malformed, NotFound, Unavailable
 from .ports import Clock, MetricsSink, NoMetrics, OrderQueue, Orders
 
 if TYPE_CHECKING:  # pydantic is a good part of a cold start, and reading an order never needs it
@@ -85,8 +85,7 @@ class OrderService:
             reason = f"the order could not be queued ({type(error).__name__})"
             self._orders.transition(order.id, Status.PENDING, Status.FAILED, self._clock.now(),
                                     Failed(reason=reason, retryable=True).data(), failure_reason=reason)
-            raise ServiceUnavailable("orders cannot be queued right now; try again",
-                                     headers={"Retry-After": "1"}) from error
+            raise Unavailable("orders cannot be queued right now; try again", retry_after_seconds=1) from error
         self._metrics.record(order_measurements(order, accepted))
         return order
 
@@ -100,7 +99,7 @@ class OrderService:
             and existing.slippage_bps == request.slippage_bps
         )
         if not same:
-            raise Unprocessable("this Idempotency-Key was used with a different request body",
+            raise Invalid("this Idempotency-Key was used with a different request body",
                                 [{"field": "Idempotency-Key", "message": "already used for a different order"}])
         if existing.status is Status.PENDING:
             try:
@@ -172,16 +171,15 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         created_at, order_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         position = datetime.fromisoformat(created_at), str(uuid.UUID(order_id))
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise BadRequest("cursor is not one this API returned; pass nextCursor from the previous page",
+        raise Malformed("cursor is not one this API returned; pass nextCursor from the previous page",
                          [{"field": "cursor", "message": "not a cursor this API issued"}]) from None
     if position[0].tzinfo is None:
-        raise BadRequest("cursor is not one this API returned", [{"field": "cursor", "message": "malformed"}])
+        raise Malformed("cursor is not one this API returned", [{"field": "cursor", "message": "malformed"}])
     return position
 
 
-def _not_queued_yet() -> ServiceUnavailable:
-    return ServiceUnavailable("the order could not be queued yet; retry with the same Idempotency-Key",
-                              headers={"Retry-After": "1"})
+def _not_queued_yet() -> Unavailable:
+    return Unavailable("the order could not be queued yet; retry with the same Idempotency-Key", retry_after_seconds=1)
 
 
 def _execution(order: Order) -> dict[str, Any] | None:

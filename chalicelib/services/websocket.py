@@ -12,8 +12,17 @@ from decimal import Decimal
 from typing import Any
 
 from ..auth import Principal
-from ..errors import BadRequest, Forbidden, ProblemError, ServiceUnavailable, TooManyRequests, Unauthorized
+from ..errors import (
+    BadRequest,
+    Forbidden,
+    ProblemError,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthorized,
+    problem_for,
+)
 from ..schemas import DEFAULT_MAX_AMOUNT_IN, parse_submit
+from .errors import ServiceError
 from .notifications import Notifier
 from .orders import OrderService
 from .ports import Connections, Placement, Push, RateLimiter
@@ -71,6 +80,8 @@ class WebsocketSessions:
             self._dispatch(connection_id, body, context)
         except ProblemError as error:
             self._push.send(connection_id, _error_frame(body, error))
+        except ServiceError as refused:  # from the use cases this connection asked for
+            self._push.send(connection_id, _error_frame(body, problem_for(refused)))
         except self._dependency_down:
             # The client cannot tell a lost request from a slow one: say so, so that it sends it again.
             unavailable = ServiceUnavailable("a service the engine depends on is unavailable; send this again shortly")

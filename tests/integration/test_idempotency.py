@@ -7,8 +7,9 @@ from decimal import Decimal
 import pytest
 
 from chalicelib.adapters.idempotency import RedisIdempotencyStore
-from chalicelib.errors import Conflict, Unprocessable
+from chalicelib.errors import problem_for
 from chalicelib.schemas import MarketOrderRequest
+from chalicelib.services import errors as refused
 from chalicelib.services.idempotency import IdempotentPlacement
 from chalicelib.services.orders import OrderService
 from tests.fakes import FakeClock, FakeOrders, FakeQueue
@@ -48,9 +49,9 @@ def test_the_same_key_with_another_body_is_refused(placement):
     places, queue = placement
     key = str(uuid.uuid4())
     places.place("alice", key, order("1.5"))
-    with pytest.raises(Unprocessable) as caught:
+    with pytest.raises(refused.Invalid) as caught:
         places.place("alice", key, order("2"))
-    assert caught.value.status == 422
+    assert problem_for(caught.value).status == 422
     assert len(queue.sent) == 1
 
 
@@ -66,7 +67,7 @@ def test_keys_belong_to_their_user_and_requests_without_a_key_are_not_deduplicat
 
 def test_a_key_that_is_too_long_is_refused(placement):
     places, _ = placement
-    with pytest.raises(Unprocessable):
+    with pytest.raises(refused.Invalid):
         places.place("alice", "k" * 256, order())
 
 
@@ -83,7 +84,7 @@ def test_a_concurrent_retry_is_told_the_first_is_still_in_progress(redis_client)
         if redis_client.keys("*place-order*"):
             break
         threading.Event().wait(0.01)
-    with pytest.raises(Conflict):
+    with pytest.raises(refused.Conflict):
         places.place("alice", key, order())
     gate.set()
     first.join(5)
@@ -122,7 +123,7 @@ def test_a_retry_after_the_first_request_died_midway_gets_the_same_order(redis_c
     key = str(uuid.uuid4())
     with pytest.raises(Killed):
         places.place("alice", key, order(), ShortContext())
-    with pytest.raises(Conflict):  # the first request might still be running
+    with pytest.raises(refused.Conflict):  # the first request might still be running
         places.place("alice", key, order(), ShortContext())
     time.sleep(1.2)  # it would have timed out by now
     second = places.place("alice", key, order(), ShortContext())

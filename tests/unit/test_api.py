@@ -17,9 +17,10 @@ from chalicelib.domain.markets import genesis_pools
 from chalicelib.domain.orders import Status
 from chalicelib.domain.routing import choose_route, min_out
 from chalicelib.domain.tokens import TOKENS
-from chalicelib.errors import BadRequest, Conflict, NotFound, TooManyRequests, Unprocessable
+from chalicelib.errors import TooManyRequests, Unprocessable
 from chalicelib.http import guard
 from chalicelib.schemas import OrderListQuery, parse_market_order, parse_order_list_query, parse_quote_query
+from chalicelib.services import errors as refused
 from chalicelib.services.market import Market
 from chalicelib.services.orders import OrderService
 from chalicelib.services.websocket import WebsocketSessions
@@ -83,12 +84,12 @@ def test_a_cancel_that_lands_while_the_worker_routes_or_builds_stops_the_worker_
 def test_an_order_submitted_or_ended_cannot_be_cancelled_and_cancelling_twice_is_harmless(world):
     done = world.place()
     world.executor.execute(done.id)
-    with pytest.raises(Conflict, match="already ended"):
+    with pytest.raises(refused.Conflict, match="already ended"):
         world.service.cancel("alice", done.id)
     submitted = world.place()
     world.orders.orders[submitted.id] = world.orders.orders[submitted.id].__class__(
         **{**world.orders.orders[submitted.id].__dict__, "status": Status.SUBMITTED, "venue": "raydium"})
-    with pytest.raises(Conflict, match="submitted to raydium"):
+    with pytest.raises(refused.Conflict, match="submitted to raydium"):
         world.service.cancel("alice", submitted.id)
     pending = world.place()
     world.service.cancel("alice", pending.id)
@@ -99,7 +100,7 @@ def test_an_order_submitted_or_ended_cannot_be_cancelled_and_cancelling_twice_is
 def test_another_users_order_cannot_be_seen_or_cancelled(world):
     order = world.place(user="alice")
     for call in (world.service.view, world.service.cancel):
-        with pytest.raises(NotFound):
+        with pytest.raises(refused.NotFound):
             call("mallory", order.id)
     assert world.orders.orders[order.id].status is Status.PENDING
 
@@ -131,7 +132,7 @@ def test_pages_filter_by_status_and_type(world):
 
 @pytest.mark.parametrize("cursor", ["abc", "W10", "!!!", "WyJ4IiwieSJd"])
 def test_a_cursor_this_api_did_not_issue_is_a_bad_request(world, cursor):
-    with pytest.raises(BadRequest):
+    with pytest.raises(refused.Malformed):
         world.service.page("alice", OrderListQuery(cursor=cursor))
 
 
@@ -157,7 +158,7 @@ def test_a_quote_is_the_route_the_worker_would_take_and_executes_nothing(world):
 
 
 def test_a_quote_no_venue_can_fill_is_unprocessable(world):
-    with pytest.raises(Unprocessable, match="no venue can fill"):
+    with pytest.raises(refused.Invalid, match="no venue can fill"):
         Market(FakeVenues([], world.clock)).quote(parse_quote_query({"tokenIn": "SOL", "tokenOut": "USDC",
                                                                      "amountIn": "1"}))
 
@@ -354,3 +355,18 @@ def test_location_is_behind_api_gateways_stage_prefix():
     assert created_location({"path": "/orders"}, "o-1") == "/orders/o-1"  # the local cloud, a custom domain
     assert created_location({"path": "/v1/orders/"}, "o-1") == "/v1/orders/o-1"  # a base path mapping
     assert created_location(None, "o-1") == "/orders/o-1"
+
+
+def test_only_the_api_layer_gives_a_use_cases_refusal_its_status_and_headers():
+    from chalicelib.errors import problem_for
+
+    cases = [(refused.Malformed("bad cursor"), 400, {}), (refused.Unauthenticated("no token"), 401, {}),
+             (refused.NotAllowed("read-only"), 403, {}), (refused.NotFound("no such order"), 404, {}),
+             (refused.Conflict("too late"), 409, {}), (refused.Invalid("bad amount", [{"field": "amountIn"}]), 422, {}),
+             (refused.TooMany("slow down", retry_after_seconds=3), 429, {"Retry-After": "3"}),
+             (refused.Unavailable("queue down", retry_after_seconds=1), 503, {"Retry-After": "1"}),
+             (refused.Unavailable("queue down"), 503, {})]
+    for error, status, headers in cases:
+        problem = problem_for(error)
+        assert (problem.status, problem.headers, problem.detail) == (status, headers, error.detail)
+        assert problem.errors == error.fields

@@ -12,6 +12,7 @@ from chalicelib.domain.orders import Status, transaction_signature
 from chalicelib.domain.venues import SwapRejected, VenueUnavailable
 from chalicelib.faults import CrashPoints
 from chalicelib.http import answers_problems
+from chalicelib.services import errors as refused
 from chalicelib.services.execution import Executor, RetryLater
 from chalicelib.services.notifications import Notifier
 from chalicelib.services.sweeper import Sweeper
@@ -161,21 +162,20 @@ class QueueDownOnce:
 
 
 def test_a_keyed_order_that_could_not_be_queued_stays_pending_and_its_retry_queues_it(world):
-    from chalicelib.errors import ServiceUnavailable, Unprocessable
     from chalicelib.schemas import parse_market_order
     from chalicelib.services.orders import OrderService
 
     queue = QueueDownOnce()
     service = OrderService(world.orders, queue, world.clock)
     body = b'{"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1.5"}'
-    with pytest.raises(ServiceUnavailable, match="same Idempotency-Key"):
+    with pytest.raises(refused.Unavailable, match="same Idempotency-Key"):
         service.place("alice", parse_market_order(body), order_id="a7c3f0de-0000-4000-8000-000000000001")
     assert world.orders.get("a7c3f0de-0000-4000-8000-000000000001").status is Status.PENDING
     again = service.place("alice", parse_market_order(body.replace(b"1.5", b"1.50")),
                           order_id="a7c3f0de-0000-4000-8000-000000000001")
     assert again.id == "a7c3f0de-0000-4000-8000-000000000001" and queue.sent == [again.id]
     assert len(world.orders.orders) == 1
-    with pytest.raises(Unprocessable):
+    with pytest.raises(refused.Invalid):
         service.place("alice", parse_market_order(body.replace(b"1.5", b"2")),
                       order_id="a7c3f0de-0000-4000-8000-000000000001")
 

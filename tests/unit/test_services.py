@@ -8,8 +8,9 @@ from chalicelib.auth import Principal
 from chalicelib.domain.markets import genesis_pools
 from chalicelib.domain.orders import Status
 from chalicelib.domain.venues import SlippageExceeded, VenueUnavailable
-from chalicelib.errors import NotFound, ProblemError, ServiceUnavailable
+from chalicelib.errors import ProblemError
 from chalicelib.schemas import parse_market_order
+from chalicelib.services import errors as refused
 from chalicelib.services.execution import Executor, RetryLater
 from chalicelib.services.notifications import Notifier
 from chalicelib.services.orders import OrderService
@@ -57,7 +58,7 @@ def test_an_order_that_cannot_be_queued_is_refused_and_closed(world):
             raise ConnectionError("queue unreachable")
 
     service = OrderService(world.orders, BrokenQueue(), world.clock)
-    with pytest.raises(ServiceUnavailable):
+    with pytest.raises(refused.Unavailable):
         service.place("alice", parse_market_order(b'{"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1"}'))
     (order,) = world.orders.orders.values()
     assert order.status is Status.FAILED and "could not be queued" in order.failure_reason
@@ -178,9 +179,9 @@ def test_a_stale_delivery_cannot_record_a_change_over_a_newer_one(world):
 
 def test_a_user_cannot_see_another_users_order(world):
     order = world.place(user="alice")
-    with pytest.raises(NotFound):
+    with pytest.raises(refused.NotFound):
         world.service.view("bob", order.id)
-    with pytest.raises(NotFound):
+    with pytest.raises(refused.NotFound):
         world.service.view("alice", "not-a-uuid")
 
 
