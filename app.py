@@ -62,7 +62,8 @@ def place_order() -> Response:
 
     request = app.current_request
     order = parse_market_order(request.raw_body, engine.max_amount_in)
-    placed = engine.placement.place(_user_id(), request.headers.get("idempotency-key"), order, app.lambda_context)
+    placed = engine.placement.place(_user_id(), request.headers.get("idempotency-key"), order.to_command(),
+                                    app.lambda_context)
     logs.bind(orderId=placed["orderId"])
     logs.logger.info("order accepted", extra={"status": placed["status"]})
     return json_response(placed, status=202,
@@ -74,7 +75,7 @@ def place_order() -> Response:
 def list_orders() -> Response:
     from chalicelib.schemas import parse_order_list_query
 
-    return json_response(engine.orders.page(_user_id(), parse_order_list_query(_query())))
+    return json_response(engine.orders.page(_user_id(), parse_order_list_query(_query()).to_command()))
 
 
 @app.route("/orders/{order_id}", methods=["GET"], authorizer=jwt_auth)
@@ -94,7 +95,7 @@ def cancel_order(order_id: str) -> Response:
 def quote() -> Response:
     from chalicelib.schemas import parse_quote_query
 
-    return json_response(engine.market.quote(parse_quote_query(_query(), engine.max_amount_in)))
+    return json_response(engine.market.quote(parse_quote_query(_query(), engine.max_amount_in).to_command()))
 
 
 @app.route("/tokens", methods=["GET"])

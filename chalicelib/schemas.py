@@ -20,6 +20,7 @@ from pydantic import (
     field_validator,
 )
 
+from .domain.commands import ListOrders, PlaceOrder, QuoteSwap
 from .domain.markets import pair_of
 from .domain.orders import OrderType, Status
 from .domain.tokens import TOKENS
@@ -105,12 +106,18 @@ class MarketOrderRequest(_TradeFields):
 
     type: Literal["market"] = "market"
 
+    def to_command(self) -> PlaceOrder:
+        return PlaceOrder(self.token_in, self.token_out, self.amount_in, self.slippage_bps, OrderType(self.type))
+
 
 class QuoteQuery(_TradeFields):
     """``GET /quote``'s query: what an order with these fields would get now."""
 
     slippage_bps: int = Field(50, alias="slippageBps", ge=1, le=5000,
                               description="The most the output may fall short of the quote, in basis points")
+
+    def to_command(self) -> QuoteSwap:
+        return QuoteSwap(self.token_in, self.token_out, self.amount_in, self.slippage_bps)
 
 
 class OrderListQuery(BaseModel):
@@ -129,6 +136,9 @@ class OrderListQuery(BaseModel):
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+    def to_command(self) -> ListOrders:
+        return ListOrders(tuple(self.status), tuple(self.type), self.limit, self.cursor)
 
 
 class SubmitMessage(BaseModel):

@@ -4,6 +4,7 @@ gets the first response again for 24 hours instead of a second order (Powertools
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
@@ -14,8 +15,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
-from ..domain.orders import Status
-from ..schemas import MarketOrderRequest
+from ..domain.commands import PlaceOrder
+from ..domain.orders import OrderType, Status
 from .errors import Conflict, Invalid, Unavailable
 from .orders import OrderService
 
@@ -40,11 +41,11 @@ class IdempotentPlacement:
             key_prefix="place-order",
         )
         def place_once(request: dict[str, Any]) -> dict[str, Any]:
-            return self._respond(request["user"], MarketOrderRequest.model_validate(request["body"]), request["key"])
+            return self._respond(request["user"], _from_payload(request["body"]), request["key"])
 
         self._place_once = place_once
 
-    def place(self, user_id: str, key: str | None, order: MarketOrderRequest, context: Any = None) -> dict[str, Any]:
+    def place(self, user_id: str, key: str | None, order: PlaceOrder, context: Any = None) -> dict[str, Any]:
         """The 202 body for this order; with a key, the same one every time the same request is repeated."""
         if key is None:
             return self._respond(user_id, order)
@@ -53,10 +54,8 @@ class IdempotentPlacement:
                           [{"field": "Idempotency-Key", "message": "invalid length"}])
         if context is not None:
             self._config.register_lambda_context(context)
-        body = order.model_dump(mode="json", by_alias=True)
-        body["amountIn"] = f"{order.amount_in.normalize():f}"  # "1.5" and "1.50" are the same order
         try:
-            return self._place_once(request={"user": user_id, "key": key, "body": body})
+            return self._place_once(request={"user": user_id, "key": key, "body": _payload(order)})
         except IdempotencyValidationError:
             raise Invalid(
                 "this Idempotency-Key was used with a different request body",
@@ -69,9 +68,21 @@ class IdempotentPlacement:
             raise Unavailable("Idempotency-Key requests cannot be checked right now; retry shortly",
                               retry_after_seconds=1) from None
 
-    def _respond(self, user_id: str, order: MarketOrderRequest, key: str | None = None) -> dict[str, Any]:
+    def _respond(self, user_id: str, order: PlaceOrder, key: str | None = None) -> dict[str, Any]:
         # With a key the order's id is derived from it, so even a repeat that Redis cannot recognise (its record
         # was lost, or expired while the first attempt was cut short) finds the same order in the database.
         order_id = str(uuid.uuid5(_ORDER_IDS, f"{user_id}\n{key}")) if key is not None else None
         placed = self._orders.place(user_id, order, order_id)
         return {"orderId": placed.id, "status": str(Status.PENDING)}  # the response to the request that placed it
+
+
+def _payload(order: PlaceOrder) -> dict[str, Any]:
+    """The order as its key's record keeps it and a repeat must match it: the request's own fields and names (records
+    written before stay valid), and "1.5" and "1.50" are the same order."""
+    return {"tokenIn": order.token_in, "tokenOut": order.token_out, "amountIn": f"{order.amount_in.normalize():f}",
+            "slippageBps": order.slippage_bps, "type": str(order.type)}
+
+
+def _from_payload(payload: dict[str, Any]) -> PlaceOrder:
+    return PlaceOrder(payload["tokenIn"], payload["tokenOut"], Decimal(payload["amountIn"]), payload["slippageBps"],
+                      OrderType(payload["type"]))

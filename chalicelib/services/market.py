@@ -5,10 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Protocol
 
+from ..domain.commands import QuoteSwap
 from ..domain.pools import FEE_PRECISION, ConstantProductPool, DlmmPool, Pool
 from ..domain.routing import NoRoute, VenueQuote, choose_route, min_out
 from ..domain.tokens import TOKENS, Token
-from ..schemas import QuoteQuery
 from .errors import Invalid
 
 
@@ -62,7 +62,7 @@ class Market:
     def pools(self) -> dict[str, Any]:
         return {"pools": [pool_json(p) for p in self._venues.pools()]}
 
-    def quote(self, query: QuoteQuery) -> dict[str, Any]:
+    def quote(self, query: QuoteSwap) -> dict[str, Any]:
         """What an order with these fields would get now: every venue's quote and the route the worker would take."""
         token_in, token_out = TOKENS[query.token_in], TOKENS[query.token_out]
         quotes = self._venues.quote(token_in.symbol, token_out.symbol, token_in.to_units(query.amount_in))

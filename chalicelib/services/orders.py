@@ -8,17 +8,15 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..domain.commands import ListOrders, PlaceOrder
 from ..domain.events import Accepted, Cancelled, Failed
 from ..domain.orders import Order, OrderEvent, OrderType, Status
 from ..domain.telemetry import order_measurements
 from ..domain.tokens import TOKENS
 from .errors import Conflict, Invalid, Malformed, NotFound, Unavailable
 from .ports import Clock, MetricsSink, NoMetrics, OrderQueue, Orders
-
-if TYPE_CHECKING:  # pydantic is a good part of a cold start, and reading an order never needs it
-    from ..schemas import MarketOrderRequest, OrderListQuery
 
 # A cancel races the worker; each lost race means the order moved one step, and there are three before submitting.
 _CANCEL_ATTEMPTS = 5
@@ -48,7 +46,7 @@ class OrderService:
         self._publish = publish  # streams a change made here (a cancel) to the order's subscribers
         self._metrics = metrics or NoMetrics()
 
-    def place(self, user_id: str, request: MarketOrderRequest, order_id: str | None = None) -> Order:
+    def place(self, user_id: str, request: PlaceOrder, order_id: str | None = None) -> Order:
         """Stores the order and queues it for the worker.
 
         With ``order_id`` (derived from an Idempotency-Key) placing is itself idempotent, whatever happened to the
@@ -89,7 +87,7 @@ class OrderService:
         self._metrics.record(order_measurements(order, accepted))
         return order
 
-    def _repeat(self, existing: Order | None, user_id: str, request: MarketOrderRequest) -> Order:
+    def _repeat(self, existing: Order | None, user_id: str, request: PlaceOrder) -> Order:
         assert existing is not None  # orders are never deleted
         same = (
             existing.user_id == user_id
@@ -121,10 +119,11 @@ class OrderService:
         decision = self._orders.decision(order.id)
         return order_json(order, events, decision)
 
-    def page(self, user_id: str, query: OrderListQuery) -> dict[str, Any]:
+    def page(self, user_id: str, query: ListOrders) -> dict[str, Any]:
         """One page of the caller's orders, newest first, and the cursor of the next page (None: last page)."""
         before = _decode_cursor(query.cursor) if query.cursor else None
-        orders = self._orders.page(user_id, query.status, [str(t) for t in query.type], before, query.limit + 1)
+        orders = self._orders.page(user_id, list(query.statuses), [str(t) for t in query.types], before,
+                                   query.limit + 1)
         more = len(orders) > query.limit
         orders = orders[: query.limit]
         return {

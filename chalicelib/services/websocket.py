@@ -116,7 +116,7 @@ class WebsocketSessions:
         if not self._connections.may_trade(connection_id):
             raise Forbidden("this connection's token may read orders but not place them (no orders:write scope)")
         order, key = parse_submit(message, self._max_amount_in)
-        placed = self._placement.place(user_id, key, order, context)
+        placed = self._placement.place(user_id, key, order.to_command(), context)
         accepted = {"type": "order.accepted", "orderId": placed["orderId"], "status": placed["status"]}
         if key is not None:
             accepted["idempotencyKey"] = key

@@ -26,7 +26,7 @@ class SlowQueue(FakeQueue):
 
 
 def order(amount="1.5", **changes):
-    return MarketOrderRequest(tokenIn="SOL", tokenOut="USDC", amountIn=Decimal(amount), **changes)
+    return MarketOrderRequest(tokenIn="SOL", tokenOut="USDC", amountIn=Decimal(amount), **changes).to_command()
 
 
 @pytest.fixture

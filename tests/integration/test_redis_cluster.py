@@ -86,7 +86,7 @@ def test_rate_limits_and_idempotency_run_on_the_cluster(cluster):
     queue = FakeQueue()
     placement = IdempotentPlacement(OrderService(FakeOrders(), queue, FakeClock()),
                                     RedisIdempotencyStore(client=cluster))
-    order = MarketOrderRequest(tokenIn="SOL", tokenOut="USDC", amountIn=Decimal("1.5"))
+    order = MarketOrderRequest(tokenIn="SOL", tokenOut="USDC", amountIn=Decimal("1.5")).to_command()
     idempotency_key = str(uuid.uuid4())
     first = placement.place("alice", idempotency_key, order)
     assert placement.place("alice", idempotency_key, order) == first and len(queue.sent) == 1

@@ -112,7 +112,7 @@ def test_pages_list_the_callers_orders_newest_first_each_once(world):
     world.place(user="bob")
     seen, cursor = [], None
     while True:
-        page = world.service.page("alice", OrderListQuery(limit=3, cursor=cursor))
+        page = world.service.page("alice", OrderListQuery(limit=3, cursor=cursor).to_command())
         seen += [o["orderId"] for o in page["orders"]]
         cursor = page["nextCursor"]
         if cursor is None:
@@ -123,17 +123,18 @@ def test_pages_list_the_callers_orders_newest_first_each_once(world):
 def test_pages_filter_by_status_and_type(world):
     done, waiting = world.place(), world.place()
     world.executor.execute(done.id)
-    page = world.service.page("alice", parse_order_list_query({"status": "confirmed,failed", "type": "market"}))
+    page = world.service.page("alice", parse_order_list_query({"status": "confirmed,failed",
+                                                              "type": "market"}).to_command())
     assert [o["orderId"] for o in page["orders"]] == [done.id]
     assert page["orders"][0]["execution"]["venue"] == page["orders"][0]["venue"]
-    assert [o["orderId"] for o in world.service.page("alice", parse_order_list_query({"status": "pending"}))[
-        "orders"]] == [waiting.id]
+    pending = world.service.page("alice", parse_order_list_query({"status": "pending"}).to_command())
+    assert [o["orderId"] for o in pending["orders"]] == [waiting.id]
 
 
 @pytest.mark.parametrize("cursor", ["abc", "W10", "!!!", "WyJ4IiwieSJd"])
 def test_a_cursor_this_api_did_not_issue_is_a_bad_request(world, cursor):
     with pytest.raises(refused.Malformed):
-        world.service.page("alice", OrderListQuery(cursor=cursor))
+        world.service.page("alice", OrderListQuery(cursor=cursor).to_command())
 
 
 @pytest.mark.parametrize("query", [{"limit": "0"}, {"limit": "101"}, {"limit": "x"}, {"status": "done"},
@@ -149,7 +150,7 @@ def test_bad_list_queries_name_the_parameter(query):
 def test_a_quote_is_the_route_the_worker_would_take_and_executes_nothing(world):
     market = Market(world.venues)
     quote = market.quote(parse_quote_query({"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "2",
-                                            "slippageBps": "100"}))
+                                            "slippageBps": "100"}).to_command())
     decision = choose_route(world.venues.quote("SOL", "USDC", 2 * 10**9))
     assert quote["venue"] == decision.chosen.venue and len(quote["quotes"]) == 2
     assert quote["outAmount"] == TOKENS["USDC"].format(decision.chosen.amount_out)
@@ -160,7 +161,7 @@ def test_a_quote_is_the_route_the_worker_would_take_and_executes_nothing(world):
 def test_a_quote_no_venue_can_fill_is_unprocessable(world):
     with pytest.raises(refused.Invalid, match="no venue can fill"):
         Market(FakeVenues([], world.clock)).quote(parse_quote_query({"tokenIn": "SOL", "tokenOut": "USDC",
-                                                                     "amountIn": "1"}))
+                                                                     "amountIn": "1"}).to_command())
 
 
 def test_tokens_and_pools_describe_both_venues():

@@ -34,7 +34,7 @@ class World:
 
     def place(self, user="alice", body=None):
         body = body or {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1.5", "slippageBps": 100}
-        return self.service.place(user, parse_market_order(json.dumps(body).encode()))
+        return self.service.place(user, parse_market_order(json.dumps(body).encode()).to_command())
 
     def statuses(self, order_id):
         return [str(e.status) for e in self.orders.events(order_id)]
@@ -59,7 +59,8 @@ def test_an_order_that_cannot_be_queued_is_refused_and_closed(world):
 
     service = OrderService(world.orders, BrokenQueue(), world.clock)
     with pytest.raises(refused.Unavailable):
-        service.place("alice", parse_market_order(b'{"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1"}'))
+        body = b'{"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1"}'
+        service.place("alice", parse_market_order(body).to_command())
     (order,) = world.orders.orders.values()
     assert order.status is Status.FAILED and "could not be queued" in order.failure_reason
 
