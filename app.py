@@ -4,8 +4,7 @@ from chalice import AuthResponse, AuthRoute, Chalice, Rate, Response
 from chalice.app import AuthRequest, CloudWatchEvent, Request, SQSEvent, WebsocketEvent
 
 from chalicelib import bootstrap, logs
-from chalicelib.errors import Forbidden, ProblemError, Unprocessable
-from chalicelib.http import (
+from chalicelib.api.http import (
     answers_problems,
     created_location,
     dependency_down,
@@ -14,6 +13,7 @@ from chalicelib.http import (
     json_response,
     problem_response,
 )
+from chalicelib.api.problems import Forbidden, ProblemError, Unprocessable
 from chalicelib.settings import ORDERS_QUEUE_NAME
 
 # Libraries only some functions use (pydantic for the request schemas, Powertools' batch processor for the worker)
@@ -58,7 +58,7 @@ def _query() -> dict[str, str]:
 @app.route("/orders", methods=["POST"], authorizer=jwt_auth, content_types=["application/json"])
 @answers_problems
 def place_order() -> Response:
-    from chalicelib.schemas import parse_market_order
+    from chalicelib.api.requests import parse_market_order
 
     request = app.current_request
     order = parse_market_order(request.raw_body, engine.max_amount_in)
@@ -73,7 +73,7 @@ def place_order() -> Response:
 @app.route("/orders", methods=["GET"], authorizer=jwt_auth)
 @answers_problems
 def list_orders() -> Response:
-    from chalicelib.schemas import parse_order_list_query
+    from chalicelib.api.requests import parse_order_list_query
 
     return json_response(engine.orders.page(_user_id(), parse_order_list_query(_query()).to_command()))
 
@@ -93,7 +93,7 @@ def cancel_order(order_id: str) -> Response:
 @app.route("/quote", methods=["GET"])
 @answers_problems
 def quote() -> Response:
-    from chalicelib.schemas import parse_quote_query
+    from chalicelib.api.requests import parse_quote_query
 
     return json_response(engine.market.quote(parse_quote_query(_query(), engine.max_amount_in).to_command()))
 
@@ -139,7 +139,7 @@ def metrics() -> Response:
 
 @app.route("/openapi.json", methods=["GET"])
 def openapi() -> Response:
-    from chalicelib.openapi import document  # built from the models on first use, not at every cold start
+    from chalicelib.api.openapi import document  # built from the models on first use, not at every cold start
 
     return json_response(document())
 

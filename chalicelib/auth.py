@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 
-from .errors import Unauthorized
+from .api.problems import Unauthorized
 
 ALGORITHM = "HS256"
 TRADE_SCOPE = "orders:write"

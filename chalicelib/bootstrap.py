@@ -11,8 +11,8 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
+from .api.problems import ServiceUnavailable
 from .clock import SystemClock
-from .errors import ServiceUnavailable
 from .settings import Settings
 
 # Each import below is made where the resource that needs it is built: a function pays at its cold start only for
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .adapters.dex import MockDexNetwork
     from .adapters.rate_limits import RedisRateLimiter
     from .adapters.sqs import SqsOrderQueue
+    from .api.websocket import WebsocketSessions
     from .auth import Principal
     from .services.execution import Executor
     from .services.idempotency import IdempotentPlacement
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from .services.orders import OrderService
     from .services.ports import MetricsSink
     from .services.sweeper import Sweeper
-    from .services.websocket import WebsocketSessions
 
 
 class Resources:
@@ -261,7 +261,7 @@ class Engine:
     @functools.cached_property
     def websocket(self) -> WebsocketSessions:
         from .adapters.outages import DEPENDENCY_DOWN
-        from .services.websocket import WebsocketSessions
+        from .api.websocket import WebsocketSessions
 
         settings = self._res.settings
         return WebsocketSessions(

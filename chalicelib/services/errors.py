@@ -1,4 +1,4 @@
-"""What a use case refuses, said without HTTP: the API layer (``chalicelib/errors.py``, ``chalicelib/http.py``) maps
+"""What a use case refuses, said without HTTP: the API layer (``chalicelib/api/problems.py``) maps
 each kind to its status and headers, and a WebSocket client gets the same problem in an error frame."""
 
 from __future__ import annotations

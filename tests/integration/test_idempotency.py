@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 
 from chalicelib.adapters.idempotency import RedisIdempotencyStore
-from chalicelib.errors import problem_for
-from chalicelib.schemas import MarketOrderRequest
+from chalicelib.api.problems import problem_for
+from chalicelib.api.requests import MarketOrderRequest
 from chalicelib.services import errors as refused
 from chalicelib.services.idempotency import IdempotentPlacement
 from chalicelib.services.orders import OrderService

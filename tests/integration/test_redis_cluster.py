@@ -12,9 +12,9 @@ import redis
 from chalicelib.adapters.idempotency import RedisIdempotencyStore
 from chalicelib.adapters.rate_limits import RedisRateLimiter
 from chalicelib.adapters.redis_store import RedisConnections
+from chalicelib.api.requests import MarketOrderRequest
 from chalicelib.bootstrap import redis_client
 from chalicelib.domain.limits import TokenBucket
-from chalicelib.schemas import MarketOrderRequest
 from chalicelib.services.idempotency import IdempotentPlacement
 from chalicelib.services.orders import OrderService
 from chalicelib.settings import Settings

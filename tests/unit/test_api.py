@@ -11,19 +11,19 @@ from chalice.test import Client
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chalicelib.api.http import guard
+from chalicelib.api.problems import TooManyRequests, Unprocessable
+from chalicelib.api.requests import OrderListQuery, parse_market_order, parse_order_list_query, parse_quote_query
+from chalicelib.api.websocket import WebsocketSessions
 from chalicelib.auth import Principal, issue_token, verify_principal
 from chalicelib.domain.limits import TokenBucket
 from chalicelib.domain.markets import genesis_pools
 from chalicelib.domain.orders import Status
 from chalicelib.domain.routing import choose_route, min_out
 from chalicelib.domain.tokens import TOKENS
-from chalicelib.errors import TooManyRequests, Unprocessable
-from chalicelib.http import guard
-from chalicelib.schemas import OrderListQuery, parse_market_order, parse_order_list_query, parse_quote_query
 from chalicelib.services import errors as refused
 from chalicelib.services.market import Market
 from chalicelib.services.orders import OrderService
-from chalicelib.services.websocket import WebsocketSessions
 from tests.fakes import FakePlacement, FakeRateLimiter, FakeVenues
 from tests.unit.test_services import FULL, World
 
@@ -331,7 +331,7 @@ def test_the_guard_answers_413_429_and_chalices_own_415_and_405_as_problems(worl
 
 def test_the_openapi_document_describes_every_route_of_the_app_and_no_other():
     from app import app  # importing app.py connects to nothing
-    from chalicelib.openapi import document
+    from chalicelib.api.openapi import document
 
     routes = {(path.replace("{order_id}", "{orderId}"), method.lower())
               for path, methods in app.routes.items() for method in methods}
@@ -341,7 +341,7 @@ def test_the_openapi_document_describes_every_route_of_the_app_and_no_other():
 
 
 def test_the_openapi_request_schema_is_the_validating_models():
-    from chalicelib.openapi import document
+    from chalicelib.api.openapi import document
 
     order = document()["components"]["schemas"]["MarketOrderRequest"]
     assert order["additionalProperties"] is False
@@ -350,7 +350,7 @@ def test_the_openapi_request_schema_is_the_validating_models():
 
 
 def test_location_is_behind_api_gateways_stage_prefix():
-    from chalicelib.http import created_location
+    from chalicelib.api.http import created_location
 
     assert created_location({"path": "/api/orders", "stage": "api"}, "o-1") == "/api/orders/o-1"  # execute-api
     assert created_location({"path": "/orders"}, "o-1") == "/orders/o-1"  # the local cloud, a custom domain
@@ -359,7 +359,7 @@ def test_location_is_behind_api_gateways_stage_prefix():
 
 
 def test_only_the_api_layer_gives_a_use_cases_refusal_its_status_and_headers():
-    from chalicelib.errors import problem_for
+    from chalicelib.api.problems import problem_for
 
     cases = [(refused.Malformed("bad cursor"), 400, {}), (refused.Unauthenticated("no token"), 401, {}),
              (refused.NotAllowed("read-only"), 403, {}), (refused.NotFound("no such order"), 404, {}),

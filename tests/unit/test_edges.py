@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
+from chalicelib.api.problems import BadRequest, Unauthorized, Unprocessable
+from chalicelib.api.requests import parse_market_order
 from chalicelib.auth import issue_token, verify_token
-from chalicelib.errors import BadRequest, Unauthorized, Unprocessable
-from chalicelib.schemas import parse_market_order
 from infra.local.event_source import failed_message_ids
 
 VALID = {"type": "market", "tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1.5", "slippageBps": 100}

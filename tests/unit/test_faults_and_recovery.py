@@ -8,15 +8,15 @@ import psycopg
 import pytest
 import redis
 
+from chalicelib.api.http import answers_problems
+from chalicelib.api.websocket import WebsocketSessions
 from chalicelib.domain.orders import Status, transaction_signature
 from chalicelib.domain.venues import SwapRejected, VenueUnavailable
 from chalicelib.faults import CrashPoints
-from chalicelib.http import answers_problems
 from chalicelib.services import errors as refused
 from chalicelib.services.execution import Executor, RetryLater
 from chalicelib.services.notifications import Notifier
 from chalicelib.services.sweeper import Sweeper
-from chalicelib.services.websocket import WebsocketSessions
 from chalicelib.worker import process_order_batch
 from tests.unit.test_services import FULL, World
 from tests.unit.test_worker import RecordingRedelivery, record
@@ -162,7 +162,7 @@ class QueueDownOnce:
 
 
 def test_a_keyed_order_that_could_not_be_queued_stays_pending_and_its_retry_queues_it(world):
-    from chalicelib.schemas import parse_market_order
+    from chalicelib.api.requests import parse_market_order
     from chalicelib.services.orders import OrderService
 
     queue = QueueDownOnce()

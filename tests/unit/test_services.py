@@ -4,17 +4,17 @@ from datetime import timedelta
 
 import pytest
 
+from chalicelib.api.problems import ProblemError
+from chalicelib.api.requests import parse_market_order
+from chalicelib.api.websocket import WebsocketSessions
 from chalicelib.auth import Principal
 from chalicelib.domain.markets import genesis_pools
 from chalicelib.domain.orders import Status
 from chalicelib.domain.venues import SlippageExceeded, VenueUnavailable
-from chalicelib.errors import ProblemError
-from chalicelib.schemas import parse_market_order
 from chalicelib.services import errors as refused
 from chalicelib.services.execution import Executor, RetryLater
 from chalicelib.services.notifications import Notifier
 from chalicelib.services.orders import OrderService
-from chalicelib.services.websocket import WebsocketSessions
 from tests.fakes import FakeClock, FakeConnections, FakeOrders, FakePush, FakeQueue, FakeVenues
 
 FULL = ["pending", "routing", "building", "submitted", "confirmed"]
@@ -246,7 +246,7 @@ def test_websocket_actions(world):
 
 
 def _refuse():
-    from chalicelib.errors import Unauthorized
+    from chalicelib.api.problems import Unauthorized
 
     raise Unauthorized("no")
 

@@ -1,5 +1,5 @@
 """The API's request models: pydantic validates every body, query and WebSocket message before a service sees
-it, and the OpenAPI document is generated from these same models (``chalicelib/openapi.py``)."""
+it, and the OpenAPI document is generated from these same models (``openapi.py``)."""
 
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ from pydantic import (
     field_validator,
 )
 
-from .domain.commands import ListOrders, PlaceOrder, QuoteSwap
-from .domain.markets import pair_of
-from .domain.orders import OrderType, Status
-from .domain.tokens import TOKENS
-from .errors import BadRequest, Unprocessable
+from ..domain.commands import ListOrders, PlaceOrder, QuoteSwap
+from ..domain.markets import pair_of
+from ..domain.orders import OrderType, Status
+from ..domain.tokens import TOKENS
+from .problems import BadRequest, Unprocessable
 
 DEFAULT_MAX_AMOUNT_IN = Decimal("1000000000")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .services import errors as service
-from .services.errors import ServiceError
+from ..services import errors as service
+from ..services.errors import ServiceError
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 

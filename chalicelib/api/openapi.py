@@ -1,5 +1,5 @@
 """``GET /openapi.json``: the REST API's contract, generated from the pydantic models that validate requests
-(``chalicelib/schemas.py``) and the models below, which describe what each route answers."""
+(``requests.py``) and the models below, which describe what each route answers."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
-from .domain.orders import OrderType, Status
-from .schemas import MarketOrderRequest, OrderListQuery, QuoteQuery
+from ..domain.orders import OrderType, Status
+from .requests import MarketOrderRequest, OrderListQuery, QuoteQuery
 
 VERSION = "1.0.0"
 

@@ -11,7 +11,9 @@ from typing import Any
 
 from chalice.app import Request, Response
 
-from .errors import (
+from ..services.errors import ServiceError
+from ..services.ports import RateLimiter
+from .problems import (
     PROBLEM_CONTENT_TYPE,
     PROBLEMS_BY_STATUS,
     PayloadTooLarge,
@@ -20,8 +22,6 @@ from .errors import (
     TooManyRequests,
     problem_for,
 )
-from .services.errors import ServiceError
-from .services.ports import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ MAX_BODY_BYTES = 64 * 1024  # larger bodies are answered 413 before any route ru
 def dependency_errors() -> tuple[type[Exception], ...]:
     """The exceptions that mean a dependency is down. Imported when first needed, in an ``except`` clause: the
     libraries they come from are loaded by then, and a cold start does not pay for importing them here."""
-    from .adapters.outages import DEPENDENCY_DOWN
+    from ..adapters.outages import DEPENDENCY_DOWN
 
     return DEPENDENCY_DOWN
 

@@ -12,7 +12,11 @@ from decimal import Decimal
 from typing import Any
 
 from ..auth import Principal
-from ..errors import (
+from ..services.errors import ServiceError
+from ..services.notifications import Notifier
+from ..services.orders import OrderService
+from ..services.ports import Connections, Placement, Push, RateLimiter
+from .problems import (
     BadRequest,
     Forbidden,
     ProblemError,
@@ -21,11 +25,7 @@ from ..errors import (
     Unauthorized,
     problem_for,
 )
-from ..schemas import DEFAULT_MAX_AMOUNT_IN, parse_submit
-from .errors import ServiceError
-from .notifications import Notifier
-from .orders import OrderService
-from .ports import Connections, Placement, Push, RateLimiter
+from .requests import DEFAULT_MAX_AMOUNT_IN, parse_submit
 
 ACTIONS = ("subscribe", "unsubscribe", "ping", "submit")
 
