@@ -13,7 +13,8 @@ from chalicelib.api.http import (
     json_response,
     problem_response,
 )
-from chalicelib.api.problems import Forbidden, ProblemError, Unprocessable
+from chalicelib.api.problems import Forbidden, ProblemError, Unprocessable, problem_for
+from chalicelib.services.errors import ServiceError
 from chalicelib.settings import ORDERS_QUEUE_NAME
 
 # Libraries only some functions use (pydantic for the request schemas, Powertools' batch processor for the worker)
@@ -30,7 +31,7 @@ engine = bootstrap.Engine()
 def jwt_auth(auth_request: AuthRequest) -> AuthResponse:
     try:
         principal = engine.verify(auth_request.token)
-    except ProblemError as refused:
+    except ServiceError as refused:
         logs.logger.info("token refused: %s", refused.detail)  # what is wrong with it, never the token itself
         raise Exception("Unauthorized") from None  # API Gateway's contract for answering 401
     # A token without the orders:write scope may only read: API Gateway answers 403 to anything else.
@@ -161,6 +162,9 @@ def ws_connect(event: WebsocketEvent) -> Response | None:
         except ProblemError as error:
             logs.logger.info("connection refused: %s", error.detail)
             return problem_response(error)
+        except ServiceError as refused:
+            logs.logger.info("connection refused: %s", refused.detail)
+            return problem_response(problem_for(refused))
         except dependency_errors() as error:
             return problem_response(dependency_down(error))
         return None

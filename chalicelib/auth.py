@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 
-from .api.problems import Unauthorized
+from .services.errors import Unauthenticated
 
 ALGORITHM = "HS256"
 TRADE_SCOPE = "orders:write"
@@ -39,23 +39,23 @@ def issue_token(user_id: str, secret: str, ttl: timedelta = timedelta(hours=12),
 
 
 def verify_principal(token: str | None, secret: str) -> Principal:
-    """Who the token speaks for; Unauthorized for anything but a valid, unexpired HS256 token with a ``sub``."""
+    """Who the token speaks for; Unauthenticated for anything but a valid, unexpired HS256 token with a ``sub``."""
     if not token:
-        raise Unauthorized("a bearer token is required")
+        raise Unauthenticated("a bearer token is required")
     if token[:7].lower() == "bearer ":
         token = token[7:].strip()
     try:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
     except jwt.ExpiredSignatureError:
-        raise Unauthorized("the token has expired") from None
+        raise Unauthenticated("the token has expired") from None
     except jwt.InvalidTokenError as error:
-        raise Unauthorized(f"the token is not valid: {error}") from None
+        raise Unauthenticated(f"the token is not valid: {error}") from None
     subject = claims["sub"]
     if not isinstance(subject, str) or not subject.strip() or len(subject) > 128:
-        raise Unauthorized("the token's sub claim must name a user (1 to 128 characters)")
+        raise Unauthenticated("the token's sub claim must name a user (1 to 128 characters)")
     scope = claims.get("scope")
     if scope is not None and not isinstance(scope, str):
-        raise Unauthorized("the token's scope claim must be a space-separated string")
+        raise Unauthenticated("the token's scope claim must be a space-separated string")
     scopes = frozenset(scope.split()) if scope is not None else frozenset()
     return Principal(subject, scope is None or TRADE_SCOPE in scopes, scopes)
 

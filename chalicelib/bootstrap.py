@@ -11,8 +11,8 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
-from .api.problems import ServiceUnavailable
 from .clock import SystemClock
+from .services.errors import Unavailable
 from .settings import Settings
 
 # Each import below is made where the resource that needs it is built: a function pays at its cold start only for
@@ -304,7 +304,7 @@ class Engine:
 
         secret = settings().jwt_secret  # not the resources: the authorizer needs no database
         if not secret:
-            raise ServiceUnavailable("JWT_SECRET is not configured")
+            raise Unavailable("JWT_SECRET is not configured")
         return verify_principal(token, secret)
 
     def health(self) -> dict[str, str]:

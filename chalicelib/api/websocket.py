@@ -64,7 +64,8 @@ class WebsocketSessions:
         self._max_amount_in = max_amount_in
 
     def connect(self, connection_id: str, token: str | None) -> str:
-        """Registers the connection for the token's user; raises Unauthorized or TooManyRequests to refuse it."""
+        """Registers the connection for the token's user; refuses it with Unauthenticated (from the token's check) or
+        TooManyRequests."""
         principal = self._verify(token)
         if not self._connections.add_connection(connection_id, principal.user_id, self._max_connections,
                                                 read_only=not principal.can_trade):

@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
-from chalicelib.api.problems import BadRequest, Unauthorized, Unprocessable
+from chalicelib.api.problems import BadRequest, Unprocessable
 from chalicelib.api.requests import parse_market_order
 from chalicelib.auth import issue_token, verify_token
+from chalicelib.services import errors as refused
 from infra.local.event_source import failed_message_ids
 
 VALID = {"type": "market", "tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1.5", "slippageBps": 100}
@@ -84,7 +85,7 @@ def test_tokens_carry_the_user():
     ],
 )
 def test_bad_tokens_are_refused(token):
-    with pytest.raises(Unauthorized):
+    with pytest.raises(refused.Unauthenticated):
         verify_token(token, SECRET)
 
 
