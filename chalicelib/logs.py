@@ -19,6 +19,8 @@ from typing import Any
 
 from aws_lambda_powertools.logging import Logger
 
+from .tracing import traced
+
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "order-engine"),
                 level=os.environ.get("LOG_LEVEL", "INFO").upper())
 
@@ -39,8 +41,6 @@ def _present(keys: dict[str, Any]) -> dict[str, Any]:
 def invocation(context: Any, **keys: Any) -> Iterator[None]:
     """Binds the invocation's request id, function and ``keys`` to every line this thread logs until it ends, and
     traces it where X-Ray tracing is on (see tracing.py)."""
-    from .tracing import traced
-
     with _logged(context, **keys), traced(getattr(context, "function_name", None) or "handler", **keys):
         yield
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 
-def enabled(env: dict[str, str] | os._Environ[str] = os.environ) -> bool:
+def enabled(env: Mapping[str, str] = os.environ) -> bool:
     disabled = env.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() in ("1", "true", "yes")
     return bool(env.get("AWS_XRAY_DAEMON_ADDRESS")) and not disabled
 

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 from .orders import Order, OrderEvent, Status
 
-# Metric names by the status an order ended in.
+# Metric names by the status an order ended in (expired: resting limit and sniper orders that ran out of time).
 ENDED = {
     Status.CONFIRMED: "OrdersConfirmed",
     Status.FAILED: "OrdersFailed",
     Status.CANCELLED: "OrdersCancelled",
+    Status.EXPIRED: "OrdersExpired",
 }
-EXPIRED = "OrdersExpired"  # the final status of resting orders that run out of time (limit and sniper orders)
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ def order_measurements(order: Order, event: OrderEvent) -> list[Measurement]:
     found: list[Measurement] = []
     if event.status is Status.PENDING and event.seq == 1:
         found.append(Measurement("OrdersPlaced", "Count", 1, by_type))
-    ended = ENDED.get(event.status) or (EXPIRED if str(event.status) == "expired" else None)
+    ended = ENDED.get(event.status)
     if ended:
         found.append(Measurement(ended, "Count", 1, by_type_and_venue))
         seconds = max(0.0, (event.at - order.created_at).total_seconds())

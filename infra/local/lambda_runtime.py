@@ -145,6 +145,7 @@ class EnvironmentPool:
         self._config = config or chalice_config()
         self._code = code  # None: the code never changes under this pool (tests)
         self._package = package  # the app's own modules, imported afresh after a change
+        self._config_version: tuple | None = None  # the code version self._config was read for
         self.console = console or Console(None)
         self._idle: list[Environment] = []
         self._lock = threading.Lock()
@@ -160,8 +161,9 @@ class EnvironmentPool:
                 env = self._idle.pop() if self._idle else None
             if env is None:
                 load_version(self._package, version)
-                if self._code is not None:
+                if self._code is not None and version != self._config_version:
                     self._config = chalice_config(self._config.chalice_stage)  # a deployment reads it again
+                    self._config_version = version
                 env = Environment(self._app_file, self._config, version)
             try:
                 yield env

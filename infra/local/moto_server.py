@@ -23,8 +23,8 @@ from typing import Any
 
 from .moto_version import problem
 
-if problem():  # before a single patch is applied
-    raise SystemExit(f"error: {problem()}")
+if (_refused := problem()) is not None:  # before a single patch is applied
+    raise SystemExit(f"error: {_refused}")
 
 import moto.core.responses as core_responses
 import moto.core.utils as core_utils

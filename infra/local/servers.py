@@ -225,8 +225,8 @@ class MotoServer:
     def launch(self) -> None:
         from .moto_version import problem
 
-        if problem():
-            raise Unavailable(str(problem()))
+        if (refused := problem()) is not None:
+            raise Unavailable(refused)
         self.child = Child(
             "moto",
             [sys.executable, "-m", "infra.local.moto_server", "-H", "127.0.0.1", "-p", str(self.port)],
