@@ -12,6 +12,7 @@ from chalicelib.api.http import (
     guard,
     json_response,
     problem_response,
+    view_response,
 )
 from chalicelib.api.problems import Forbidden, ProblemError, Unprocessable, problem_for
 from chalicelib.services.errors import ServiceError
@@ -60,60 +61,73 @@ def _query() -> dict[str, str]:
 @answers_problems
 def place_order() -> Response:
     from chalicelib.api.requests import parse_market_order
+    from chalicelib.api.views import OrderAccepted
 
     request = app.current_request
     order = parse_market_order(request.raw_body, engine.max_amount_in)
     placed = engine.placement.place(_user_id(), request.headers.get("idempotency-key"), order.to_command(),
                                     app.lambda_context)
-    logs.bind(orderId=placed["orderId"])
-    logs.logger.info("order accepted", extra={"status": placed["status"]})
-    return json_response(placed, status=202,
-                         headers={"Location": created_location(request.context, placed["orderId"])})
+    logs.bind(orderId=placed.order_id)
+    logs.logger.info("order accepted", extra={"status": str(placed.status)})
+    return view_response(OrderAccepted.of(placed), status=202,
+                         headers={"Location": created_location(request.context, placed.order_id)})
 
 
 @app.route("/orders", methods=["GET"], authorizer=jwt_auth)
 @answers_problems
 def list_orders() -> Response:
     from chalicelib.api.requests import parse_order_list_query
+    from chalicelib.api.views import OrderPage
 
-    return json_response(engine.orders.page(_user_id(), parse_order_list_query(_query()).to_command()))
+    return view_response(OrderPage.of(engine.orders.page(_user_id(), parse_order_list_query(_query()).to_command())))
 
 
 @app.route("/orders/{order_id}", methods=["GET"], authorizer=jwt_auth)
 @answers_problems
 def get_order(order_id: str) -> Response:
-    return json_response(engine.orders.view(_user_id(), order_id))
+    from chalicelib.api.views import Order
+
+    return view_response(Order.of_details(engine.orders.view(_user_id(), order_id)))
 
 
 @app.route("/orders/{order_id}", methods=["DELETE"], authorizer=jwt_auth)
 @answers_problems
 def cancel_order(order_id: str) -> Response:
-    return json_response(engine.orders.cancel(_user_id(), order_id))
+    from chalicelib.api.views import Order
+
+    return view_response(Order.of_details(engine.orders.cancel(_user_id(), order_id)))
 
 
 @app.route("/quote", methods=["GET"])
 @answers_problems
 def quote() -> Response:
     from chalicelib.api.requests import parse_quote_query
+    from chalicelib.api.views import Quote
 
-    return json_response(engine.market.quote(parse_quote_query(_query(), engine.max_amount_in).to_command()))
+    return view_response(Quote.of(engine.market.quote(parse_quote_query(_query(), engine.max_amount_in).to_command())))
 
 
 @app.route("/tokens", methods=["GET"])
 @answers_problems
 def tokens() -> Response:
-    return json_response(engine.market.tokens())
+    from chalicelib.api.views import Tokens
+
+    return view_response(Tokens.of(engine.market.tokens()))
 
 
 @app.route("/pools", methods=["GET"])
 @answers_problems
 def pools() -> Response:
-    return json_response(engine.market.pools())
+    from chalicelib.api.views import Pools
+
+    return view_response(Pools.of(engine.market.pools()))
 
 
 @app.route("/dex/swaps", methods=["GET"])
 @answers_problems
 def dex_swaps() -> Response:
+    from chalicelib.api.views import Swaps
+
     order_id = _query().get("orderId")
     if not order_id:
         raise Unprocessable("orderId is required", [{"field": "orderId", "message": "required"}])
@@ -121,7 +135,7 @@ def dex_swaps() -> Response:
         # PostgreSQL refuses NUL in text, and no order's id holds a control character: no ledger entry can match.
         raise Unprocessable("orderId must be at most 128 printable characters",
                             [{"field": "orderId", "message": "at most 128 printable characters"}])
-    return json_response({"orderId": order_id, "swaps": [s.to_json() for s in engine.dex.swaps_for(order_id)]})
+    return view_response(Swaps.of(order_id, engine.market.swaps(order_id)))
 
 
 @app.route("/metrics", methods=["GET"], authorizer=jwt_auth)
@@ -147,10 +161,10 @@ def openapi() -> Response:
 
 @app.route("/health", methods=["GET"])
 def health() -> Response:
-    checks = engine.health()
-    down = sorted(name for name, result in checks.items() if result != "ok")
-    return json_response({"status": "down" if down else "ok", "down": down, "checks": checks},
-                         status=503 if down else 200)
+    from chalicelib.api.views import Health
+
+    health = Health.of(engine.health())
+    return view_response(health, status=503 if health.down else 200)
 
 
 @app.on_ws_connect()

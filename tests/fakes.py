@@ -9,13 +9,16 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from chalicelib.domain.commands import PlaceOrder
 from chalicelib.domain.limits import TokenBucket
 from chalicelib.domain.orders import Order, OrderEvent, Status
 from chalicelib.domain.pools import Pool
-from chalicelib.domain.routing import RoutingDecision, VenueQuote, quote_pool
+from chalicelib.domain.routing import RecordedDecision, RoutingDecision, VenueQuote, quote_pool
 from chalicelib.domain.telemetry import Measurement
 from chalicelib.domain.venues import SlippageExceeded, SwapReceipt, SwapRejected, VenueError
-from chalicelib.services.ports import Delivery
+from chalicelib.services.orders import OrderService
+from chalicelib.services.ports import Delivery, OrderField
+from chalicelib.services.read_models import PlacedOrder
 
 
 class FakeClock:
@@ -31,7 +34,7 @@ class FakeOrders:
     def __init__(self) -> None:
         self.orders: dict[str, Order] = {}
         self.event_log: dict[str, list[OrderEvent]] = {}
-        self.decisions: dict[str, dict[str, Any]] = {}
+        self.decisions: dict[str, RecordedDecision] = {}
         self._lock = threading.Lock()
 
     def add(self, order: Order, event: OrderEvent) -> bool:
@@ -48,24 +51,22 @@ class FakeOrders:
     def events(self, order_id: str, after_seq: int = 0) -> list[OrderEvent]:
         return [e for e in self.event_log.get(order_id, []) if e.seq > after_seq]
 
-    def transition(self, order_id, expected, new, at, data, expected_seq=None, **fields) -> OrderEvent | None:
+    def transition(self, order_id: str, expected: Status, new: Status, at: datetime, data: dict[str, Any],
+                   expected_seq: int | None = None, **fields: OrderField) -> OrderEvent | None:
         with self._lock:
             order = self.orders[order_id]
             if order.status is not expected or (expected_seq is not None and order.seq != expected_seq):
                 return None
             event = OrderEvent(order_id, order.seq + 1, new, at, data)
-            self.orders[order_id] = dataclasses.replace(order, status=new, seq=event.seq, updated_at=at, **fields)
+            self.orders[order_id] = dataclasses.replace(order, status=new, seq=event.seq, updated_at=at,
+                                                        **fields)  # type: ignore[arg-type]  # as the columns allow
             self.event_log[order_id].append(event)
             return event
 
     def save_decision(self, order_id: str, decision: RoutingDecision, at: datetime) -> None:
-        self.decisions[order_id] = {
-            "chosen": decision.chosen.venue, "reason": decision.reason, "decided_at": at,
-            "quotes": [{"venue": q.venue, "poolId": q.pool_id, "amountOut": str(q.amount_out)}
-                       for q in decision.quotes],
-        }
+        self.decisions[order_id] = RecordedDecision(decision.chosen.venue, decision.reason, decision.quotes, at)
 
-    def decision(self, order_id: str) -> dict[str, Any] | None:
+    def decision(self, order_id: str) -> RecordedDecision | None:
         return self.decisions.get(order_id)
 
     def page(self, user_id, statuses, types, before, limit):
@@ -103,7 +104,7 @@ class FakeVenues:
     """Pools in memory, with the real pool math; ``failures`` injects venue errors."""
 
     def __init__(self, pools: list[Pool], clock: FakeClock):
-        self.pools = {p.id: p for p in pools}
+        self.by_id = {p.id: p for p in pools}
         self.ledger: dict[str, SwapReceipt] = {}
         self.failed: dict[str, VenueError] = {}  # a failed signature stays failed, as on a chain
         self.swap_calls = 0
@@ -111,11 +112,15 @@ class FakeVenues:
         self.move_price_before_swap: int = 0
         self._clock = clock
 
+    def pools(self, token_in: str | None = None, token_out: str | None = None) -> list[Pool]:
+        return [p for p in self.by_id.values() if token_in is None or {p.base, p.quote} == {token_in, token_out}]
+
     def quote(self, token_in: str, token_out: str, amount_in: int) -> list[VenueQuote]:
-        return [quote_pool(p, token_in, token_out, amount_in, 0) for p in self.pools.values()
+        return [quote_pool(p, token_in, token_out, amount_in, 0) for p in self.by_id.values()
                 if {p.base, p.quote} == {token_in, token_out}]
 
-    def swap(self, signature, memo, pool_id, token_in, token_out, amount_in, min_out, valid_until=None):
+    def swap(self, signature: str, memo: str, pool_id: str, token_in: str, token_out: str, amount_in: int,
+             min_out: int, valid_until: datetime | None = None) -> SwapReceipt:
         self.swap_calls += 1
         if self.failures:
             raise self.failures.pop(0)
@@ -126,14 +131,14 @@ class FakeVenues:
         if valid_until is not None and self._clock.now() > valid_until:
             self.failed[signature] = SwapRejected("transaction expired")
             raise self.failed[signature]
-        pool = self.pools[pool_id]
+        pool = self.by_id[pool_id]
         if self.move_price_before_swap:  # someone else trades first
             pool = pool.swap(token_in, self.move_price_before_swap, 0).pool_after
         outcome = pool.swap(token_in, amount_in, 0)
         if outcome.amount_out < min_out:
             self.failed[signature] = SlippageExceeded(f"{outcome.amount_out} below {min_out}")
             raise self.failed[signature]
-        self.pools[pool_id] = outcome.pool_after
+        self.by_id[pool_id] = outcome.pool_after
         receipt = SwapReceipt(signature, memo, pool_id, pool.venue, token_in, token_out, amount_in,
                               outcome.amount_out, outcome.fee, len(self.ledger) + 1, self._clock.now())
         self.ledger[signature] = receipt
@@ -141,6 +146,9 @@ class FakeVenues:
 
     def swap_status(self, signature: str) -> SwapReceipt | None:
         return self.ledger.get(signature)
+
+    def swaps_for(self, memo: str) -> list[SwapReceipt]:
+        return [r for r in self.ledger.values() if r.memo == memo]
 
 
 class FakeConnections:
@@ -232,15 +240,15 @@ class FakePush:
 class FakePlacement:
     """IdempotentPlacement without Powertools: a key always maps to the same order id."""
 
-    def __init__(self, service: Any):
+    def __init__(self, service: OrderService):
         self.service = service
 
-    def place(self, user_id: str, key: str | None, order: Any, context: Any = None) -> dict[str, Any]:
+    def place(self, user_id: str, key: str | None, order: PlaceOrder, context: Any = None) -> PlacedOrder:
         import uuid
 
         order_id = str(uuid.uuid5(uuid.NAMESPACE_OID, f"{user_id}\n{key}")) if key else None
         placed = self.service.place(user_id, order, order_id)
-        return {"orderId": placed.id, "status": "pending"}
+        return PlacedOrder(placed.id, Status.PENDING)
 
 
 class FakeMetrics:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import select
 from datetime import datetime
+from decimal import Decimal
 from importlib import resources
 from typing import Any, TypeAlias
 
@@ -13,8 +14,9 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from ..domain.orders import Order, OrderEvent, OrderType, Status
-from ..domain.routing import RoutingDecision, VenueQuote
+from ..domain.routing import RecordedDecision, RoutingDecision, VenueQuote
 from ..domain.tokens import TOKENS
+from ..services.ports import OrderField
 
 _MIGRATION_LOCK = 727_001  # an arbitrary advisory lock id shared by every process that migrates
 
@@ -104,7 +106,9 @@ def _event(row: dict[str, Any]) -> OrderEvent:
     return OrderEvent(str(row["order_id"]), row["seq"], Status(row["status"]), row["at"], row["data"])
 
 
-def _quote_json(q: VenueQuote) -> dict[str, Any]:
+# A routing decision's quotes are stored as JSON with the field names and amounts the API showed when the first rows
+# were written; rows written since keep that form, so every stored decision reads back the same way.
+def _stored_quote(q: VenueQuote) -> dict[str, Any]:
     token_in, token_out = TOKENS[q.token_in], TOKENS[q.token_out]
     return {
         "venue": q.venue,
@@ -117,6 +121,15 @@ def _quote_json(q: VenueQuote) -> dict[str, Any]:
         "priceImpactPct": str(q.price_impact_pct),
         "error": q.error,
     }
+
+
+def _read_quote(stored: dict[str, Any]) -> VenueQuote:
+    token_in, token_out = TOKENS[stored["tokenIn"]], TOKENS[stored["tokenOut"]]
+    return VenueQuote(
+        stored["venue"], stored["poolId"], token_in.symbol, token_out.symbol,
+        token_in.to_units(Decimal(stored["amountIn"])), token_out.to_units(Decimal(stored["amountOut"])),
+        token_in.to_units(Decimal(stored["fee"])), Decimal(stored["priceImpactPct"]), stored["error"],
+    )
 
 
 # Columns an order's transition may set alongside its status.
@@ -167,7 +180,7 @@ class PostgresOrders:
 
     def transition(
         self, order_id: str, expected: Status, new: Status, at: datetime, data: dict[str, Any],
-        expected_seq: int | None = None, **fields: Any,
+        expected_seq: int | None = None, **fields: OrderField,
     ) -> OrderEvent | None:
         """Move the order from ``expected`` to ``new``; None when it is no longer in ``expected`` (or, given
         ``expected_seq``, when any other change was recorded since the caller read it)."""
@@ -254,13 +267,16 @@ class PostgresOrders:
                        decided_at = EXCLUDED.decided_at""",
                 (
                     order_id, decision.chosen.venue, decision.reason,
-                    Jsonb([_quote_json(q) for q in decision.quotes]), at,
+                    Jsonb([_stored_quote(q) for q in decision.quotes]), at,
                 ),
             )
 
-    def decision(self, order_id: str) -> dict[str, Any] | None:
+    def decision(self, order_id: str) -> RecordedDecision | None:
         with self._pool.connection() as conn:
             row = conn.execute(
                 "SELECT chosen, reason, quotes, decided_at FROM routing_decisions WHERE order_id = %s", (order_id,)
             ).fetchone()
-        return row
+        if row is None:
+            return None
+        return RecordedDecision(row["chosen"], row["reason"], tuple(_read_quote(q) for q in row["quotes"]),
+                                row["decided_at"])

@@ -7,7 +7,7 @@ import json
 import logging
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Request, Response
 
@@ -22,6 +22,9 @@ from .problems import (
     TooManyRequests,
     problem_for,
 )
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel  # imported by the views that use it: a refusal costs no pydantic import
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,12 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
         status_code=status,
         headers={"Content-Type": "application/json", **(headers or {})},
     )
+
+
+def view_response(view: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A response rendered by its view model (``views.py``), the same model that documents it."""
+    return Response(body=view.model_dump_json(), status_code=status,
+                    headers={"Content-Type": "application/json", **(headers or {})})
 
 
 def problem_response(error: ProblemError) -> Response:

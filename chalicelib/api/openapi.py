@@ -1,172 +1,18 @@
 """``GET /openapi.json``: the REST API's contract, generated from the pydantic models that validate requests
-(``requests.py``) and the models below, which describe what each route answers."""
+(``requests.py``) and the models that render every response (``views.py``)."""
 
 from __future__ import annotations
 
 import functools
-from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from ..domain.orders import OrderType, Status
 from .requests import MarketOrderRequest, OrderListQuery, QuoteQuery
+from .views import Health, Order, OrderAccepted, OrderPage, Pools, Problem, Quote, Swaps, Tokens
 
 VERSION = "1.0.0"
-
-
-class _Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class FieldError(_Out):
-    field: str = Field(description="Where the problem is: a body field (dotted path), query parameter or header")
-    message: str
-
-
-class Problem(_Out):
-    """RFC 9457 problem details; every error the API answers has this shape."""
-
-    type: str
-    title: str
-    status: int = Field(ge=400, le=599)
-    detail: str
-    errors: list[FieldError] | None = None
-
-
-class OrderAccepted(_Out):
-    orderId: str = Field(description="The order's id; with an Idempotency-Key, the same for every repeat")
-    status: Literal["pending"]
-
-
-class OrderEvent(_Out):
-    seq: int = Field(ge=1, description="1, 2, 3... in the order the changes happened")
-    status: Status
-    at: datetime
-    data: dict[str, Any]
-
-
-class Execution(_Out):
-    venue: str
-    txSignature: str
-    amountOut: str
-    minOut: str
-    executedPrice: str
-
-
-class Routing(_Out):
-    venue: str
-    reason: str
-    quotes: list[dict[str, Any]]
-    decidedAt: datetime
-
-
-class OrderSummary(_Out):
-    orderId: str
-    type: OrderType
-    status: Status
-    tokenIn: str
-    tokenOut: str
-    amountIn: str
-    slippageBps: int
-    createdAt: datetime
-    updatedAt: datetime
-    venue: str | None = Field(description="The venue chosen, once routed")
-    execution: Execution | None = Field(description="The fill, once confirmed")
-    failureReason: str | None
-
-
-class Order(OrderSummary):
-    events: list[OrderEvent] = Field(description="Every status the order went through, as the WebSocket sent them")
-    routing: Routing | None = Field(description="Both venues' quotes and why one was chosen")
-
-
-class OrderPage(_Out):
-    orders: list[OrderSummary]
-    nextCursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last page")
-
-
-class VenueQuote(_Out):
-    venue: str
-    poolId: str
-    outAmount: str
-    fee: str
-    priceImpactPct: str
-    error: str | None
-
-
-class Quote(_Out):
-    tokenIn: str
-    tokenOut: str
-    inAmount: str
-    outAmount: str
-    minOut: str = Field(description="The least an order with this slippageBps would accept")
-    slippageBps: int
-    priceImpactPct: str
-    fee: str = Field(description="The chosen venue's fee, in tokenIn")
-    venue: str
-    poolId: str
-    reason: str
-    quotes: list[VenueQuote]
-
-
-class TokenInfo(_Out):
-    symbol: str
-    mint: str
-    decimals: int
-
-
-class Tokens(_Out):
-    tokens: list[TokenInfo]
-
-
-class Reserves(_Out):
-    base: str
-    quote: str
-
-
-class PoolInfo(_Out):
-    id: str
-    venue: Literal["raydium", "meteora"]
-    kind: Literal["constant-product", "dlmm"]
-    base: str
-    quote: str
-    price: str = Field(description="Units of quote per unit of base")
-    feeBps: str = Field(description="The fee a swap pays now, in basis points (Meteora's varies with volatility)")
-    reserves: Reserves
-    binStep: int | None = None
-    activeBinId: int | None = None
-    bins: int | None = None
-
-
-class Pools(_Out):
-    pools: list[PoolInfo]
-
-
-class Swap(_Out):
-    signature: str
-    orderId: str
-    poolId: str
-    venue: str
-    tokenIn: str
-    tokenOut: str
-    amountIn: str
-    amountOut: str
-    fee: str
-    slot: int
-    executedAt: datetime
-
-
-class Swaps(_Out):
-    orderId: str
-    swaps: list[Swap]
-
-
-class Health(_Out):
-    status: Literal["ok", "down"]
-    down: list[str]
-    checks: dict[str, str]
 
 
 _MODELS: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [

@@ -118,12 +118,12 @@ class WebsocketSessions:
             raise Forbidden("this connection's token may read orders but not place them (no orders:write scope)")
         order, key = parse_submit(message, self._max_amount_in)
         placed = self._placement.place(user_id, key, order.to_command(), context)
-        accepted = {"type": "order.accepted", "orderId": placed["orderId"], "status": placed["status"]}
+        accepted = {"type": "order.accepted", "orderId": placed.order_id, "status": str(placed.status)}
         if key is not None:
             accepted["idempotencyKey"] = key
         self._push.send(connection_id, accepted)
         # Subscribing replays the order's stream from its first event, so nothing the worker did meanwhile is lost.
-        self._notifier.subscribe(connection_id, placed["orderId"])
+        self._notifier.subscribe(connection_id, placed.order_id)
 
 
 def _error_frame(body: str | None, error: ProblemError) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from .pools import ConstantProductPool, DlmmPool, Pool, dlmm_bin_for_price
+from .pools import FEE_PRECISION, ConstantProductPool, DlmmPool, Pool, dlmm_bin_for_price
 from .tokens import TOKENS
 
 PAIRS: tuple[tuple[str, str], ...] = (("SOL", "USDC"), ("SOL", "USDT"), ("JUP", "USDC"))
@@ -16,6 +16,29 @@ def pair_of(token_in: str, token_out: str) -> tuple[str, str] | None:
         if {base, quote} == {token_in, token_out}:
             return base, quote
     return None
+
+
+def price_of(pool: Pool) -> Decimal:
+    """Units of quote per unit of base, in human units, to the quote token's precision."""
+    base, quote = TOKENS[pool.base], TOKENS[pool.quote]
+    return (pool.spot_price(pool.base) * Decimal(10) ** (base.decimals - quote.decimals)).quantize(
+        Decimal(1).scaleb(-quote.decimals))
+
+
+def fee_bps_now(pool: Pool) -> Decimal:
+    """The fee a swap pays now, in basis points: fixed on Raydium, grown by recent volatility on Meteora."""
+    if isinstance(pool, DlmmPool):
+        return Decimal(pool.total_fee_rate(pool.volatility_accumulator)) * 10_000 / FEE_PRECISION
+    assert isinstance(pool, ConstantProductPool)
+    return Decimal(pool.fee_bps)
+
+
+def reserves_of(pool: Pool) -> tuple[int, int]:
+    """The pool's base and quote, in base units (a DLMM pool's summed over its bins)."""
+    if isinstance(pool, DlmmPool):
+        return sum(b for b, _ in pool.bins.values()), sum(q for _, q in pool.bins.values())
+    assert isinstance(pool, ConstantProductPool)
+    return pool.reserve_base, pool.reserve_quote
 
 
 def _units(symbol: str, amount: str | int) -> int:

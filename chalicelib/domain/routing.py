@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from .pools import Pool, PoolError, SwapOutcome
@@ -41,6 +42,16 @@ class RoutingDecision:
     chosen: VenueQuote
     quotes: tuple[VenueQuote, ...]
     reason: str
+
+
+@dataclass(frozen=True)
+class RecordedDecision:
+    """A routing decision as stored with its order: the venue taken, why, and every quote it compared."""
+
+    venue: str
+    reason: str
+    quotes: tuple[VenueQuote, ...]
+    decided_at: datetime
 
 
 def min_out(amount_out: int, slippage_bps: int) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 
 class VenueError(Exception):
@@ -39,21 +38,6 @@ class SwapReceipt:
     fee: int
     slot: int
     executed_at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "signature": self.signature,
-            "orderId": self.memo,
-            "poolId": self.pool_id,
-            "venue": self.venue,
-            "tokenIn": self.token_in,
-            "tokenOut": self.token_out,
-            "amountIn": str(self.amount_in),
-            "amountOut": str(self.amount_out),
-            "fee": str(self.fee),
-            "slot": self.slot,
-            "executedAt": self.executed_at.isoformat(),
-        }
 
 
 @dataclass(frozen=True)

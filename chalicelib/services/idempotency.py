@@ -19,6 +19,7 @@ from ..domain.commands import PlaceOrder
 from ..domain.orders import OrderType, Status
 from .errors import Conflict, Invalid, Unavailable
 from .orders import OrderService
+from .read_models import PlacedOrder
 
 KEY_TTL_SECONDS = 24 * 60 * 60
 _ORDER_IDS = uuid.UUID("5b0e6a52-3c1e-4f0a-9a57-0f5e2d7c9b11")  # namespace of the ids derived from keys
@@ -45,17 +46,17 @@ class IdempotentPlacement:
 
         self._place_once = place_once
 
-    def place(self, user_id: str, key: str | None, order: PlaceOrder, context: Any = None) -> dict[str, Any]:
-        """The 202 body for this order; with a key, the same one every time the same request is repeated."""
+    def place(self, user_id: str, key: str | None, order: PlaceOrder, context: Any = None) -> PlacedOrder:
+        """The placed order's id and status; with a key, the same every time the same request is repeated."""
         if key is None:
-            return self._respond(user_id, order)
+            return _placed(self._respond(user_id, order))
         if not key.strip() or len(key) > MAX_KEY_LENGTH:
             raise Invalid(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters",
                           [{"field": "Idempotency-Key", "message": "invalid length"}])
         if context is not None:
             self._config.register_lambda_context(context)
         try:
-            return self._place_once(request={"user": user_id, "key": key, "body": _payload(order)})
+            return _placed(self._place_once(request={"user": user_id, "key": key, "body": _payload(order)}))
         except IdempotencyValidationError:
             raise Invalid(
                 "this Idempotency-Key was used with a different request body",
@@ -69,11 +70,16 @@ class IdempotentPlacement:
                               retry_after_seconds=1) from None
 
     def _respond(self, user_id: str, order: PlaceOrder, key: str | None = None) -> dict[str, Any]:
+        """What the key's record keeps and every repeat returns, as the records written so far hold it."""
         # With a key the order's id is derived from it, so even a repeat that Redis cannot recognise (its record
         # was lost, or expired while the first attempt was cut short) finds the same order in the database.
         order_id = str(uuid.uuid5(_ORDER_IDS, f"{user_id}\n{key}")) if key is not None else None
         placed = self._orders.place(user_id, order, order_id)
         return {"orderId": placed.id, "status": str(Status.PENDING)}  # the response to the request that placed it
+
+
+def _placed(response: dict[str, Any]) -> PlacedOrder:
+    return PlacedOrder(response["orderId"], Status(response["status"]))
 
 
 def _payload(order: PlaceOrder) -> dict[str, Any]:

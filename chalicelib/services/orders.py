@@ -8,7 +8,6 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from ..domain.commands import ListOrders, PlaceOrder
 from ..domain.events import Accepted, Cancelled, Failed
@@ -17,6 +16,7 @@ from ..domain.telemetry import order_measurements
 from ..domain.tokens import TOKENS
 from .errors import Conflict, Invalid, Malformed, NotFound, Unavailable
 from .ports import Clock, MetricsSink, NoMetrics, OrderQueue, Orders
+from .read_models import OrderDetails, OrderPage
 
 # A cancel races the worker; each lost race means the order moved one step, and there are three before submitting.
 _CANCEL_ATTEMPTS = 5
@@ -113,25 +113,20 @@ class OrderService:
             raise NotFound(f"order {order_id} not found")
         return order
 
-    def view(self, user_id: str, order_id: str) -> dict[str, Any]:
+    def view(self, user_id: str, order_id: str) -> OrderDetails:
         order = self.owned(user_id, order_id)
-        events = self._orders.events(order.id)
-        decision = self._orders.decision(order.id)
-        return order_json(order, events, decision)
+        return OrderDetails(order, self._orders.events(order.id), self._orders.decision(order.id))
 
-    def page(self, user_id: str, query: ListOrders) -> dict[str, Any]:
+    def page(self, user_id: str, query: ListOrders) -> OrderPage:
         """One page of the caller's orders, newest first, and the cursor of the next page (None: last page)."""
         before = _decode_cursor(query.cursor) if query.cursor else None
         orders = self._orders.page(user_id, list(query.statuses), [str(t) for t in query.types], before,
                                    query.limit + 1)
         more = len(orders) > query.limit
         orders = orders[: query.limit]
-        return {
-            "orders": [order_summary(o) for o in orders],
-            "nextCursor": _encode_cursor(orders[-1]) if more else None,
-        }
+        return OrderPage(orders, _encode_cursor(orders[-1]) if more else None)
 
-    def cancel(self, user_id: str, order_id: str) -> dict[str, Any]:
+    def cancel(self, user_id: str, order_id: str) -> OrderDetails:
         """Cancels an order no venue has seen yet; Conflict once its swap has been submitted or it has ended.
 
         The worker only ever moves an order by a change conditional on the status it read, so once the order is
@@ -179,49 +174,3 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 def _not_queued_yet() -> Unavailable:
     return Unavailable("the order could not be queued yet; retry with the same Idempotency-Key", retry_after_seconds=1)
-
-
-def _execution(order: Order) -> dict[str, Any] | None:
-    if order.status is not Status.CONFIRMED:
-        return None
-    return {
-        "venue": order.venue,
-        "txSignature": order.tx_signature,
-        "amountOut": order.token_out.format(order.amount_out or 0),
-        "minOut": order.token_out.format(order.min_out or 0),
-        "executedPrice": str(order.executed_price),
-    }
-
-
-def order_summary(order: Order) -> dict[str, Any]:
-    """An order as lists show it: its current state without the event history."""
-    return {
-        "orderId": order.id,
-        "type": str(order.type),
-        "status": str(order.status),
-        "tokenIn": order.token_in.symbol,
-        "tokenOut": order.token_out.symbol,
-        "amountIn": order.token_in.format(order.amount_in),
-        "slippageBps": order.slippage_bps,
-        "createdAt": order.created_at.isoformat(),
-        "updatedAt": order.updated_at.isoformat(),
-        "venue": order.venue,
-        "execution": _execution(order),
-        "failureReason": order.failure_reason,
-    }
-
-
-def order_json(order: Order, events: list[OrderEvent], decision: dict[str, Any] | None) -> dict[str, Any]:
-    """An order whole: its summary, every event as the WebSocket sent it, and the routing decision."""
-    return {
-        **order_summary(order),
-        "events": [{k: v for k, v in e.message().items() if k not in ("type", "orderId")} for e in events],
-        "routing": None
-        if decision is None
-        else {
-            "venue": decision["chosen"],
-            "reason": decision["reason"],
-            "quotes": decision["quotes"],
-            "decidedAt": decision["decided_at"].isoformat(),
-        },
-    }

@@ -7,9 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from ..domain.commands import PlaceOrder
 from ..domain.orders import Order, OrderEvent, Status
-from ..domain.routing import RoutingDecision, VenueQuote
+from ..domain.pools import Pool
+from ..domain.routing import RecordedDecision, RoutingDecision, VenueQuote
 from ..domain.telemetry import Measurement
+from ..domain.venues import SwapReceipt
+from .read_models import PlacedOrder
 
 
 class Clock(Protocol):
@@ -28,6 +32,9 @@ class NoMetrics:
         pass
 
 
+OrderField = int | str | datetime | None  # a column a transition may set alongside the status
+
+
 class Orders(Protocol):
     def add(self, order: Order, event: OrderEvent) -> bool:
         """Stores a new order and its first event; False (and nothing stored) when its id exists already."""
@@ -39,7 +46,7 @@ class Orders(Protocol):
 
     def transition(
         self, order_id: str, expected: Status, new: Status, at: datetime, data: dict[str, Any],
-        expected_seq: int | None = None, **fields: Any,
+        expected_seq: int | None = None, **fields: OrderField,
     ) -> OrderEvent | None: ...
 
     def save_decision(self, order_id: str, decision: RoutingDecision, at: datetime) -> None: ...
@@ -55,7 +62,7 @@ class Orders(Protocol):
 
     def record_sweep(self, order_id: str, expected_seq: int, at: datetime) -> bool: ...
 
-    def decision(self, order_id: str) -> dict[str, Any] | None: ...
+    def decision(self, order_id: str) -> RecordedDecision | None: ...
 
 
 class OrderQueue(Protocol):
@@ -72,9 +79,19 @@ class Venues(Protocol):
     def swap(
         self, signature: str, memo: str, pool_id: str, token_in: str, token_out: str, amount_in: int, min_out: int,
         valid_until: datetime | None = None,
-    ) -> Any: ...
+    ) -> SwapReceipt: ...
 
-    def swap_status(self, signature: str) -> Any | None: ...
+    def swap_status(self, signature: str) -> SwapReceipt | None: ...
+
+
+class VenueData(Protocol):
+    """What the venues show without executing anything."""
+
+    def pools(self, token_in: str | None = None, token_out: str | None = None) -> list[Pool]: ...
+
+    def quote(self, token_in: str, token_out: str, amount_in: int) -> list[VenueQuote]: ...
+
+    def swaps_for(self, memo: str) -> list[SwapReceipt]: ...
 
 
 @dataclass
@@ -122,8 +139,8 @@ class RateLimiter(Protocol):
 
 
 class Placement(Protocol):
-    def place(self, user_id: str, key: str | None, order: Any, context: Any = None) -> dict[str, Any]:
-        """The accepted order's ``{"orderId", "status"}``; the same for every repeat of one Idempotency-Key."""
+    def place(self, user_id: str, key: str | None, order: PlaceOrder, context: Any = None) -> PlacedOrder:
+        """The accepted order's id and status; the same for every repeat of one Idempotency-Key."""
         ...
 
 

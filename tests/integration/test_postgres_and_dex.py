@@ -2,12 +2,13 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 
 from chalicelib.adapters.postgres import PostgresOrders, connect_pool, migrate
 from chalicelib.domain.orders import Order, OrderEvent, OrderType, Status, transaction_signature
-from chalicelib.domain.routing import choose_route
+from chalicelib.domain.routing import RecordedDecision, RoutingDecision, VenueQuote, choose_route
 from chalicelib.domain.tokens import TOKENS
 from chalicelib.domain.venues import SlippageExceeded, SwapRejected
 
@@ -68,6 +69,24 @@ def test_transition_stores_fields_and_refuses_unknown_ones(db):
     assert orders.get(order.id).failure_reason == "x"
     with pytest.raises(ValueError):
         orders.transition(order.id, Status.FAILED, Status.CONFIRMED, datetime.now(UTC), {}, user_id="eve")
+
+
+def test_a_routing_decision_reads_back_as_it_was_decided_and_as_rows_stored_before_read(db, dex):
+    orders = PostgresOrders(db)
+    order = new_order(orders)
+    assert orders.decision(order.id) is None
+    quotes = dex.quote("SOL", "USDC", 10**9 + 1)  # a base unit past a round amount, so nothing rounds unseen
+    unavailable = VenueQuote("meteora", "meteora-sol-usdc", "SOL", "USDC", 10**9 + 1, 0, 0, Decimal(0), "paused")
+    decision = RoutingDecision(quotes[0], (*quotes, unavailable), "the better output")
+    decided_at = datetime.now(UTC)
+    orders.save_decision(order.id, decision, decided_at)
+    assert orders.decision(order.id) == RecordedDecision(quotes[0].venue, "the better output",
+                                                         (*quotes, unavailable), decided_at)
+    with db.connection() as conn:  # what the rows written so far hold, which the API showed as it is
+        stored = conn.execute("SELECT quotes FROM routing_decisions WHERE order_id = %s", (order.id,)).fetchone()
+    assert stored["quotes"][-1] == {"venue": "meteora", "poolId": "meteora-sol-usdc", "tokenIn": "SOL",
+                                    "tokenOut": "USDC", "amountIn": "1.000000001", "amountOut": "0", "fee": "0",
+                                    "priceImpactPct": "0", "error": "paused"}
 
 
 def test_quotes_route_and_a_swap_moves_the_shared_pool(dex):

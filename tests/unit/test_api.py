@@ -11,6 +11,7 @@ from chalice.test import Client
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chalicelib.api import views
 from chalicelib.api.http import guard
 from chalicelib.api.problems import TooManyRequests, Unprocessable
 from chalicelib.api.requests import OrderListQuery, parse_market_order, parse_order_list_query, parse_quote_query
@@ -25,7 +26,7 @@ from chalicelib.services import errors as refused
 from chalicelib.services.market import Market
 from chalicelib.services.orders import OrderService
 from tests.fakes import FakePlacement, FakeRateLimiter, FakeVenues
-from tests.unit.test_services import FULL, World
+from tests.unit.test_services import FULL, World, rendered
 
 ORDER = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1.5", "slippageBps": 100}
 
@@ -48,7 +49,7 @@ def test_a_pending_order_is_cancelled_its_subscribers_see_it_and_its_queued_mess
     order = world.place()
     world.connections.add_connection("c1", "alice")
     world.notifier.subscribe("c1", order.id)
-    view = world.service.cancel("alice", order.id)
+    view = rendered(world.service.cancel("alice", order.id))
     assert view["status"] == "cancelled" and view["events"][-1]["data"]["previousStatus"] == "pending"
     assert world.push.statuses("c1") == ["pending", "cancelled"]
     assert world.queue.sent == [order.id]  # its message is still queued...
@@ -93,7 +94,7 @@ def test_an_order_submitted_or_ended_cannot_be_cancelled_and_cancelling_twice_is
         world.service.cancel("alice", submitted.id)
     pending = world.place()
     world.service.cancel("alice", pending.id)
-    assert world.service.cancel("alice", pending.id)["status"] == "cancelled"
+    assert rendered(world.service.cancel("alice", pending.id))["status"] == "cancelled"
     assert len(world.orders.events(pending.id)) == 2
 
 
@@ -112,7 +113,7 @@ def test_pages_list_the_callers_orders_newest_first_each_once(world):
     world.place(user="bob")
     seen, cursor = [], None
     while True:
-        page = world.service.page("alice", OrderListQuery(limit=3, cursor=cursor).to_command())
+        page = rendered(world.service.page("alice", OrderListQuery(limit=3, cursor=cursor).to_command()))
         seen += [o["orderId"] for o in page["orders"]]
         cursor = page["nextCursor"]
         if cursor is None:
@@ -123,11 +124,11 @@ def test_pages_list_the_callers_orders_newest_first_each_once(world):
 def test_pages_filter_by_status_and_type(world):
     done, waiting = world.place(), world.place()
     world.executor.execute(done.id)
-    page = world.service.page("alice", parse_order_list_query({"status": "confirmed,failed",
-                                                              "type": "market"}).to_command())
+    page = rendered(world.service.page("alice", parse_order_list_query({"status": "confirmed,failed",
+                                                                       "type": "market"}).to_command()))
     assert [o["orderId"] for o in page["orders"]] == [done.id]
     assert page["orders"][0]["execution"]["venue"] == page["orders"][0]["venue"]
-    pending = world.service.page("alice", parse_order_list_query({"status": "pending"}).to_command())
+    pending = rendered(world.service.page("alice", parse_order_list_query({"status": "pending"}).to_command()))
     assert [o["orderId"] for o in pending["orders"]] == [waiting.id]
 
 
@@ -149,8 +150,8 @@ def test_bad_list_queries_name_the_parameter(query):
 
 def test_a_quote_is_the_route_the_worker_would_take_and_executes_nothing(world):
     market = Market(world.venues)
-    quote = market.quote(parse_quote_query({"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "2",
-                                            "slippageBps": "100"}).to_command())
+    quote = rendered(market.quote(parse_quote_query({"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "2",
+                                                     "slippageBps": "100"}).to_command()))
     decision = choose_route(world.venues.quote("SOL", "USDC", 2 * 10**9))
     assert quote["venue"] == decision.chosen.venue and len(quote["quotes"]) == 2
     assert quote["outAmount"] == TOKENS["USDC"].format(decision.chosen.amount_out)
@@ -170,9 +171,9 @@ def test_tokens_and_pools_describe_both_venues():
             return genesis_pools()
 
     market = Market(Venues())
-    assert {t["symbol"]: t["decimals"] for t in market.tokens()["tokens"]} == {"SOL": 9, "USDC": 6, "USDT": 6,
-                                                                               "JUP": 6}
-    pools = market.pools()["pools"]
+    tokens = views.Tokens.of(market.tokens()).model_dump(mode="json")
+    assert {t["symbol"]: t["decimals"] for t in tokens["tokens"]} == {"SOL": 9, "USDC": 6, "USDT": 6, "JUP": 6}
+    pools = views.Pools.of(market.pools()).model_dump(mode="json")["pools"]
     assert {p["kind"] for p in pools} == {"constant-product", "dlmm"}
     sol_usdc = {p["venue"]: Decimal(p["price"]) for p in pools if (p["base"], p["quote"]) == ("SOL", "USDC")}
     assert abs(sol_usdc["raydium"] - 150) < 1 and abs(sol_usdc["meteora"] - Decimal("149.9")) < 1

@@ -20,6 +20,16 @@ from tests.fakes import FakeClock, FakeConnections, FakeOrders, FakePush, FakeQu
 FULL = ["pending", "routing", "building", "submitted", "confirmed"]
 
 
+def rendered(result):
+    """A use case's answer as the API renders it (``api/views.py``), to assert on what clients read."""
+    from chalicelib.api import views
+    from chalicelib.services.read_models import MarketQuote, OrderDetails, OrderPage
+
+    view = {OrderDetails: views.Order.of_details, OrderPage: views.OrderPage.of,
+            MarketQuote: views.Quote.of}[type(result)](result)
+    return view.model_dump(mode="json")
+
+
 class World:
     def __init__(self):
         self.clock = FakeClock()
@@ -69,7 +79,7 @@ def test_an_order_runs_through_every_status_to_confirmed(world):
     order = world.place()
     assert world.executor.execute(order.id) is Status.CONFIRMED
     assert world.statuses(order.id) == FULL
-    view = world.service.view("alice", order.id)
+    view = rendered(world.service.view("alice", order.id))
     assert view["execution"]["txSignature"] in world.venues.ledger
     assert view["execution"]["venue"] == view["routing"]["venue"]
     assert len(view["routing"]["quotes"]) == 2

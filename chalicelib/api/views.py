@@ -1,0 +1,324 @@
+"""What the REST API answers: one pydantic model per response shape, which both renders the domain objects and read
+models the use cases return (``Model.of(...)``) and documents the shape (``openapi.py`` builds the document from
+these same models). A shape is therefore written once, and the document cannot drift from the responses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+
+from ..domain import orders as domain
+from ..domain.markets import fee_bps_now, price_of, reserves_of
+from ..domain.pools import DlmmPool, Pool
+from ..domain.routing import RecordedDecision
+from ..domain.routing import VenueQuote as DomainVenueQuote
+from ..domain.tokens import TOKENS, Token
+from ..domain.venues import SwapReceipt
+from ..services.idempotency import PlacedOrder
+from ..services.market import MarketQuote
+from ..services.orders import OrderDetails
+from ..services.orders import OrderPage as DomainOrderPage
+
+# Times as Python writes them ("…+00:00"), as this API always has; pydantic's own form would end in "Z".
+Timestamp = Annotated[datetime, PlainSerializer(datetime.isoformat, return_type=str),
+                      WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    def json_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+class FieldError(_Out):
+    field: str = Field(description="Where the problem is: a body field (dotted path), query parameter or header")
+    message: str
+
+
+class Problem(_Out):
+    """RFC 9457 problem details; every error the API answers has this shape (``problems.py`` renders it without
+    pydantic, so that refusing costs no import; a test holds the two together)."""
+
+    type: str
+    title: str
+    status: int = Field(ge=400, le=599)
+    detail: str
+    errors: list[FieldError] | None = None
+
+
+class OrderAccepted(_Out):
+    orderId: str = Field(description="The order's id; with an Idempotency-Key, the same for every repeat")
+    status: Literal["pending"]
+
+    @classmethod
+    def of(cls, placed: PlacedOrder) -> OrderAccepted:
+        return cls.model_validate({"orderId": placed.order_id, "status": str(placed.status)})
+
+
+class OrderEvent(_Out):
+    seq: int = Field(ge=1, description="1, 2, 3... in the order the changes happened")
+    status: domain.Status
+    at: Timestamp
+    data: dict[str, Any] = Field(description="What changed, as the WebSocket's order.update frame carried it")
+
+    @classmethod
+    def of(cls, event: domain.OrderEvent) -> OrderEvent:
+        return cls(seq=event.seq, status=event.status, at=event.at, data=event.data)
+
+
+class Execution(_Out):
+    venue: str
+    txSignature: str
+    amountOut: str
+    minOut: str
+    executedPrice: str = Field(description="tokenOut received per tokenIn")
+
+    @classmethod
+    def of(cls, order: domain.Order) -> Execution | None:
+        if order.status is not domain.Status.CONFIRMED:
+            return None
+        assert order.venue is not None and order.tx_signature is not None  # a confirmed order has both
+        return cls(venue=order.venue, txSignature=order.tx_signature,
+                   amountOut=order.token_out.format(order.amount_out or 0),
+                   minOut=order.token_out.format(order.min_out or 0), executedPrice=str(order.executed_price))
+
+
+class RoutedQuote(_Out):
+    """One venue's quote as the worker saw it when it routed the order."""
+
+    venue: str
+    poolId: str
+    tokenIn: str
+    tokenOut: str
+    amountIn: str
+    amountOut: str
+    fee: str = Field(description="In tokenIn")
+    priceImpactPct: str
+    error: str | None = Field(description="Why this venue could not fill, if it could not")
+
+    @classmethod
+    def of(cls, quote: DomainVenueQuote) -> RoutedQuote:
+        token_in, token_out = TOKENS[quote.token_in], TOKENS[quote.token_out]
+        return cls(venue=quote.venue, poolId=quote.pool_id, tokenIn=quote.token_in, tokenOut=quote.token_out,
+                   amountIn=token_in.format(quote.amount_in), amountOut=token_out.format(quote.amount_out),
+                   fee=token_in.format(quote.fee), priceImpactPct=str(quote.price_impact_pct), error=quote.error)
+
+
+class Routing(_Out):
+    venue: str
+    reason: str
+    quotes: list[RoutedQuote]
+    decidedAt: Timestamp
+
+    @classmethod
+    def of(cls, decision: RecordedDecision | None) -> Routing | None:
+        if decision is None:
+            return None
+        return cls(venue=decision.venue, reason=decision.reason, quotes=[RoutedQuote.of(q) for q in decision.quotes],
+                   decidedAt=decision.decided_at)
+
+
+class OrderSummary(_Out):
+    """An order as lists show it: its current state without the event history."""
+
+    orderId: str
+    type: domain.OrderType
+    status: domain.Status
+    tokenIn: str
+    tokenOut: str
+    amountIn: str
+    slippageBps: int
+    createdAt: Timestamp
+    updatedAt: Timestamp
+    venue: str | None = Field(description="The venue chosen, once routed")
+    execution: Execution | None = Field(description="The fill, once confirmed")
+    failureReason: str | None
+
+    @classmethod
+    def fields_of(cls, order: domain.Order) -> dict[str, Any]:
+        return {
+            "orderId": order.id, "type": order.type, "status": order.status, "tokenIn": order.token_in.symbol,
+            "tokenOut": order.token_out.symbol, "amountIn": order.token_in.format(order.amount_in),
+            "slippageBps": order.slippage_bps, "createdAt": order.created_at, "updatedAt": order.updated_at,
+            "venue": order.venue, "execution": Execution.of(order), "failureReason": order.failure_reason,
+        }
+
+    @classmethod
+    def of(cls, order: domain.Order) -> OrderSummary:
+        return cls(**cls.fields_of(order))
+
+
+class Order(OrderSummary):
+    """An order whole: its summary, every event as the WebSocket sent it, and the routing decision."""
+
+    events: list[OrderEvent] = Field(description="Every status the order went through, as the WebSocket sent them")
+    routing: Routing | None = Field(description="Both venues' quotes and why one was chosen")
+
+    @classmethod
+    def of_details(cls, details: OrderDetails) -> Order:
+        return cls(**OrderSummary.fields_of(details.order), events=[OrderEvent.of(e) for e in details.events],
+                   routing=Routing.of(details.routing))
+
+
+class OrderPage(_Out):
+    orders: list[OrderSummary]
+    nextCursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last page")
+
+    @classmethod
+    def of(cls, page: DomainOrderPage) -> OrderPage:
+        return cls(orders=[OrderSummary.of(o) for o in page.orders], nextCursor=page.next_cursor)
+
+
+class VenueQuote(_Out):
+    venue: str
+    poolId: str
+    outAmount: str
+    fee: str
+    priceImpactPct: str
+    error: str | None
+
+    @classmethod
+    def of(cls, quote: DomainVenueQuote) -> VenueQuote:
+        return cls(venue=quote.venue, poolId=quote.pool_id, outAmount=TOKENS[quote.token_out].format(quote.amount_out),
+                   fee=TOKENS[quote.token_in].format(quote.fee), priceImpactPct=str(quote.price_impact_pct),
+                   error=quote.error)
+
+
+class Quote(_Out):
+    tokenIn: str
+    tokenOut: str
+    inAmount: str
+    outAmount: str
+    minOut: str = Field(description="The least an order with this slippageBps would accept")
+    slippageBps: int
+    priceImpactPct: str
+    fee: str = Field(description="The chosen venue's fee, in tokenIn")
+    venue: str
+    poolId: str
+    reason: str
+    quotes: list[VenueQuote]
+
+    @classmethod
+    def of(cls, quote: MarketQuote) -> Quote:
+        best, token_in, token_out = quote.decision.chosen, quote.token_in, quote.token_out
+        return cls(tokenIn=token_in.symbol, tokenOut=token_out.symbol, inAmount=token_in.format(best.amount_in),
+                   outAmount=token_out.format(best.amount_out), minOut=token_out.format(quote.min_out),
+                   slippageBps=quote.slippage_bps, priceImpactPct=str(best.price_impact_pct),
+                   fee=token_in.format(best.fee), venue=best.venue, poolId=best.pool_id,
+                   reason=quote.decision.reason, quotes=[VenueQuote.of(q) for q in quote.decision.quotes])
+
+
+class TokenInfo(_Out):
+    symbol: str
+    mint: str
+    decimals: int
+
+
+class Tokens(_Out):
+    tokens: list[TokenInfo]
+
+    @classmethod
+    def of(cls, tokens: Iterable[Token]) -> Tokens:
+        return cls(tokens=[TokenInfo(symbol=t.symbol, mint=t.mint, decimals=t.decimals) for t in tokens])
+
+
+class Reserves(_Out):
+    base: str
+    quote: str
+
+
+class _PoolInfo(_Out):
+    id: str
+    venue: Literal["raydium", "meteora"]
+    base: str
+    quote: str
+    price: str = Field(description="Units of quote per unit of base")
+    feeBps: str = Field(description="The fee a swap pays now, in basis points (Meteora's varies with volatility)")
+    reserves: Reserves
+
+
+class ConstantProductPoolInfo(_PoolInfo):
+    """A Raydium pool: x·y = k over its two reserves."""
+
+    kind: Literal["constant-product"]
+
+
+class DlmmPoolInfo(_PoolInfo):
+    """A Meteora DLMM pool: liquidity in price bins, the active one trading at its bin's price."""
+
+    kind: Literal["dlmm"]
+    binStep: int = Field(description="Each bin's price is (1 + binStep / 10,000) times the previous one's")
+    activeBinId: int
+    bins: int = Field(description="How many bins hold liquidity")
+
+
+PoolInfo = Annotated[ConstantProductPoolInfo | DlmmPoolInfo, Field(discriminator="kind")]
+
+
+def pool_info(pool: Pool) -> ConstantProductPoolInfo | DlmmPoolInfo:
+    base, quote = TOKENS[pool.base], TOKENS[pool.quote]
+    base_units, quote_units = reserves_of(pool)
+    common: dict[str, Any] = {
+        "id": pool.id, "venue": pool.venue, "base": base.symbol, "quote": quote.symbol, "price": str(price_of(pool)),
+        "feeBps": str(fee_bps_now(pool)), "reserves": Reserves(base=base.format(base_units),
+                                                               quote=quote.format(quote_units)),
+    }
+    if isinstance(pool, DlmmPool):
+        return DlmmPoolInfo(**common, kind="dlmm", binStep=pool.bin_step, activeBinId=pool.active_id,
+                            bins=len(pool.bins))
+    return ConstantProductPoolInfo(**common, kind="constant-product")
+
+
+class Pools(_Out):
+    pools: list[PoolInfo]
+
+    @classmethod
+    def of(cls, pools: Iterable[Pool]) -> Pools:
+        return cls(pools=[pool_info(p) for p in pools])
+
+
+class Swap(_Out):
+    """One swap on a venue's ledger; amounts in base units, as a chain's transaction records them."""
+
+    signature: str
+    orderId: str = Field(description="The order whose signed transaction carried this swap (its memo)")
+    poolId: str
+    venue: str
+    tokenIn: str
+    tokenOut: str
+    amountIn: str
+    amountOut: str
+    fee: str
+    slot: int
+    executedAt: Timestamp
+
+    @classmethod
+    def of(cls, receipt: SwapReceipt) -> Swap:
+        return cls(signature=receipt.signature, orderId=receipt.memo, poolId=receipt.pool_id, venue=receipt.venue,
+                   tokenIn=receipt.token_in, tokenOut=receipt.token_out, amountIn=str(receipt.amount_in),
+                   amountOut=str(receipt.amount_out), fee=str(receipt.fee), slot=receipt.slot,
+                   executedAt=receipt.executed_at)
+
+
+class Swaps(_Out):
+    orderId: str
+    swaps: list[Swap]
+
+    @classmethod
+    def of(cls, order_id: str, receipts: Iterable[SwapReceipt]) -> Swaps:
+        return cls(orderId=order_id, swaps=[Swap.of(r) for r in receipts])
+
+
+class Health(_Out):
+    status: Literal["ok", "down"]
+    down: list[str]
+    checks: dict[str, str] = Field(description="Each dependency: ok, or down with the kind of error")
+
+    @classmethod
+    def of(cls, checks: dict[str, str]) -> Health:
+        down = sorted(name for name, result in checks.items() if result != "ok")
+        return cls(status="down" if down else "ok", down=down, checks=checks)
