@@ -25,13 +25,13 @@ MAX_ORDER_ID_LENGTH = 128
 
 app = Chalice(app_name="order-engine")
 app.experimental_feature_flags.update(["WEBSOCKETS"])  # `chalice package` refuses WebSocket handlers without it
-engine = bootstrap.Engine()
+engine = bootstrap.engine  # built by the first invocation that needs it, never by the authorizer
 
 
 @app.authorizer()
 def jwt_auth(auth_request: AuthRequest) -> AuthResponse:
     try:
-        principal = engine.verify(auth_request.token)
+        principal = bootstrap.verify_token(auth_request.token)
     except ServiceError as refused:
         logs.logger.info("token refused: %s", refused.detail)  # what is wrong with it, never the token itself
         raise Exception("Unauthorized") from None  # API Gateway's contract for answering 401
@@ -46,7 +46,7 @@ def jwt_auth(auth_request: AuthRequest) -> AuthResponse:
 def guard_requests(request: Request, get_response) -> Response:
     with logs.invocation(app.lambda_context, idempotencyKey=request.headers.get("idempotency-key"),
                          orderId=(request.uri_params or {}).get("order_id")):
-        return guard(request, get_response, engine.rate_limiter)
+        return guard(request, get_response, engine().rate_limiter)
 
 
 def _user_id() -> str:
@@ -64,8 +64,8 @@ def place_order() -> Response:
     from chalicelib.api.views import OrderAccepted
 
     request = app.current_request
-    order = parse_market_order(request.raw_body, engine.max_amount_in)
-    placed = engine.placement.place(_user_id(), request.headers.get("idempotency-key"), order.to_command(),
+    order = parse_market_order(request.raw_body, bootstrap.settings().max_amount_in)
+    placed = engine().placement.place(_user_id(), request.headers.get("idempotency-key"), order.to_command(),
                                     app.lambda_context)
     logs.bind(orderId=placed.order_id)
     logs.logger.info("order accepted", extra={"status": str(placed.status)})
@@ -79,7 +79,8 @@ def list_orders() -> Response:
     from chalicelib.api.requests import parse_order_list_query
     from chalicelib.api.views import OrderPage
 
-    return view_response(OrderPage.of(engine.orders.page(_user_id(), parse_order_list_query(_query()).to_command())))
+    query = parse_order_list_query(_query()).to_command()
+    return view_response(OrderPage.of(engine().orders.page(_user_id(), query)))
 
 
 @app.route("/orders/{order_id}", methods=["GET"], authorizer=jwt_auth)
@@ -87,7 +88,7 @@ def list_orders() -> Response:
 def get_order(order_id: str) -> Response:
     from chalicelib.api.views import Order
 
-    return view_response(Order.of_details(engine.orders.view(_user_id(), order_id)))
+    return view_response(Order.of_details(engine().orders.view(_user_id(), order_id)))
 
 
 @app.route("/orders/{order_id}", methods=["DELETE"], authorizer=jwt_auth)
@@ -95,7 +96,7 @@ def get_order(order_id: str) -> Response:
 def cancel_order(order_id: str) -> Response:
     from chalicelib.api.views import Order
 
-    return view_response(Order.of_details(engine.orders.cancel(_user_id(), order_id)))
+    return view_response(Order.of_details(engine().orders.cancel(_user_id(), order_id)))
 
 
 @app.route("/quote", methods=["GET"])
@@ -104,7 +105,8 @@ def quote() -> Response:
     from chalicelib.api.requests import parse_quote_query
     from chalicelib.api.views import Quote
 
-    return view_response(Quote.of(engine.market.quote(parse_quote_query(_query(), engine.max_amount_in).to_command())))
+    query = parse_quote_query(_query(), bootstrap.settings().max_amount_in).to_command()
+    return view_response(Quote.of(engine().market.quote(query)))
 
 
 @app.route("/tokens", methods=["GET"])
@@ -112,7 +114,7 @@ def quote() -> Response:
 def tokens() -> Response:
     from chalicelib.api.views import Tokens
 
-    return view_response(Tokens.of(engine.market.tokens()))
+    return view_response(Tokens.of(engine().market.tokens()))
 
 
 @app.route("/pools", methods=["GET"])
@@ -120,7 +122,7 @@ def tokens() -> Response:
 def pools() -> Response:
     from chalicelib.api.views import Pools
 
-    return view_response(Pools.of(engine.market.pools()))
+    return view_response(Pools.of(engine().market.pools()))
 
 
 @app.route("/dex/swaps", methods=["GET"])
@@ -135,7 +137,7 @@ def dex_swaps() -> Response:
         # PostgreSQL refuses NUL in text, and no order's id holds a control character: no ledger entry can match.
         raise Unprocessable("orderId must be at most 128 printable characters",
                             [{"field": "orderId", "message": "at most 128 printable characters"}])
-    return view_response(Swaps.of(order_id, engine.market.swaps(order_id)))
+    return view_response(Swaps.of(order_id, engine().market.swaps(order_id)))
 
 
 @app.route("/metrics", methods=["GET"], authorizer=jwt_auth)
@@ -148,7 +150,7 @@ def metrics() -> Response:
     if METRICS_SCOPE not in scopes:
         raise Forbidden(f"reading the engine's metrics needs a token with the {METRICS_SCOPE} scope")
 
-    return Response(body=prometheus.render(engine.metrics.snapshot()).decode(), status_code=200,
+    return Response(body=prometheus.render(engine().metrics.snapshot()).decode(), status_code=200,
                     headers={"Content-Type": prometheus.CONTENT_TYPE})
 
 
@@ -163,7 +165,7 @@ def openapi() -> Response:
 def health() -> Response:
     from chalicelib.api.views import Health
 
-    health = Health.of(engine.health())
+    health = Health.of(engine().health())
     return view_response(health, status=503 if health.down else 200)
 
 
@@ -172,7 +174,7 @@ def ws_connect(event: WebsocketEvent) -> Response | None:
     token = (event.to_dict().get("queryStringParameters") or {}).get("token")
     with logs.invocation(event.context, connectionId=event.connection_id):
         try:
-            engine.websocket.connect(event.connection_id, token)
+            engine().websocket.connect(event.connection_id, token)
         except ProblemError as error:
             logs.logger.info("connection refused: %s", error.detail)
             return problem_response(error)
@@ -187,13 +189,13 @@ def ws_connect(event: WebsocketEvent) -> Response | None:
 @app.on_ws_disconnect()
 def ws_disconnect(event: WebsocketEvent) -> None:
     with logs.invocation(event.context, connectionId=event.connection_id):
-        engine.websocket.disconnect(event.connection_id)
+        engine().websocket.disconnect(event.connection_id)
 
 
 @app.on_ws_message()
 def ws_message(event: WebsocketEvent) -> None:
     with logs.invocation(event.context, connectionId=event.connection_id):
-        engine.websocket.receive(event.connection_id, event.body, event.context)
+        engine().websocket.receive(event.connection_id, event.body, event.context)
 
 
 @app.on_sqs_message(queue=ORDERS_QUEUE_NAME, batch_size=10, maximum_batching_window_in_seconds=0)
@@ -201,14 +203,15 @@ def execute_orders(event: SQSEvent) -> dict:
     from chalicelib.worker import process_order_batch
 
     with logs.invocation(event.context):
-        return process_order_batch(event.to_dict(), event.context, engine.executor, engine.redelivery,
-                                   engine.checkpoint, engine.metric_sink)
+        wired = engine()
+        return process_order_batch(event.to_dict(), event.context, wired.executor, wired.redelivery,
+                                   wired.checkpoint, wired.metric_sink)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def sweep_stuck_orders(event: CloudWatchEvent) -> dict:
     with logs.invocation(event.context):
-        report = engine.sweeper.sweep()
+        report = engine().sweeper.sweep()
         if report.requeued or report.ended or report.caught_up:
             logs.logger.info("swept", extra={"requeued": report.requeued, "ended": report.ended,
                                              "caughtUp": report.caught_up})
@@ -222,4 +225,4 @@ def migrate_database(event: dict, context) -> dict:
     with logs.invocation(context):
         logs.logger.info("bringing the schema and the venues up to date",
                          extra={"requestType": event.get("RequestType")})
-        return engine.migrate_database(event.get("RequestType", "Create"))
+        return engine().migrate_database(event.get("RequestType", "Create"))

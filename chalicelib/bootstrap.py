@@ -1,92 +1,119 @@
-"""Wiring: builds the adapters and services from the settings, once per process and lazily, so importing the
-app connects to nothing (cold starts stay short) and every handler shares one set of connections."""
+"""Wiring: ``build_engine`` makes the engine's adapters and use cases from the settings, in one function. Any adapter
+can be passed in instead (the unit tests pass fakes); the handlers and the local cloud take the defaults.
+
+Building connects to nothing: PostgreSQL's pool opens its connections in the background and Redis connects on the
+first command. Three clients are made on first use instead, because a cold start measurably pays for them and
+most invocations never need them: SQS (botocore, about 130 ms; the worker sends only to retry), ``@connections``
+(botocore's credentials) and the Idempotency-Key store (Powertools' idempotency utility, about 120 ms; only a
+placement with a key uses it).
+"""
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from .clock import SystemClock
 from .services.errors import Unavailable
 from .settings import Settings
 
-# Each import below is made where the resource that needs it is built: a function pays at its cold start only for
-# the libraries it uses (the authorizer needs no database driver, the worker no pydantic and no boto3).
+# Each import below is made where the part that needs it is built: a function pays at its cold start only for the
+# libraries it uses (the authorizer needs no database driver, the worker no pydantic and no Powertools idempotency).
 if TYPE_CHECKING:
     import redis
-    from aws_lambda_powertools.utilities.idempotency.persistence.redis import RedisClientProtocol
 
     from .adapters.dex import MockDexNetwork
-    from .adapters.rate_limits import RedisRateLimiter
-    from .adapters.sqs import SqsOrderQueue
+    from .adapters.postgres import DbPool
+    from .adapters.sqs import QuickSendSqs
+    from .adapters.websocket import ConnectionsApi
     from .api.websocket import WebsocketSessions
     from .auth import Principal
+    from .domain.commands import PlaceOrder
     from .services.execution import Executor
-    from .services.idempotency import IdempotentPlacement
     from .services.market import Market
     from .services.metrics import MetricsReader
     from .services.notifications import Notifier
     from .services.orders import OrderService
-    from .services.ports import MetricsSink
+    from .services.ports import (
+        Clock,
+        Connections,
+        MessageQueue,
+        MetricsSink,
+        Orders,
+        OrderStatistics,
+        Placement,
+        Push,
+        RateLimiter,
+        VenueNetwork,
+    )
+    from .services.read_models import PlacedOrder
     from .services.sweeper import Sweeper
 
+T = TypeVar("T")
 
-class Resources:
-    """Process-wide clients: one PostgreSQL pool, one Redis client, one SQS client."""
+SCHEMA_RESOURCE_ID = "order-engine-database-schema"
+REDIS_CONNECTIONS = 100  # per process; a caller past that waits (up to 5 s) for one to come back
 
-    def __init__(self, settings: Settings):
-        from .adapters.dex import MockDexNetwork
-        from .adapters.postgres import PostgresOrders, connect_pool
-        from .adapters.rate_limits import RedisRateLimiter
-        from .adapters.redis_store import RedisConnections
-        from .adapters.sqs import SqsOrderQueue
-        from .adapters.websocket import ConnectionsApi, WebsocketPush
-        from .domain.limits import TokenBucket
-        from .faults import CrashPoints
 
-        self.settings = settings
-        self.clock = SystemClock()
-        self.db = connect_pool(settings.database_url, max_size=settings.db_pool_size,
-                               prepared_statements=settings.db_prepared_statements)
-        self.redis = redis_client(settings)
-        # Creating the client (loading its service model) is a good part of a cold start, and most invocations
-        # never send: the worker only to retry, the REST API only to place.
-        self.sqs = OnFirstUse(sqs_client)
-        # One count per process, like the process the crash point kills.
-        self.crash_points = CrashPoints(settings.crash_at, settings.crash_every)
-        self.orders = PostgresOrders(self.db)
-        now_ms = lambda: int(self.clock.now().timestamp() * 1000)  # noqa: E731
-        self.connections = RedisConnections(self.redis, now_ms)
-        self.rate_limiter = RedisRateLimiter(
-            self.redis, TokenBucket(settings.rate_limit_per_second, settings.rate_limit_burst), now_ms)
-        self.queue = SqsOrderQueue(self.sqs, settings.orders_queue_name, settings.orders_queue_url)
-        self.dead_letters = SqsOrderQueue(self.sqs, settings.dead_letter_queue_name)
-        # Every handler pushes: the REST API's cancel, the WebSocket handlers, the worker and the sweeper.
-        self.push = WebsocketPush(cast(ConnectionsApi, OnFirstUse(lambda: ConnectionsApi.for_api(
-            settings.websocket_api_id, settings.websocket_stage, settings.region, settings.websocket_endpoint_url))))
-        self.metric_sink = metric_sink(settings)
-        self.dex = MockDexNetwork(
-            self.db,
-            settings.quote_latency,
-            settings.swap_latency,
-            settings.failure_rate,
-            now=self.clock.now,
-            sleep=self.clock.sleep,
-        )
+class FirstUse(Generic[T]):
+    """``make()`` once, by the first caller that needs it, however many threads ask at once."""
+
+    def __init__(self, make: Callable[[], T]):
+        self._make = make
+        self._made: T | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def made(self) -> bool:
+        return self._made is not None
+
+    def __call__(self) -> T:
+        if self._made is None:
+            with self._lock:
+                if self._made is None:
+                    self._made = self._make()
+        return self._made
+
+
+class PlacementOnFirstUse:
+    """The Idempotency-Key placement, made when the first order is placed (Powertools' idempotency utility is the
+    largest import of the REST function's cold start, and only placing needs it)."""
+
+    def __init__(self, make: Callable[[], Placement]):
+        self._placement = FirstUse(make)
+
+    def place(self, user_id: str, key: str | None, order: PlaceOrder, context: Any = None) -> PlacedOrder:
+        return self._placement().place(user_id, key, order, context)
+
+
+@dataclass
+class Engine:
+    """Everything the handlers call, wired."""
+
+    settings: Settings
+    orders: OrderService
+    notifier: Notifier
+    executor: Executor
+    sweeper: Sweeper
+    market: Market
+    metrics: MetricsReader
+    websocket: WebsocketSessions
+    rate_limiter: RateLimiter
+    redelivery: MessageQueue
+    metric_sink: MetricsSink
+    checkpoint: Callable[[str], None]
+    placement: Placement
+    health_checks: dict[str, Callable[[], None]]
+    prepare: Callable[[], None]  # the schema and the venues' genesis pools
+    close: Callable[[], None]
 
     def health(self) -> dict[str, str]:
-        checks: dict[str, Callable[[], Any]] = {
-            "postgres": self.orders.ping,
-            "redis": self.connections.ping,
-            "sqs": self.queue.ping,
-        }
         results = {}
-        for name, check in checks.items():
+        for name, check in self.health_checks.items():
             try:
                 check()
                 results[name] = "ok"
@@ -94,49 +121,147 @@ class Resources:
                 results[name] = f"down: {type(error).__name__}"
         return results
 
-
-def metric_sink(settings: Settings) -> MetricsSink:
-    from .services.ports import NoMetrics
-
-    if not settings.emf_metrics:
-        return NoMetrics()
-    from .adapters.emf_metrics import EmfMetrics
-
-    return EmfMetrics(settings.metrics_namespace, settings.service_name)
+    def migrate_database(self, request_type: str) -> dict[str, str]:
+        if request_type != "Delete":  # the data outlives the stack's custom resource
+            self.prepare()
+        return {"PhysicalResourceId": SCHEMA_RESOURCE_ID}
 
 
-class OnFirstUse:
-    """Stands for the object ``build`` returns, built when one of its attributes is first used."""
+def build_engine(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    orders: Orders | None = None,
+    venues: VenueNetwork | None = None,
+    statistics: OrderStatistics | None = None,
+    queue: MessageQueue | None = None,
+    dead_letters: MessageQueue | None = None,
+    connections: Connections | None = None,
+    push: Push | None = None,
+    rate_limiter: RateLimiter | None = None,
+    placement: Callable[[OrderService], Placement] | None = None,
+    metric_sink: MetricsSink | None = None,
+) -> Engine:
+    """The engine for these settings; each adapter given replaces the one the settings describe."""
+    from .adapters.outages import DEPENDENCY_DOWN
+    from .api.websocket import WebsocketSessions
+    from .domain.limits import TokenBucket
+    from .domain.orders import RetryPolicy
+    from .faults import CrashPoints
+    from .services.execution import Executor
+    from .services.market import Market
+    from .services.metrics import MetricsReader
+    from .services.notifications import Notifier
+    from .services.orders import OrderService
+    from .services.sweeper import Sweeper
 
-    def __init__(self, build: Callable[[], Any]):
-        self._build = build
-        self._target: Any = None
-        self._lock = threading.Lock()
+    clock = clock or SystemClock()
+    closers: list[Callable[[], None]] = []
+    needs_database = orders is None or venues is None or statistics is None
+    db = database_pool(settings) if needs_database else None
+    if db is not None:
+        closers.append(db.close)
+    needs_redis = connections is None or rate_limiter is None or placement is None
+    redis_connection = redis_client(settings) if needs_redis else None
+    if redis_connection is not None:
+        closers.append(lambda: _disconnect(redis_connection))
+    now_ms = lambda: int(clock.now().timestamp() * 1000)  # noqa: E731
 
-    def __getattr__(self, name: str) -> Any:
-        if self._target is None:
-            with self._lock:
-                if self._target is None:
-                    self._target = self._build()
-        return getattr(self._target, name)
+    if orders is None or venues is None or statistics is None:
+        assert db is not None
+        from .adapters.dex import MockDexNetwork
+        from .adapters.order_statistics import PostgresOrderStatistics
+        from .adapters.postgres import PostgresOrders
 
+        orders = orders or PostgresOrders(db)
+        venues = venues or MockDexNetwork(db, settings.quote_latency, settings.swap_latency, settings.failure_rate,
+                                          now=clock.now)
+        statistics = statistics or PostgresOrderStatistics(db)
+    if queue is None or dead_letters is None:
+        from .adapters.sqs import SqsOrderQueue
 
-def sqs_client() -> Any:
-    import botocore.session
-    from botocore.config import Config
+        sqs = FirstUse(sqs_client)
+        queue = queue or SqsOrderQueue(sqs, settings.orders_queue_name, settings.orders_queue_url)
+        dead_letters = dead_letters or SqsOrderQueue(sqs, settings.dead_letter_queue_name)
+    if connections is None or rate_limiter is None:
+        assert redis_connection is not None
+        from .adapters.rate_limits import RedisRateLimiter
+        from .adapters.redis_store import RedisConnections
 
-    from .adapters.sqs import QuickSendSqs
+        connections = connections or RedisConnections(redis_connection, now_ms)
+        rate_limiter = rate_limiter or RedisRateLimiter(
+            redis_connection, TokenBucket(settings.rate_limit_per_second, settings.rate_limit_burst), now_ms)
+    if push is None:
+        from .adapters.websocket import WebsocketPush
 
-    # botocore's own session: boto3 adds nothing used here, and importing it (with s3transfer) costs about 100 ms.
-    session = botocore.session.get_session()
-    client = session.create_client(
-        "sqs", config=Config(connect_timeout=2, read_timeout=25, retries={"max_attempts": 3, "mode": "standard"},
-                             max_pool_connections=64)  # as many as the invocations that may share it locally
+        push = WebsocketPush(FirstUse(lambda: connections_api(settings)))
+    if placement is None:
+        assert redis_connection is not None
+        placement = _redis_placement(redis_connection)
+    metric_sink = metric_sink or default_metric_sink(settings)
+
+    notifier = Notifier(orders, connections, push)
+    order_service = OrderService(orders, queue, clock, publish=notifier.publish, metrics=metric_sink)
+    crash_points = CrashPoints(settings.crash_at, settings.crash_every)  # one count per process, as it kills one
+    executor = Executor(orders, venues, notifier, clock, RetryPolicy(base_delay_seconds=settings.retry_base_seconds),
+                        crash_points.reached, timedelta(seconds=settings.signature_validity_seconds),
+                        metrics=metric_sink)
+    make_placement = placement
+    placement_on_first_use = PlacementOnFirstUse(lambda: make_placement(order_service))
+    queues = {settings.orders_queue_name: queue, settings.dead_letter_queue_name: dead_letters}
+
+    def prepare() -> None:
+        if db is None:
+            return  # nothing of the engine's is in a database
+        prepare_database(db, cast("MockDexNetwork", venues))
+
+    def close() -> None:
+        for closer in closers:
+            closer()
+
+    return Engine(
+        settings=settings,
+        orders=order_service,
+        notifier=notifier,
+        executor=executor,
+        sweeper=Sweeper(orders, queue, executor, clock, timedelta(seconds=settings.stuck_after_seconds),
+                        settings.max_sweeps, notifier=notifier),
+        market=Market(venues),
+        metrics=MetricsReader(statistics, queues, settings.dead_letter_queue_name, connections),
+        websocket=WebsocketSessions(
+            connections, notifier, order_service, push, token_verifier(settings), DEPENDENCY_DOWN,
+            placement=placement_on_first_use, rate_limiter=rate_limiter,
+            max_connections_per_user=settings.ws_max_connections_per_user, max_amount_in=settings.max_amount_in,
+        ),
+        rate_limiter=rate_limiter,
+        redelivery=queue,
+        metric_sink=metric_sink,
+        checkpoint=crash_points.reached,
+        placement=placement_on_first_use,
+        health_checks={"postgres": orders.ping, "redis": connections.ping, "sqs": queue.ping},
+        prepare=prepare,
+        close=close,
     )
-    return QuickSendSqs(client, session.get_credentials())
 
 
-REDIS_CONNECTIONS = 100  # per process; a caller past that waits (up to 5 s) for one to come back
+def token_verifier(settings: Settings) -> Callable[[str | None], Principal]:
+    """Checks a bearer token against the settings' secret; needs no database (the authorizer is its own function)."""
+
+    def verify(token: str | None) -> Principal:
+        from .auth import verify_principal
+
+        if not settings.jwt_secret:
+            raise Unavailable("JWT_SECRET is not configured")
+        return verify_principal(token, settings.jwt_secret)
+
+    return verify
+
+
+def database_pool(settings: Settings, max_size: int | None = None) -> DbPool:
+    from .adapters.postgres import connect_pool
+
+    return connect_pool(settings.database_url, max_size=max_size or settings.db_pool_size,
+                        prepared_statements=settings.db_prepared_statements)
 
 
 def redis_client(settings: Settings) -> redis.Redis | redis.RedisCluster:
@@ -153,7 +278,57 @@ def redis_client(settings: Settings) -> redis.Redis | redis.RedisCluster:
     return redis.Redis(connection_pool=pool)
 
 
-def prepare_database(pool: Any, dex: MockDexNetwork) -> None:
+def _disconnect(client: redis.Redis | redis.RedisCluster) -> None:
+    pool = getattr(client, "connection_pool", None)
+    if pool is not None:
+        pool.disconnect()
+
+
+def sqs_client() -> QuickSendSqs:
+    import botocore.session
+    from botocore.config import Config
+
+    from .adapters.sqs import QuickSendSqs
+
+    # botocore's own session: boto3 adds nothing used here, and importing it (with s3transfer) costs about 100 ms.
+    session = botocore.session.get_session()
+    client = session.create_client(
+        "sqs", config=Config(connect_timeout=2, read_timeout=25, retries={"max_attempts": 3, "mode": "standard"},
+                             max_pool_connections=64)  # as many as the invocations that may share it locally
+    )
+    return QuickSendSqs(client, session.get_credentials())
+
+
+def connections_api(settings: Settings) -> ConnectionsApi:
+    from .adapters.websocket import ConnectionsApi
+
+    return ConnectionsApi.for_api(settings.websocket_api_id, settings.websocket_stage, settings.region,
+                                  settings.websocket_endpoint_url)
+
+
+def _redis_placement(client: Any) -> Callable[[OrderService], Placement]:
+    def make(orders: OrderService) -> Placement:
+        from .adapters.idempotency import RedisIdempotencyStore
+        from .services.idempotency import IdempotentPlacement
+
+        # redis-py's client is what Powertools' protocol describes, but its overloaded signatures do not type-check
+        # against it.
+        return IdempotentPlacement(orders, RedisIdempotencyStore(client=client))
+
+    return make
+
+
+def default_metric_sink(settings: Settings) -> MetricsSink:
+    from .services.ports import NoMetrics
+
+    if not settings.emf_metrics:
+        return NoMetrics()
+    from .adapters.emf_metrics import EmfMetrics
+
+    return EmfMetrics(settings.metrics_namespace, settings.service_name)
+
+
+def prepare_database(pool: DbPool, dex: MockDexNetwork) -> None:
     """The schema, then the mock venues' genesis pools; both idempotent, so every deployment runs them."""
     from .adapters.postgres import migrate
     from .domain.markets import genesis_pools
@@ -162,155 +337,34 @@ def prepare_database(pool: Any, dex: MockDexNetwork) -> None:
     dex.seed(genesis_pools())
 
 
-SCHEMA_RESOURCE_ID = "order-engine-database-schema"
+# The process's own engine, for the handlers: built by the first invocation that needs it, so importing the app
+# connects to nothing and the authorizer never builds it.
 
-_lock = threading.Lock()
-
-
-@functools.cache
 def settings() -> Settings:
     """The settings, with the secrets their ARNs name fetched once per process."""
+    return _settings()
+
+
+def _read_settings() -> Settings:
     from .adapters.secrets import resolve_secrets, secrets_manager_reader
 
     return Settings.from_env(resolve_secrets(os.environ, secrets_manager_reader()))
 
 
-@functools.cache
-def _resources() -> Resources:
-    return Resources(settings())
+_settings = FirstUse(_read_settings)
+_engine = FirstUse(lambda: build_engine(settings()))
 
 
-def resources() -> Resources:
-    with _lock:
-        return _resources()
+def engine() -> Engine:
+    return _engine()
 
 
-def close_resources() -> None:
-    """Closes this process's clients, if they were built: the local cloud calls it once new code has replaced this
+def verify_token(token: str | None) -> Principal:
+    return token_verifier(settings())(token)
+
+
+def close_engine() -> None:
+    """Closes this process's engine, if it was built: the local cloud calls it once new code has replaced this
     module (a deployment there) and the old code's invocations have ended."""
-    if _resources.cache_info().currsize:
-        built = _resources()
-        built.db.close()
-        pool = getattr(built.redis, "connection_pool", None)
-        if pool is not None:
-            pool.disconnect()
-
-
-class Engine:
-    """The services one Chalice app instance uses, built on first use."""
-
-    @functools.cached_property
-    def _res(self) -> Resources:
-        return resources()
-
-    @functools.cached_property
-    def notifier(self) -> Notifier:
-        from .services.notifications import Notifier
-
-        return Notifier(self._res.orders, self._res.connections, self._res.push)
-
-    @functools.cached_property
-    def orders(self) -> OrderService:
-        from .services.orders import OrderService
-
-        return OrderService(self._res.orders, self._res.queue, self._res.clock,
-                            publish=lambda order_id, events: self.notifier.publish(order_id, events),
-                            metrics=self._res.metric_sink)
-
-    @functools.cached_property
-    def placement(self) -> IdempotentPlacement:
-        from .adapters.idempotency import RedisIdempotencyStore
-        from .services.idempotency import IdempotentPlacement
-
-        # redis-py's client is what Powertools' protocol describes, but its overloaded signatures do not type-check
-        # against it.
-        return IdempotentPlacement(self.orders, RedisIdempotencyStore(
-            client=cast("RedisClientProtocol", self._res.redis)))
-
-    @functools.cached_property
-    def executor(self) -> Executor:
-        from .domain.orders import RetryPolicy
-        from .services.execution import Executor
-
-        settings = self._res.settings
-        retry = RetryPolicy(base_delay_seconds=settings.retry_base_seconds)
-        return Executor(self._res.orders, self._res.dex, self.notifier, self._res.clock, retry, self.checkpoint,
-                        timedelta(seconds=settings.signature_validity_seconds), metrics=self._res.metric_sink)
-
-    @property
-    def checkpoint(self) -> Callable[[str], None]:
-        return self._res.crash_points.reached
-
-    @functools.cached_property
-    def sweeper(self) -> Sweeper:
-        from .services.sweeper import Sweeper
-
-        settings = self._res.settings
-        return Sweeper(self._res.orders, self._res.queue, self.executor, self._res.clock,
-                       timedelta(seconds=settings.stuck_after_seconds), settings.max_sweeps,
-                       notifier=self.notifier)
-
-    @property
-    def metric_sink(self) -> MetricsSink:
-        return self._res.metric_sink
-
-    @property
-    def redelivery(self) -> SqsOrderQueue:
-        return self._res.queue
-
-    @functools.cached_property
-    def websocket(self) -> WebsocketSessions:
-        from .adapters.outages import DEPENDENCY_DOWN
-        from .api.websocket import WebsocketSessions
-
-        settings = self._res.settings
-        return WebsocketSessions(
-            self._res.connections, self.notifier, self.orders, self._res.push, self.verify,
-            DEPENDENCY_DOWN, placement=self.placement, rate_limiter=self._res.rate_limiter,
-            max_connections_per_user=settings.ws_max_connections_per_user, max_amount_in=settings.max_amount_in,
-        )
-
-    @functools.cached_property
-    def market(self) -> Market:
-        from .services.market import Market
-
-        return Market(self._res.dex)
-
-    @functools.cached_property
-    def metrics(self) -> MetricsReader:
-        from .services.metrics import MetricsReader
-
-        settings = self._res.settings
-        queues = {settings.orders_queue_name: self._res.queue, settings.dead_letter_queue_name: self._res.dead_letters}
-        from .adapters.order_statistics import PostgresOrderStatistics
-
-        return MetricsReader(PostgresOrderStatistics(self._res.db), queues, settings.dead_letter_queue_name,
-                             self._res.connections)
-
-    @property
-    def rate_limiter(self) -> RedisRateLimiter:
-        return self._res.rate_limiter
-
-    @property
-    def max_amount_in(self) -> Decimal:
-        return self._res.settings.max_amount_in
-
-    @property
-    def dex(self) -> MockDexNetwork:
-        return self._res.dex
-
-    def verify(self, token: str | None) -> Principal:
-        from .auth import verify_principal
-
-        secret = settings().jwt_secret  # not the resources: the authorizer needs no database
-        if not secret:
-            raise Unavailable("JWT_SECRET is not configured")
-        return verify_principal(token, secret)
-
-    def health(self) -> dict[str, str]:
-        return self._res.health()
-
-    def migrate_database(self, request_type: str) -> dict[str, str]:
-        if request_type != "Delete":  # the data outlives the stack's custom resource
-            prepare_database(self._res.db, self._res.dex)
-        return {"PhysicalResourceId": SCHEMA_RESOURCE_ID}
+    if _engine.made:
+        _engine().close()

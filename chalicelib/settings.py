@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
+from .domain.limits import DEFAULT_MAX_AMOUNT_IN
 from .domain.venues import LatencyRange
 
 LOCAL_JWT_SECRET = "local-development-secret-not-for-production"
@@ -35,7 +36,7 @@ class Settings:
     crash_at: str | None = None
     crash_every: int = 1
     dead_letter_queue_name: str = "orders-dlq"
-    max_amount_in: Decimal = Decimal("1000000000")
+    max_amount_in: Decimal = DEFAULT_MAX_AMOUNT_IN
     rate_limit_per_second: float = 20.0
     rate_limit_burst: int = 100
     ws_max_connections_per_user: int = 20
@@ -54,7 +55,7 @@ class Settings:
         if not 0 <= failure_rate <= 1:
             raise ValueError("DEX_FAILURE_RATE must be between 0 and 1")
         queue_name = env.get("ORDERS_QUEUE_NAME", "orders")
-        max_amount_in = Decimal(env.get("MAX_AMOUNT_IN", "1000000000"))
+        max_amount_in = Decimal(env.get("MAX_AMOUNT_IN", str(DEFAULT_MAX_AMOUNT_IN)))
         if not max_amount_in.is_finite() or max_amount_in <= 0:
             raise ValueError("MAX_AMOUNT_IN must be a positive number")
         return cls(

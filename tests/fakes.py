@@ -18,7 +18,7 @@ from chalicelib.domain.telemetry import Measurement
 from chalicelib.domain.venues import SlippageExceeded, SwapReceipt, SwapRejected, VenueError
 from chalicelib.services.orders import OrderService
 from chalicelib.services.ports import Delivery, OrderField
-from chalicelib.services.read_models import PlacedOrder
+from chalicelib.services.read_models import OrderFigures, PlacedOrder
 
 
 class FakeClock:
@@ -36,6 +36,9 @@ class FakeOrders:
         self.event_log: dict[str, list[OrderEvent]] = {}
         self.decisions: dict[str, RecordedDecision] = {}
         self._lock = threading.Lock()
+
+    def ping(self) -> None:
+        pass
 
     def add(self, order: Order, event: OrderEvent) -> bool:
         with self._lock:
@@ -95,9 +98,33 @@ class FakeOrders:
 class FakeQueue:
     def __init__(self) -> None:
         self.sent: list[str] = []
+        self.delayed: list[tuple[str, int]] = []
 
     def enqueue(self, order_id: str) -> None:
         self.sent.append(order_id)
+
+    def retry_later(self, receipt_handle: str, delay_seconds: int) -> None:
+        self.delayed.append((receipt_handle, delay_seconds))
+
+    def depth(self) -> dict[str, int]:
+        return {"visible": len(self.sent), "in_flight": 0, "delayed": len(self.delayed)}
+
+    def ping(self) -> None:
+        pass
+
+
+class FakeStatistics:
+    """Every order counted by status and venue, as the database's rollup counts them (latencies aside)."""
+
+    def __init__(self, orders: FakeOrders):
+        self._orders = orders
+
+    def figures(self, bounds: tuple[float, ...]) -> OrderFigures:
+        counts: dict[tuple[str, str], int] = {}
+        for order in self._orders.orders.values():
+            key = (str(order.status), order.venue or "")
+            counts[key] = counts.get(key, 0) + 1
+        return OrderFigures(counts, {})
 
 
 class FakeVenues:
@@ -157,6 +184,9 @@ class FakeConnections:
         self.read_only: set[str] = set()
         self.subs: dict[str, dict[str, int]] = {}
         self.lock = threading.RLock()
+
+    def ping(self) -> None:
+        pass
 
     def add_connection(self, connection_id: str, user_id: str, max_per_user: int = 0, read_only: bool = False) -> bool:
         if max_per_user and list(self.users.values()).count(user_id) >= max_per_user:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..services.metrics import OrderFigures
+from ..services.read_models import OrderFigures
 from .postgres import DbPool
 
 FINAL = "('confirmed', 'failed', 'cancelled', 'expired')"

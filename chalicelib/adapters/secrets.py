@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 
-from psycopg.conninfo import make_conninfo
-
 SecretReader = Callable[[str], str]
 
 
@@ -30,6 +28,8 @@ def resolve_secrets(env: Mapping[str, str], read_secret: SecretReader) -> dict[s
 
 def database_url(credentials: Mapping[str, object], host: str | None = None) -> str:
     """A libpq connection string; TLS is required because RDS Proxy and RDS both offer it."""
+    from psycopg.conninfo import make_conninfo  # here: the authorizer, which reads only the JWT secret, needs no driver
+
     return make_conninfo(
         host=host or str(credentials["host"]),
         port=str(credentials.get("port", 5432)),

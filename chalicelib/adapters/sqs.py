@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from .signed_http import Answer, SignedHttp
 
 
 class SqsOrderQueue:
-    def __init__(self, client: Any, queue_name: str, queue_url: str | None = None):
-        self._client = client
+    """``client`` gives the SQS client when it is first needed (a cold start that sends nothing never makes one)."""
+
+    def __init__(self, client: Callable[[], Any], queue_name: str, queue_url: str | None = None):
+        self._sqs = client
         self._name = queue_name
         self._url = queue_url
+
+    @property
+    def _client(self) -> Any:
+        return self._sqs()
 
     @property
     def url(self) -> str:

@@ -53,9 +53,11 @@ class ConnectionsApi:
 
 
 class WebsocketPush:
-    def __init__(self, api: ConnectionsApi):
+    """``api`` gives the ``@connections`` client when the first frame is sent."""
+
+    def __init__(self, api: Callable[[], ConnectionsApi]):
         self._api = api
 
     def send(self, connection_id: str, payload: dict[str, Any]) -> bool:
         """Post one frame; False when the connection is gone (API Gateway answered 410)."""
-        return self._api.post(connection_id, json.dumps(payload, separators=(",", ":")).encode())
+        return self._api().post(connection_id, json.dumps(payload, separators=(",", ":")).encode())

@@ -21,13 +21,11 @@ from pydantic import (
 )
 
 from ..domain.commands import ListOrders, PlaceOrder, QuoteSwap
+from ..domain.limits import DEFAULT_MAX_AMOUNT_IN
 from ..domain.markets import pair_of
 from ..domain.orders import OrderType, Status
 from ..domain.tokens import TOKENS
 from .problems import BadRequest, Unprocessable
-
-DEFAULT_MAX_AMOUNT_IN = Decimal("1000000000")
-
 
 # A positive decimal written out in digits: "1", "1.5", "0.001". No sign, exponent, spaces, NaN or Infinity.
 POSITIVE_DECIMAL = re.compile(r"^\+?(0*[1-9][0-9]*(\.[0-9]*)?|0*\.[0-9]*[1-9][0-9]*)$")

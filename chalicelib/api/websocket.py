@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..auth import Principal
+from ..domain.limits import DEFAULT_MAX_AMOUNT_IN
 from ..services.errors import ServiceError
 from ..services.notifications import Notifier
 from ..services.orders import OrderService
@@ -25,7 +25,9 @@ from .problems import (
     Unauthorized,
     problem_for,
 )
-from .requests import DEFAULT_MAX_AMOUNT_IN, parse_submit
+
+if TYPE_CHECKING:
+    from ..auth import Principal
 
 ACTIONS = ("subscribe", "unsubscribe", "ping", "submit")
 
@@ -116,6 +118,8 @@ class WebsocketSessions:
             raise BadRequest("this endpoint does not take orders")
         if not self._connections.may_trade(connection_id):
             raise Forbidden("this connection's token may read orders but not place them (no orders:write scope)")
+        from .requests import parse_submit  # pydantic, only once a connection submits: the worker never does
+
         order, key = parse_submit(message, self._max_amount_in)
         placed = self._placement.place(user_id, key, order.to_command(), context)
         accepted = {"type": "order.accepted", "orderId": placed.order_id, "status": str(placed.status)}

@@ -1,9 +1,14 @@
-"""Per-user limits: a token bucket refills ``rate`` tokens a second up to ``burst``; each request takes one."""
+"""Limits: per user, a token bucket refills ``rate`` tokens a second up to ``burst`` (each request takes one); per
+order, the most it may sell."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
+
+# The most one order may sell, in tokenIn (MAX_AMOUNT_IN): a bound on what a typo can cost.
+DEFAULT_MAX_AMOUNT_IN = Decimal("1000000000")
 
 
 @dataclass(frozen=True)

@@ -5,43 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+
+from .ports import OpenConnections, OrderStatistics, QueueDepth
 
 # Seconds from an order's submission to each status: from a fast venue's fill to the slowest retry.
 LATENCY_BOUNDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
-
-
-@dataclass(frozen=True)
-class OrderFigures:
-    """Orders by (status, venue); for each status, how many orders reached it within each latency bound
-    (cumulative), the sum of those seconds and their count; swap retries and the sweeper's re-enqueues."""
-
-    counts: dict[tuple[str, str], int]
-    latencies: dict[str, tuple[list[int], float, int]]
-    retries: int = 0
-    sweeps: int = 0
-
-    def plus(self, other: OrderFigures) -> OrderFigures:
-        counts = dict(self.counts)
-        for key, n in other.counts.items():
-            counts[key] = counts.get(key, 0) + n
-        latencies = dict(self.latencies)
-        for status, (buckets, total, n) in other.latencies.items():
-            mine = latencies.get(status, ([0] * len(buckets), 0.0, 0))
-            latencies[status] = ([a + b for a, b in zip(mine[0], buckets, strict=True)], mine[1] + total, mine[2] + n)
-        return OrderFigures(counts, latencies, self.retries + other.retries, self.sweeps + other.sweeps)
-
-
-class OrderStatistics(Protocol):
-    def figures(self, bounds: tuple[float, ...]) -> OrderFigures: ...
-
-
-class QueueDepth(Protocol):
-    def depth(self) -> dict[str, int]: ...
-
-
-class OpenConnections(Protocol):
-    def open_connections(self) -> int: ...
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from ..domain.pools import Pool
 from ..domain.routing import RecordedDecision, RoutingDecision, VenueQuote
 from ..domain.telemetry import Measurement
 from ..domain.venues import SwapReceipt
-from .read_models import PlacedOrder
+from .read_models import OrderFigures, PlacedOrder
 
 
 class Clock(Protocol):
@@ -36,6 +36,10 @@ OrderField = int | str | datetime | None  # a column a transition may set alongs
 
 
 class Orders(Protocol):
+    def ping(self) -> None:
+        """Raises if the store cannot be reached (for /health)."""
+        ...
+
     def add(self, order: Order, event: OrderEvent) -> bool:
         """Stores a new order and its first event; False (and nothing stored) when its id exists already."""
         ...
@@ -73,6 +77,14 @@ class Redelivery(Protocol):
     def retry_later(self, receipt_handle: str, delay_seconds: int) -> None: ...
 
 
+class MessageQueue(OrderQueue, Redelivery, Protocol):
+    """The orders queue (and its dead-letter queue) whole: sending, redelivering, counting, and being reachable."""
+
+    def depth(self) -> dict[str, int]: ...
+
+    def ping(self) -> None: ...
+
+
 class Venues(Protocol):
     def quote(self, token_in: str, token_out: str, amount_in: int) -> list[VenueQuote]: ...
 
@@ -94,6 +106,10 @@ class VenueData(Protocol):
     def swaps_for(self, memo: str) -> list[SwapReceipt]: ...
 
 
+class VenueNetwork(Venues, VenueData, Protocol):
+    """The venues whole: what the worker executes on and what the market data shows."""
+
+
 @dataclass
 class Delivery:
     """One turn at pushing an order's events: its subscribers' cursors, read under the order's delivery lock, and
@@ -104,6 +120,8 @@ class Delivery:
 
 
 class Connections(Protocol):
+    def ping(self) -> None: ...
+
     def add_connection(self, connection_id: str, user_id: str, max_per_user: int = 0, read_only: bool = False) -> bool:
         """Registers the connection; False (and nothing registered) when the user has ``max_per_user`` open."""
         ...
@@ -146,3 +164,17 @@ class Placement(Protocol):
 
 class Push(Protocol):
     def send(self, connection_id: str, payload: dict[str, Any]) -> bool: ...
+
+
+class OrderStatistics(Protocol):
+    """The figures of every order, for /metrics: counted in the database, not by the process that reads them."""
+
+    def figures(self, bounds: tuple[float, ...]) -> OrderFigures: ...
+
+
+class QueueDepth(Protocol):
+    def depth(self) -> dict[str, int]: ...
+
+
+class OpenConnections(Protocol):
+    def open_connections(self) -> int: ...

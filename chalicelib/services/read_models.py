@@ -44,3 +44,24 @@ class MarketQuote:
     decision: RoutingDecision
     min_out: int
     slippage_bps: int
+
+
+@dataclass(frozen=True)
+class OrderFigures:
+    """Orders by (status, venue); for each status, how many orders reached it within each latency bound
+    (cumulative), the sum of those seconds and their count; swap retries and the sweeper's re-enqueues."""
+
+    counts: dict[tuple[str, str], int]
+    latencies: dict[str, tuple[list[int], float, int]]
+    retries: int = 0
+    sweeps: int = 0
+
+    def plus(self, other: OrderFigures) -> OrderFigures:
+        counts = dict(self.counts)
+        for key, n in other.counts.items():
+            counts[key] = counts.get(key, 0) + n
+        latencies = dict(self.latencies)
+        for status, (buckets, total, n) in other.latencies.items():
+            mine = latencies.get(status, ([0] * len(buckets), 0.0, 0))
+            latencies[status] = ([a + b for a, b in zip(mine[0], buckets, strict=True)], mine[1] + total, mine[2] + n)
+        return OrderFigures(counts, latencies, self.retries + other.retries, self.sweeps + other.sweeps)

@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC
 from pathlib import Path
 
 from .console import CONSOLE_FD, ConsoleRelay
@@ -196,14 +195,17 @@ class LocalCloud:
         return env
 
     def prepare_resources(self, env: dict[str, str]) -> None:
-        from chalicelib.adapters.dex import MockDexNetwork
-        from chalicelib.adapters.postgres import connect_pool
-        from chalicelib.bootstrap import prepare_database
+        """What a deployment's migrate_database function does on AWS, with the same engine the functions build."""
+        import dataclasses
+
+        from chalicelib.bootstrap import build_engine
         from chalicelib.settings import Settings
 
-        settings = Settings.from_env(env)
-        with connect_pool(settings.database_url, max_size=2) as pool:
-            prepare_database(pool, MockDexNetwork(pool, settings.quote_latency, settings.swap_latency, 0, now=_utcnow))
+        engine = build_engine(dataclasses.replace(Settings.from_env(env), db_pool_size=2))
+        try:
+            engine.migrate_database("Create")
+        finally:
+            engine.close()
         self.prepare_queues(env)
 
     def prepare_queues(self, env: dict[str, str]) -> None:
@@ -256,12 +258,6 @@ class LocalCloud:
                 child.signal_stop()
             for child in group:
                 child.wait_stopped(deadline if group is servers else deadline - 1.0)
-
-
-def _utcnow():
-    from datetime import datetime
-
-    return datetime.now(UTC)
 
 
 def run() -> int:

@@ -102,7 +102,7 @@ def load_version(package: str, version: tuple) -> None:
         for name in old:
             del sys.modules[name]
     bootstrap = old.get(f"{package}.bootstrap")
-    close = getattr(bootstrap, "close_resources", None)
+    close = getattr(bootstrap, "close_engine", None)
     if close is not None:
         timer = threading.Timer(function_timeout("execute_orders") + 5, close)
         timer.daemon = True

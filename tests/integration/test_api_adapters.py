@@ -174,7 +174,7 @@ def test_statistics_for_metrics_come_from_the_orders_and_the_queues(db, sqs, red
     sqs.send_message(QueueUrl=dlq_url, MessageBody="{}")
     connections = RedisConnections(redis_client)
     connections.add_connection("c1", "alice")
-    queues = {name: SqsOrderQueue(sqs, name), f"{name}-dlq": SqsOrderQueue(sqs, f"{name}-dlq")}
+    queues = {name: SqsOrderQueue(lambda: sqs, name), f"{name}-dlq": SqsOrderQueue(lambda: sqs, f"{name}-dlq")}
     reader = MetricsReader(PostgresOrderStatistics(db), queues, f"{name}-dlq", connections)
     snapshot = reader.snapshot()
     assert snapshot.queues[name]["visible"] == 3 and snapshot.dead_lettered == 1 and snapshot.connections == 1

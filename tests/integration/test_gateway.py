@@ -110,7 +110,8 @@ def test_connections_api_posts_reads_and_answers_410_once_closed(gateway):
 def test_a_post_to_a_closed_connection_drops_its_subscriptions(gateway, redis_client):
     gw, _, ws_port, endpoint = gateway
     connections = RedisConnections(redis_client)
-    push = WebsocketPush(ConnectionsApi.for_api("local", "api", "us-east-1", endpoint))
+    api = ConnectionsApi.for_api("local", "api", "us-east-1", endpoint)
+    push = WebsocketPush(lambda: api)
     order_id = str(uuid.uuid4())
 
     async def scenario():

@@ -9,6 +9,7 @@ import pytest
 from chalicelib.adapters.idempotency import RedisIdempotencyStore
 from chalicelib.api.problems import problem_for
 from chalicelib.api.requests import MarketOrderRequest
+from chalicelib.domain.orders import Status
 from chalicelib.services import errors as refused
 from chalicelib.services.idempotency import IdempotentPlacement
 from chalicelib.services.orders import OrderService
@@ -41,8 +42,8 @@ def test_the_same_key_and_body_return_the_first_response_and_place_one_order(pla
     key = str(uuid.uuid4())
     first = places.place("alice", key, order("1.5"))
     again = places.place("alice", key, order("1.50"))
-    assert first == again and first["status"] == "pending"
-    assert queue.sent == [first["orderId"]]
+    assert first == again and first.status is Status.PENDING  # the repeat's answer is the record Redis kept
+    assert queue.sent == [first.order_id]
 
 
 def test_the_same_key_with_another_body_is_refused(placement):
@@ -60,7 +61,7 @@ def test_keys_belong_to_their_user_and_requests_without_a_key_are_not_deduplicat
     key = str(uuid.uuid4())
     a = places.place("alice", key, order())
     b = places.place("bob", key, order())
-    assert a["orderId"] != b["orderId"]
+    assert a.order_id != b.order_id
     assert places.place("alice", None, order()) != places.place("alice", None, order())
     assert len(queue.sent) == 4
 
@@ -127,4 +128,4 @@ def test_a_retry_after_the_first_request_died_midway_gets_the_same_order(redis_c
         places.place("alice", key, order(), ShortContext())
     time.sleep(1.2)  # it would have timed out by now
     second = places.place("alice", key, order(), ShortContext())
-    assert list(orders.orders) == [second["orderId"]] and queue.sent == [second["orderId"]]
+    assert list(orders.orders) == [second.order_id] and queue.sent == [second.order_id]

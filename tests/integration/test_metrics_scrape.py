@@ -12,7 +12,8 @@ import pytest
 from chalicelib.adapters.order_statistics import PostgresOrderStatistics
 from chalicelib.adapters.postgres import PostgresOrders, connect_pool
 from chalicelib.domain.orders import Status
-from chalicelib.services.metrics import LATENCY_BOUNDS, OrderFigures
+from chalicelib.services.metrics import LATENCY_BOUNDS
+from chalicelib.services.read_models import OrderFigures
 from tests.integration.test_api_adapters import _order
 
 pytestmark = pytest.mark.slow

@@ -24,23 +24,15 @@ from chalicelib.domain.routing import choose_route, min_out
 from chalicelib.domain.tokens import TOKENS
 from chalicelib.services import errors as refused
 from chalicelib.services.market import Market
-from chalicelib.services.orders import OrderService
 from tests.fakes import FakePlacement, FakeRateLimiter, FakeVenues
 from tests.unit.test_services import FULL, World, rendered
 
 ORDER = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1.5", "slippageBps": 100}
 
 
-class CancellingWorld(World):
-    def __init__(self):
-        super().__init__()
-        self.service = OrderService(self.orders, self.queue, self.clock,
-                                    publish=lambda order_id, events: self.notifier.publish(order_id, events))
-
-
 @pytest.fixture
 def world():
-    return CancellingWorld()
+    return World()  # its order service streams a cancel to the order's subscribers, as the engine's does
 
 
 # Cancelling -----------------------------------------------------------------------------------------------------

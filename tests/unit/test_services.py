@@ -8,14 +8,26 @@ from chalicelib.api.problems import ProblemError
 from chalicelib.api.requests import parse_market_order
 from chalicelib.api.websocket import WebsocketSessions
 from chalicelib.auth import Principal
+from chalicelib.bootstrap import build_engine
+from chalicelib.domain.limits import TokenBucket
 from chalicelib.domain.markets import genesis_pools
 from chalicelib.domain.orders import Status
 from chalicelib.domain.venues import SlippageExceeded, VenueUnavailable
 from chalicelib.services import errors as refused
-from chalicelib.services.execution import Executor, RetryLater
-from chalicelib.services.notifications import Notifier
+from chalicelib.services.execution import RetryLater
 from chalicelib.services.orders import OrderService
-from tests.fakes import FakeClock, FakeConnections, FakeOrders, FakePush, FakeQueue, FakeVenues
+from chalicelib.settings import Settings
+from tests.fakes import (
+    FakeClock,
+    FakeConnections,
+    FakeOrders,
+    FakePlacement,
+    FakePush,
+    FakeQueue,
+    FakeRateLimiter,
+    FakeStatistics,
+    FakeVenues,
+)
 
 FULL = ["pending", "routing", "building", "submitted", "confirmed"]
 
@@ -31,6 +43,8 @@ def rendered(result):
 
 
 class World:
+    """The engine as the handlers get it (``build_engine``), on fakes of every adapter."""
+
     def __init__(self):
         self.clock = FakeClock()
         self.orders = FakeOrders()
@@ -38,9 +52,15 @@ class World:
         self.venues = FakeVenues(genesis_pools(), self.clock)
         self.connections = FakeConnections()
         self.push = FakePush()
-        self.notifier = Notifier(self.orders, self.connections, self.push)
-        self.service = OrderService(self.orders, self.queue, self.clock)
-        self.executor = Executor(self.orders, self.venues, self.notifier, self.clock)
+        self.engine = build_engine(
+            Settings.from_env({}), clock=self.clock, orders=self.orders, venues=self.venues,
+            statistics=FakeStatistics(self.orders), queue=self.queue, dead_letters=FakeQueue(),
+            connections=self.connections, push=self.push, rate_limiter=FakeRateLimiter(TokenBucket(1e6, 10**6),
+                                                                                        self.clock),
+            placement=FakePlacement)
+        self.notifier = self.engine.notifier
+        self.service = self.engine.orders
+        self.executor = self.engine.executor
 
     def place(self, user="alice", body=None):
         body = body or {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1.5", "slippageBps": 100}
