@@ -16,6 +16,7 @@ from chalicelib.domain.pools import Pool
 from chalicelib.domain.routing import RecordedDecision, RoutingDecision, VenueQuote, quote_pool
 from chalicelib.domain.telemetry import Measurement
 from chalicelib.domain.venues import SlippageExceeded, SwapReceipt, SwapRejected, VenueError
+from chalicelib.services import ports
 from chalicelib.services.orders import OrderService
 from chalicelib.services.ports import Delivery, OrderField
 from chalicelib.services.read_models import OrderFigures, PlacedOrder
@@ -292,3 +293,19 @@ class FakeMetrics:
 
     def names(self) -> list[str]:
         return [m.name for m in self.recorded]
+
+
+def _conforms() -> None:
+    """Never called: mypy (``make lint``) checks here that each fake implements the port the services see."""
+    orders = FakeOrders()
+    clock = FakeClock()
+    _clock: ports.Clock = clock
+    _orders: ports.Orders = orders
+    _queue: ports.MessageQueue = FakeQueue()
+    _statistics: ports.OrderStatistics = FakeStatistics(orders)
+    _venues: ports.VenueNetwork = FakeVenues([], clock)
+    _connections: ports.Connections = FakeConnections()
+    _limiter: ports.RateLimiter = FakeRateLimiter(TokenBucket(1, 1), clock)
+    _push: ports.Push = FakePush()
+    _metrics: ports.MetricsSink = FakeMetrics()
+    _placement: ports.Placement = FakePlacement(OrderService(orders, FakeQueue(), clock))
