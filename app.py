@@ -86,17 +86,19 @@ def list_orders() -> Response:
 @app.route("/orders/{order_id}", methods=["GET"], authorizer=jwt_auth)
 @answers_problems
 def get_order(order_id: str) -> Response:
-    from chalicelib.api.views import Order
+    details = engine().orders.view(_user_id(), order_id)
+    from chalicelib.api.views import Order  # pydantic, once there is an order to render: a 404 needs none
 
-    return view_response(Order.of_details(engine().orders.view(_user_id(), order_id)))
+    return view_response(Order.of_details(details))
 
 
 @app.route("/orders/{order_id}", methods=["DELETE"], authorizer=jwt_auth)
 @answers_problems
 def cancel_order(order_id: str) -> Response:
+    details = engine().orders.cancel(_user_id(), order_id)
     from chalicelib.api.views import Order
 
-    return view_response(Order.of_details(engine().orders.cancel(_user_id(), order_id)))
+    return view_response(Order.of_details(details))
 
 
 @app.route("/quote", methods=["GET"])
