@@ -13,6 +13,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from ..domain.limit_orders import LimitTerms, Side, TimeInForce
 from ..domain.orders import Order, OrderEvent, OrderType, Status
 from ..domain.routing import RecordedDecision, RoutingDecision, VenueQuote
 from ..domain.tokens import TOKENS
@@ -99,7 +100,18 @@ def _order(row: dict[str, Any]) -> Order:
         attempts=row["attempts"],
         sweeps=row["sweeps"],
         valid_until=row["valid_until"],
+        fill_amount_in=None if row["fill_amount_in"] is None else int(row["fill_amount_in"]),
+        limit=None if row["time_in_force"] is None else LimitTerms(
+            Side(row["side"]), row["limit_price"], int(row["min_amount_out"]), TimeInForce(row["time_in_force"]),
+            row["expires_at"]),
     )
+
+
+def _limit_columns(terms: LimitTerms | None) -> tuple[object, ...]:
+    if terms is None:
+        return (None,) * 6
+    return (str(terms.time_in_force), str(terms.side), terms.limit_price, terms.min_amount_out, terms.expires_at,
+            terms.trigger_key)
 
 
 def _event(row: dict[str, Any]) -> OrderEvent:
@@ -134,7 +146,8 @@ def _read_quote(stored: dict[str, Any]) -> VenueQuote:
 
 # Columns an order's transition may set alongside its status.
 _TRANSITION_FIELDS = frozenset(
-    {"attempts", "venue", "pool_id", "min_out", "tx_signature", "amount_out", "failure_reason", "valid_until"}
+    {"attempts", "venue", "pool_id", "min_out", "tx_signature", "amount_out", "failure_reason", "valid_until",
+     "fill_amount_in"}
 )
 
 
@@ -155,14 +168,17 @@ class PostgresOrders:
             return conn.execute(
                 """WITH inserted AS (
                        INSERT INTO orders (id, user_id, type, token_in, token_out, amount_in, slippage_bps, status,
-                                           seq, created_at, updated_at)
-                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING RETURNING id)
+                                           seq, created_at, updated_at, time_in_force, side, limit_price,
+                                           min_amount_out, expires_at, trigger_key)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                       ON CONFLICT (id) DO NOTHING RETURNING id)
                    INSERT INTO order_events (order_id, seq, status, at, data)
                    SELECT id, %s, %s, %s, %s FROM inserted""",
                 (
                     order.id, order.user_id, str(order.type), order.token_in.symbol, order.token_out.symbol,
                     order.amount_in, order.slippage_bps, str(order.status), order.seq, order.created_at,
-                    order.updated_at, event.seq, str(event.status), event.at, Jsonb(event.data),
+                    order.updated_at, *_limit_columns(order.limit), event.seq, str(event.status), event.at,
+                    Jsonb(event.data),
                 ),
             ).rowcount == 1
 

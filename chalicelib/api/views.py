@@ -131,21 +131,34 @@ class OrderSummary(_Out):
     tokenIn: str
     tokenOut: str
     amountIn: str
-    slippageBps: int
+    slippageBps: int | None = Field(description="A market order's tolerance; null on a limit order")
     createdAt: Timestamp
     updatedAt: Timestamp
     venue: str | None = Field(description="The venue chosen, once routed")
     execution: Execution | None = Field(description="The fill, once confirmed")
     failureReason: str | None
+    side: Literal["buy", "sell"] | None = Field(None, description="A limit order's side, of the pair's base token")
+    limitPrice: str | None = Field(None, description="A limit order's price, in the pair's quote token per base "
+                                                     "token: given, or derived from minAmountOut")
+    minAmountOut: str | None = Field(None, description="The least a limit order accepts in tokenOut for its whole "
+                                                       "size: given, or derived from limitPrice in the trader's favour")
+    timeInForce: Literal["GTC", "GTD", "IOC", "FOK"] | None = None
+    expiresAt: Timestamp | None = Field(None, description="When a resting limit order expires")
 
     @classmethod
     def fields_of(cls, order: domain.Order) -> dict[str, Any]:
-        return {
+        fields: dict[str, Any] = {
             "orderId": order.id, "type": order.type, "status": order.status, "tokenIn": order.token_in.symbol,
             "tokenOut": order.token_out.symbol, "amountIn": order.token_in.format(order.amount_in),
             "slippageBps": order.slippage_bps, "createdAt": order.created_at, "updatedAt": order.updated_at,
             "venue": order.venue, "execution": Execution.of(order), "failureReason": order.failure_reason,
         }
+        if order.limit is not None:
+            terms = order.limit
+            fields.update(side=str(terms.side), limitPrice=f"{terms.limit_price.normalize():f}",
+                          minAmountOut=order.token_out.format(terms.min_amount_out),
+                          timeInForce=str(terms.time_in_force), expiresAt=terms.expires_at)
+        return fields
 
     @classmethod
     def of(cls, order: domain.Order) -> OrderSummary:

@@ -4,20 +4,35 @@ bodies and queries, WebSocket messages), and a use case never sees how they arri
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
+from .limit_orders import TimeInForce
 from .orders import OrderType, Status
 
 
 @dataclass(frozen=True)
+class Limit:
+    """A limit order's terms as the trader gave them: exactly one of a price (quote per base) and a least output
+    (in ``token_out``'s own units), and an expiry with GTD."""
+
+    time_in_force: TimeInForce = TimeInForce.GTC
+    limit_price: Decimal | None = None
+    min_amount_out: Decimal | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class PlaceOrder:
-    """Swap ``amount_in`` (in the token's own units, e.g. 1.5 SOL) of ``token_in`` for ``token_out``."""
+    """Swap ``amount_in`` (in the token's own units, e.g. 1.5 SOL) of ``token_in`` for ``token_out``: at the market
+    within ``slippage_bps``, or, with ``limit``, only at its limit."""
 
     token_in: str
     token_out: str
     amount_in: Decimal
-    slippage_bps: int = 50
+    slippage_bps: int | None = 50
     type: OrderType = OrderType.MARKET
+    limit: Limit | None = None
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,47 @@ class Accepted(OrderChange):
     token_in: str
     token_out: str
     amount_in: str
-    slippage_bps: int
+    slippage_bps: int | None
+
+
+@dataclass(frozen=True)
+class Opened(OrderChange):
+    """A limit order rests until the venues can fill it at its limit, or it expires."""
+
+    status: ClassVar[Status] = Status.OPEN
+    side: str
+    limit_price: str
+    min_amount_out: str
+    time_in_force: str
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Triggered(OrderChange):
+    """The best executable quote for the order's whole size reached its least output."""
+
+    status: ClassVar[Status] = Status.TRIGGERED
+    cause: str  # what woke it: "placed" (fillable at once), "pool" (a pool's price moved), "recheck"
+    pool_id: str
+    quoted_out: str
+    required_out: str
+
+
+@dataclass(frozen=True)
+class Reopened(OrderChange):
+    """The price moved back between the trigger and the swap: the order rests again, never failed by the race."""
+
+    status: ClassVar[Status] = Status.OPEN
+    reason: str
+    quoted_out: str | None = None
+    required_out: str | None = None
+
+
+@dataclass(frozen=True)
+class Expired(OrderChange):
+    status: ClassVar[Status] = Status.EXPIRED
+    reason: str
+    filled_amount_in: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +148,8 @@ class Confirmed(OrderChange):
     executed_price: str
     slot: int
     venue_ms: int | None = None
+    filled_amount_in: str | None = None  # an IOC filled in part: what it sold, and what it dropped
+    unfilled_amount_in: str | None = None
 
 
 @dataclass(frozen=True)

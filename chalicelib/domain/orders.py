@@ -9,6 +9,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from .limit_orders import LimitTerms
 from .tokens import Token
 
 
@@ -38,13 +39,15 @@ FINAL_STATUSES = frozenset({Status.CONFIRMED, Status.FAILED, Status.CANCELLED, S
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.PENDING: frozenset({Status.ROUTING, Status.OPEN, Status.CANCELLED, Status.FAILED}),
     Status.OPEN: frozenset({Status.TRIGGERED, Status.CANCELLED, Status.EXPIRED, Status.FAILED}),
-    Status.TRIGGERED: frozenset({Status.ROUTING, Status.CANCELLED, Status.FAILED}),
+    Status.TRIGGERED: frozenset({Status.ROUTING, Status.CANCELLED, Status.EXPIRED, Status.FAILED}),
     # Until the swap is submitted an order can be cancelled: every later step is conditional on the status it
-    # read, so a worker that routed or built it meanwhile stops instead of swapping.
-    Status.ROUTING: frozenset({Status.BUILDING, Status.CANCELLED, Status.FAILED}),
-    Status.BUILDING: frozenset({Status.SUBMITTED, Status.CANCELLED, Status.FAILED}),
-    # A submitted swap that failed transiently is submitted again: the order stays submitted, one attempt more.
-    Status.SUBMITTED: frozenset({Status.SUBMITTED, Status.CONFIRMED, Status.FAILED}),
+    # read, so a worker that routed or built it meanwhile stops instead of swapping. A limit order the fresh quote
+    # cannot fill rests again (open), or, if it may not rest (IOC, FOK) or its time is up, expires.
+    Status.ROUTING: frozenset({Status.BUILDING, Status.CANCELLED, Status.FAILED, Status.OPEN, Status.EXPIRED}),
+    Status.BUILDING: frozenset({Status.SUBMITTED, Status.CANCELLED, Status.FAILED, Status.EXPIRED}),
+    # A submitted swap that failed transiently is submitted again: the order stays submitted, one attempt more. A
+    # limit order's swap the venue refused below its least output rests again, or expires.
+    Status.SUBMITTED: frozenset({Status.SUBMITTED, Status.CONFIRMED, Status.FAILED, Status.OPEN, Status.EXPIRED}),
 }
 
 
@@ -72,6 +75,7 @@ def can_transition(current: Status, new: Status) -> bool:
 
 class OrderType(StrEnum):
     MARKET = "market"
+    LIMIT = "limit"
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,7 @@ class Order:
     token_in: Token
     token_out: Token
     amount_in: int  # base units of token_in
-    slippage_bps: int
+    slippage_bps: int | None  # a market order's tolerance; a limit order has its limit instead
     status: Status
     seq: int
     created_at: datetime
@@ -96,6 +100,16 @@ class Order:
     attempts: int = 0  # swap submissions so far
     valid_until: datetime | None = None  # the venues refuse the signed swap after this
     sweeps: int = 0  # times the sweeper found it stuck and enqueued it again
+    limit: LimitTerms | None = None  # a limit order's terms
+    fill_amount_in: int | None = None  # what the swap sells, when an IOC fills only part of amount_in
+
+    @property
+    def swap_amount_in(self) -> int:
+        return self.amount_in if self.fill_amount_in is None else self.fill_amount_in
+
+    def expired_at(self, now: datetime) -> bool:
+        """Whether a limit order's time is up (a market order's never is)."""
+        return self.limit is not None and self.limit.expires_at is not None and now >= self.limit.expires_at
 
     def swap_may_still_land(self, now: datetime) -> bool:
         """Whether a swap submitted under this order's signature could still execute."""
@@ -106,7 +120,7 @@ class Order:
         """Units of token_out received per unit of token_in, in human units."""
         if self.amount_out is None:
             return None
-        return (self.token_out.from_units(self.amount_out) / self.token_in.from_units(self.amount_in)).quantize(
+        return (self.token_out.from_units(self.amount_out) / self.token_in.from_units(self.swap_amount_in)).quantize(
             Decimal(1).scaleb(-self.token_out.decimals)
         )
 

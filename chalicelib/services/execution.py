@@ -17,19 +17,24 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..domain.events import (
     Confirmed,
+    Expired,
     Failed,
     LastAttemptFailed,
+    Opened,
     OrderChange,
+    Reopened,
     RetryScheduled,
     Routed,
     RoutingStarted,
     SignedAgain,
     Submitted,
+    Triggered,
 )
+from ..domain.limit_orders import LimitTerms, TimeInForce, largest_fill, required_out
 from ..domain.orders import (
     SETTLEMENT_GRACE,
     SIGNATURE_VALIDITY,
@@ -39,12 +44,15 @@ from ..domain.orders import (
     can_transition,
     transaction_signature,
 )
-from ..domain.routing import NoRoute, choose_route, min_out
+from ..domain.routing import NoRoute, RoutingDecision, choose_route, min_out, quote_pool
 from ..domain.settlement import Settlement, Step, after_failed_send, before_sending
 from ..domain.telemetry import order_measurements
-from ..domain.venues import SwapReceipt, VenueError
+from ..domain.venues import SlippageExceeded, SwapReceipt, VenueError
 from .notifications import Notifier
 from .ports import Clock, MetricsSink, NoMetrics, Orders, Venues
+
+if TYPE_CHECKING:
+    from ..domain.pools import Pool
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +115,17 @@ class Executor:
     def _run(self, order: Order) -> Order:
         # Only an order found already submitted may have swapped in an earlier delivery.
         resuming_submitted = order.status is Status.SUBMITTED
+        cause = "recheck"
         try:
             if order.status is Status.PENDING:
-                order = self._advance(order, RoutingStarted())
+                if order.limit is not None and order.limit.time_in_force.rests:
+                    order, cause = self._open(order, order.limit), "placed"
+                else:
+                    order = self._advance(order, RoutingStarted())
+            if order.status is Status.OPEN:
+                order = self._check_resting(order, cause)
+            if order.status is Status.TRIGGERED:
+                order = self._unless_expired(order) or self._advance(order, RoutingStarted())
             if order.status is Status.ROUTING:
                 order = self._route_and_build(order)
             if order.status is Status.BUILDING:
@@ -120,17 +136,101 @@ class Executor:
             order = self._fail(order, str(error))
         return order
 
+    def _open(self, order: Order, terms: LimitTerms) -> Order:
+        return self._advance(order, Opened(side=str(terms.side), limit_price=f"{terms.limit_price:f}",
+                                           min_amount_out=order.token_out.format(terms.min_amount_out),
+                                           time_in_force=str(terms.time_in_force), expires_at=terms.expires_at))
+
+    def _check_resting(self, order: Order, cause: str) -> Order:
+        """A resting order: expired once its time is up; triggered once the venues' best quote for its whole size
+        reaches its least output; else it keeps resting."""
+        assert order.limit is not None
+        expired = self._unless_expired(order)
+        if expired is not None:
+            return expired
+        quotes = [q for q in self._venues.quote(order.token_in.symbol, order.token_out.symbol, order.amount_in)
+                  if q.error is None]
+        best = max(quotes, key=lambda q: q.amount_out, default=None)
+        if best is None or best.amount_out < order.limit.min_amount_out:
+            return order
+        return self._advance(order, Triggered(cause=cause, pool_id=best.pool_id,
+                                              quoted_out=order.token_out.format(best.amount_out),
+                                              required_out=order.token_out.format(order.limit.min_amount_out)))
+
+    def _unless_expired(self, order: Order) -> Order | None:
+        """The order expired, if a limit order's time is up; None otherwise."""
+        if not order.expired_at(self._clock.now()):
+            return None
+        assert order.limit is not None and order.limit.expires_at is not None
+        return self._advance(order, Expired(reason=f"its time in force ended at {order.limit.expires_at.isoformat()}"))
+
     def _route_and_build(self, order: Order) -> Order:
+        if order.limit is not None:
+            return self._route_and_build_limit(order, order.limit)
         asked_at = self._clock.now()
         quotes = self._venues.quote(order.token_in.symbol, order.token_out.symbol, order.amount_in)
         venue_ms = self._ms_since(asked_at)
         decision = choose_route(quotes)
+        assert order.slippage_bps is not None  # a market order's tolerance
+        return self._build(order, decision, min_out(decision.chosen.amount_out, order.slippage_bps), venue_ms)
+
+    def _route_and_build_limit(self, order: Order, terms: LimitTerms) -> Order:
+        """Quotes again right before building: the trigger's quote may be stale. The swap's minimum output is the
+        order's least output (for an IOC, its share of it), so no fill is ever below the limit."""
+        expired = self._unless_expired(order)
+        if expired is not None:
+            return expired
+        asked_at = self._clock.now()
+        fill = order.amount_in
+        if terms.time_in_force is TimeInForce.IOC:
+            fill = self._largest_fill(order, terms)
+        quotes = self._venues.quote(order.token_in.symbol, order.token_out.symbol, fill) if fill else []
+        venue_ms = self._ms_since(asked_at)
+        required = required_out(terms, order.amount_in, fill)
+        usable = [q for q in quotes if q.error is None and q.amount_out >= required]
+        if not usable:
+            quoted = max((q.amount_out for q in quotes if q.error is None), default=0)
+            return self._missed_limit(order, terms, "the venues' best quote for its size is below its limit now",
+                                      quoted, required)
+        decision = choose_route(usable + [q for q in quotes if q not in usable])
+        fields = {"fill_amount_in": fill} if fill != order.amount_in else {}
+        return self._build(order, decision, required, venue_ms, **fields)
+
+    def _largest_fill(self, order: Order, terms: LimitTerms) -> int:
+        """An IOC's fill: the most of its amount one pool gives at the limit now (the pools' own math, in memory)."""
+        token_in, token_out = order.token_in.symbol, order.token_out.symbol
+        best = 0
+        for pool in self._venues.pools(token_in, token_out):
+            def quote(size: int, pool: Pool = pool) -> int:
+                return quote_pool(pool, token_in, token_out, size, 0).amount_out if size else 0
+
+            best = max(best, largest_fill(order.amount_in, lambda x: required_out(terms, order.amount_in, x), quote))
+        return best
+
+    def _missed_limit(self, order: Order, terms: LimitTerms, reason: str, quoted: int | None = None,
+                      required: int | None = None) -> Order:
+        """The limit cannot be met now: a resting order rests again (a race with the price never fails it); an
+        IOC or FOK order, which may not rest, expires."""
+        if terms.time_in_force.rests and not order.expired_at(self._clock.now()):
+            return self._advance(order, Reopened(
+                reason=reason, quoted_out=None if quoted is None else order.token_out.format(quoted),
+                required_out=None if required is None else order.token_out.format(required)))
+        if terms.time_in_force is TimeInForce.FOK:
+            reason = f"not all of it could be filled at its limit ({reason})"
+        elif terms.time_in_force is TimeInForce.IOC:
+            reason = f"nothing could be filled at its limit ({reason})"
+        return self._advance(order, Expired(reason=reason))
+
+    def _build(self, order: Order, decision: RoutingDecision, minimum: int, venue_ms: int, **fields: Any) -> Order:
         self._orders.save_decision(order.id, decision, self._clock.now())
         self._checkpoint("after_routing")
         chosen = decision.chosen
-        minimum = min_out(chosen.amount_out, order.slippage_bps)
-        signature = transaction_signature(order.id)
+        # A limit order may be built again after resting: each build signs anew (the venues remember a failed
+        # signature forever, as a chain does).
+        signature = transaction_signature(order.id, nonce=order.seq if order.limit is not None else 0)
         valid_until = self._clock.now() + self._signature_validity
+        if order.limit is not None and order.limit.expires_at is not None:
+            valid_until = min(valid_until, order.limit.expires_at)  # no swap of it may land after its expiry
         return self._advance(
             order,
             Routed(venue=chosen.venue, reason=decision.reason, quoted_out=order.token_out.format(chosen.amount_out),
@@ -141,6 +241,7 @@ class Executor:
             tx_signature=signature,
             pool_id=chosen.pool_id,
             valid_until=valid_until,
+            **fields,
         )
 
     def _submit(self, order: Order) -> Order:
@@ -175,11 +276,14 @@ class Executor:
         try:
             receipt = self._venues.swap(
                 signature, order.id, pool_id, order.token_in.symbol, order.token_out.symbol,
-                order.amount_in, minimum, order.valid_until,
+                order.swap_amount_in, minimum, order.valid_until,
             )
         except VenueError as error:
             venue_ms = self._ms_since(sent_at)
             now = self._clock.now()
+            if order.limit is not None and isinstance(error, SlippageExceeded):
+                # Refused below the least output, and recorded so under the signature: nothing of it can land.
+                return self._missed_limit(order, order.limit, str(error))
             return self._carry_out(order, after_failed_send(order, error.transient, now, self._retry), str(error),
                                    now, venue_ms, sent=True)
         venue_ms = self._ms_since(sent_at)
@@ -227,11 +331,15 @@ class Executor:
 
     def _confirm(self, order: Order, receipt: SwapReceipt, venue_ms: int | None = None) -> Order:
         confirmed = dataclasses.replace(order, amount_out=receipt.amount_out)
+        partial = order.fill_amount_in is not None
         return self._advance(
             order,
             Confirmed(venue=receipt.venue, tx_signature=receipt.signature,
                       amount_out=order.token_out.format(receipt.amount_out),
-                      executed_price=str(confirmed.executed_price), slot=receipt.slot, venue_ms=venue_ms),
+                      executed_price=str(confirmed.executed_price), slot=receipt.slot, venue_ms=venue_ms,
+                      filled_amount_in=order.token_in.format(order.swap_amount_in) if partial else None,
+                      unfilled_amount_in=order.token_in.format(order.amount_in - order.swap_amount_in)
+                      if partial else None),
             amount_out=receipt.amount_out,
         )
 

@@ -4,6 +4,7 @@ gets the first response again for 24 hours instead of a second order (Powertools
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +16,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
-from ..domain.commands import PlaceOrder
+from ..domain.commands import Limit, PlaceOrder
+from ..domain.limit_orders import TimeInForce
 from ..domain.orders import OrderType, Status
 from .errors import Conflict, Invalid, Unavailable
 from .orders import OrderService
@@ -84,11 +86,32 @@ def _placed(response: dict[str, Any]) -> PlacedOrder:
 
 def _payload(order: PlaceOrder) -> dict[str, Any]:
     """The order as its key's record keeps it and a repeat must match it: the request's own fields and names (records
-    written before stay valid), and "1.5" and "1.50" are the same order."""
-    return {"tokenIn": order.token_in, "tokenOut": order.token_out, "amountIn": f"{order.amount_in.normalize():f}",
-            "slippageBps": order.slippage_bps, "type": str(order.type)}
+    written before stay valid), and "1.5" and "1.50" are the same order. A limit order adds its terms."""
+    payload: dict[str, Any] = {"tokenIn": order.token_in, "tokenOut": order.token_out,
+                               "amountIn": _number(order.amount_in), "slippageBps": order.slippage_bps,
+                               "type": str(order.type)}
+    if order.limit is not None:
+        given = order.limit
+        payload["limit"] = {
+            "timeInForce": str(given.time_in_force),
+            "limitPrice": None if given.limit_price is None else _number(given.limit_price),
+            "minAmountOut": None if given.min_amount_out is None else _number(given.min_amount_out),
+            "expiresAt": None if given.expires_at is None else given.expires_at.isoformat(),
+        }
+    return payload
+
+
+def _number(value: Decimal) -> str:
+    return f"{value.normalize():f}"
 
 
 def _from_payload(payload: dict[str, Any]) -> PlaceOrder:
+    given = payload.get("limit")
+    limit = None if given is None else Limit(
+        TimeInForce(given["timeInForce"]),
+        None if given["limitPrice"] is None else Decimal(given["limitPrice"]),
+        None if given["minAmountOut"] is None else Decimal(given["minAmountOut"]),
+        None if given["expiresAt"] is None else datetime.fromisoformat(given["expiresAt"]),
+    )
     return PlaceOrder(payload["tokenIn"], payload["tokenOut"], Decimal(payload["amountIn"]), payload["slippageBps"],
-                      OrderType(payload["type"]))
+                      OrderType(payload["type"]), limit)

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from ..domain.commands import ListOrders, PlaceOrder
 from ..domain.events import Accepted, Cancelled, Failed
+from ..domain.limit_orders import InvalidTerms, LimitTerms, TimeInForce, limit_terms
 from ..domain.orders import Order, OrderEvent, OrderType, Status
 from ..domain.telemetry import order_measurements
 from ..domain.tokens import TOKENS
@@ -55,18 +56,20 @@ class OrderService:
         """
         now = self._clock.now()
         token_in, token_out = TOKENS[request.token_in], TOKENS[request.token_out]
+        amount_in = token_in.to_units(request.amount_in)
         order = Order(
             id=order_id or self._new_id(),
             user_id=user_id,
             type=OrderType(request.type),
             token_in=token_in,
             token_out=token_out,
-            amount_in=token_in.to_units(request.amount_in),
-            slippage_bps=request.slippage_bps,
+            amount_in=amount_in,
+            slippage_bps=request.slippage_bps if request.limit is None else None,
             status=Status.PENDING,
             seq=1,
             created_at=now,
             updated_at=now,
+            limit=None if request.limit is None else _terms(request, amount_in, now),
         )
         accepted = OrderEvent(order.id, 1, Status.PENDING, now, Accepted(
             type=str(order.type), token_in=token_in.symbol, token_out=token_out.symbol,
@@ -94,7 +97,8 @@ class OrderService:
             and str(existing.type) == request.type
             and (existing.token_in.symbol, existing.token_out.symbol) == (request.token_in, request.token_out)
             and existing.amount_in == existing.token_in.to_units(request.amount_in)
-            and existing.slippage_bps == request.slippage_bps
+            and existing.slippage_bps == (request.slippage_bps if request.limit is None else None)
+            and _same_terms(existing, request)
         )
         if not same:
             raise Invalid("this Idempotency-Key was used with a different request body",
@@ -146,6 +150,32 @@ class OrderService:
                 self._metrics.record(order_measurements(order, event))
                 return self.view(user_id, order.id)
         raise Conflict("the order is changing too fast to cancel; read it and try again")
+
+
+def _terms(request: PlaceOrder, amount_in: int, now: datetime) -> LimitTerms:
+    assert request.limit is not None
+    given = request.limit
+    try:
+        return limit_terms(request.token_in, request.token_out, amount_in, given.time_in_force, now,
+                           limit_price=given.limit_price, min_amount_out=given.min_amount_out,
+                           expires_at=given.expires_at)
+    except InvalidTerms as refused:
+        raise Invalid(str(refused), [{"field": refused.field, "message": str(refused)}]) from None
+
+
+def _same_terms(existing: Order, request: PlaceOrder) -> bool:
+    """Whether a repeat asks for the same limit as the stored order (a GTC's expiry is the first attempt's)."""
+    if existing.limit is None or request.limit is None:
+        return existing.limit is None and request.limit is None
+    given, terms = request.limit, existing.limit
+    if given.time_in_force is not terms.time_in_force:
+        return False
+    if given.time_in_force is TimeInForce.GTD and given.expires_at != terms.expires_at:
+        return False
+    if given.limit_price is not None:
+        return given.limit_price == terms.limit_price
+    return given.min_amount_out is not None and existing.token_out.to_units(given.min_amount_out) == \
+        terms.min_amount_out
 
 
 def _too_late(order: Order) -> str:

@@ -86,6 +86,8 @@ class MessageQueue(OrderQueue, Redelivery, Protocol):
 
 
 class Venues(Protocol):
+    def pools(self, token_in: str | None = None, token_out: str | None = None) -> list[Pool]: ...
+
     def quote(self, token_in: str, token_out: str, amount_in: int) -> list[VenueQuote]: ...
 
     def swap(

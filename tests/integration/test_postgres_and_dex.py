@@ -1,12 +1,13 @@
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
 from chalicelib.adapters.postgres import PostgresOrders, connect_pool, migrate
+from chalicelib.domain.limit_orders import TimeInForce, limit_terms
 from chalicelib.domain.orders import Order, OrderEvent, OrderType, Status, transaction_signature
 from chalicelib.domain.routing import RecordedDecision, RoutingDecision, VenueQuote, choose_route
 from chalicelib.domain.tokens import TOKENS
@@ -44,6 +45,23 @@ def test_an_order_and_its_events_round_trip(db):
     assert stored.amount_in == 10**9 and stored.status is Status.PENDING and stored.token_in.symbol == "SOL"
     assert [e.seq for e in orders.events(order.id)] == [1]
     assert orders.get(str(uuid.uuid4())) is None
+
+
+def test_a_limit_orders_terms_round_trip_and_a_partial_fill_is_kept(db):
+    orders = PostgresOrders(db)
+    now = datetime.now(UTC)
+    terms = limit_terms("USDC", "SOL", 1520 * 10**6, TimeInForce.GTD, now, limit_price=Decimal("152.123456"),
+                        expires_at=now + timedelta(hours=1))
+    order = Order(str(uuid.uuid4()), "alice", OrderType.LIMIT, TOKENS["USDC"], TOKENS["SOL"], 1520 * 10**6, None,
+                  Status.PENDING, 1, now, now, limit=terms)
+    orders.add(order, OrderEvent(order.id, 1, Status.PENDING, now, {}))
+    stored = orders.get(order.id)
+    assert stored.limit == terms and stored.slippage_bps is None and stored.type is OrderType.LIMIT
+    with db.connection() as conn:
+        key = conn.execute("SELECT trigger_key FROM orders WHERE id = %s", (order.id,)).fetchone()["trigger_key"]
+    assert key == Decimal("-152.123456")  # a buyer: the highest price sorts first
+    orders.transition(order.id, Status.PENDING, Status.ROUTING, now, {}, fill_amount_in=700 * 10**6)
+    assert orders.get(order.id).swap_amount_in == 700 * 10**6
 
 
 def test_only_one_of_two_racing_transitions_wins(db):

@@ -1,15 +1,17 @@
 """The API's views: each renders what clients have always read, and is the model the OpenAPI document shows."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
 from chalicelib.api import problems, views
 from chalicelib.api.openapi import document
+from chalicelib.domain.commands import Limit, PlaceOrder
+from chalicelib.domain.limit_orders import TimeInForce
 from chalicelib.domain.markets import genesis_pools
-from chalicelib.domain.orders import Status
+from chalicelib.domain.orders import OrderType, Status
 from chalicelib.domain.venues import SwapReceipt
 from chalicelib.services.read_models import PlacedOrder
 from tests.unit.test_services import World
@@ -26,7 +28,9 @@ def test_an_order_renders_every_field_with_times_as_the_api_always_wrote_them(wo
     body = json.loads(views.Order.of_details(world.service.view("alice", order.id)).model_dump_json())
     stored = world.orders.orders[order.id]
     assert list(body) == ["orderId", "type", "status", "tokenIn", "tokenOut", "amountIn", "slippageBps",
-                          "createdAt", "updatedAt", "venue", "execution", "failureReason", "events", "routing"]
+                          "createdAt", "updatedAt", "venue", "execution", "failureReason", "side", "limitPrice",
+                          "minAmountOut", "timeInForce", "expiresAt", "events", "routing"]
+    assert [body[k] for k in ("side", "limitPrice", "minAmountOut", "timeInForce", "expiresAt")] == [None] * 5
     assert body["createdAt"] == stored.created_at.isoformat() and body["createdAt"].endswith("+00:00")
     assert [e["at"] for e in body["events"]] == [e.at.isoformat() for e in world.orders.events(order.id)]
     assert body["execution"] == {"venue": stored.venue, "txSignature": stored.tx_signature,
@@ -38,6 +42,15 @@ def test_an_order_renders_every_field_with_times_as_the_api_always_wrote_them(wo
     assert set(body["routing"]["quotes"][0]) == {"venue", "poolId", "tokenIn", "tokenOut", "amountIn", "amountOut",
                                                  "fee", "priceImpactPct", "error"}
     assert [e["data"] for e in body["events"]] == [e.data for e in world.orders.events(order.id)]
+
+
+def test_a_limit_order_shows_its_terms(world):
+    limit = Limit(TimeInForce.GTD, Decimal("152"), None, world.clock.now() + timedelta(hours=1))
+    order = world.service.place("alice", PlaceOrder("SOL", "USDC", Decimal("10"), None, OrderType.LIMIT, limit))
+    body = views.Order.of_details(world.service.view("alice", order.id)).model_dump(mode="json")
+    assert (body["type"], body["side"], body["limitPrice"], body["minAmountOut"], body["timeInForce"]) == (
+        "limit", "sell", "152", "1520", "GTD")
+    assert body["expiresAt"] == limit.expires_at.isoformat() and body["slippageBps"] is None
 
 
 def test_an_order_not_yet_routed_or_filled_renders_nulls_not_missing_fields(world):
