@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         MetricsSink,
         Orders,
         OrderStatistics,
+        PairLocks,
         Placement,
         Push,
         RateLimiter,
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     )
     from .services.read_models import PlacedOrder
     from .services.sweeper import Sweeper
+    from .services.triggers import Triggers
 
 T = TypeVar("T")
 
@@ -98,6 +100,7 @@ class Engine:
     orders: OrderService
     notifier: Notifier
     executor: Executor
+    triggers: Triggers
     sweeper: Sweeper
     market: Market
     metrics: MetricsReader
@@ -134,6 +137,7 @@ def build_engine(
     orders: Orders | None = None,
     venues: VenueNetwork | None = None,
     statistics: OrderStatistics | None = None,
+    locks: PairLocks | None = None,
     queue: MessageQueue | None = None,
     dead_letters: MessageQueue | None = None,
     connections: Connections | None = None,
@@ -154,10 +158,11 @@ def build_engine(
     from .services.notifications import Notifier
     from .services.orders import OrderService
     from .services.sweeper import Sweeper
+    from .services.triggers import Triggers
 
     clock = clock or SystemClock()
     closers: list[Callable[[], None]] = []
-    needs_database = orders is None or venues is None or statistics is None
+    needs_database = orders is None or venues is None or statistics is None or locks is None
     db = database_pool(settings) if needs_database else None
     if db is not None:
         closers.append(db.close)
@@ -167,13 +172,14 @@ def build_engine(
         closers.append(lambda: _disconnect(redis_connection))
     now_ms = lambda: int(clock.now().timestamp() * 1000)  # noqa: E731
 
-    if orders is None or venues is None or statistics is None:
+    if orders is None or venues is None or statistics is None or locks is None:
         assert db is not None
         from .adapters.dex import MockDexNetwork
         from .adapters.order_statistics import PostgresOrderStatistics
-        from .adapters.postgres import PostgresOrders
+        from .adapters.postgres import PostgresOrders, PostgresPairLocks
 
         orders = orders or PostgresOrders(db)
+        locks = locks or PostgresPairLocks(db)
         venues = venues or MockDexNetwork(db, settings.quote_latency, settings.swap_latency, settings.failure_rate,
                                           now=clock.now)
         statistics = statistics or PostgresOrderStatistics(db)
@@ -224,6 +230,7 @@ def build_engine(
         orders=order_service,
         notifier=notifier,
         executor=executor,
+        triggers=Triggers(orders, venues, queue, notifier, clock, locks),
         sweeper=Sweeper(orders, queue, executor, clock, timedelta(seconds=settings.stuck_after_seconds),
                         settings.max_sweeps, notifier=notifier),
         market=Market(venues),

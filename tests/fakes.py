@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from chalicelib.domain.commands import PlaceOrder
@@ -84,6 +85,17 @@ class FakeOrders:
                    and o.updated_at < before]
         return sorted(waiting, key=lambda o: o.updated_at)[:limit]
 
+    def resting(self, token_in: str, token_out: str, key_bound: Decimal, limit: int) -> list[Order]:
+        found = [o for o in self.orders.values() if o.status is Status.OPEN and o.limit is not None
+                 and (o.token_in.symbol, o.token_out.symbol) == (token_in, token_out)
+                 and o.limit.trigger_key <= key_bound]
+        return sorted(found, key=lambda o: (o.limit.trigger_key, o.created_at))[:limit]  # type: ignore[union-attr]
+
+    def claiming(self, base: str, quote: str) -> list[Order]:
+        return [o for o in self.orders.values() if o.limit is not None
+                and o.status in (Status.TRIGGERED, Status.ROUTING, Status.BUILDING)
+                and {o.token_in.symbol, o.token_out.symbol} == {base, quote}]
+
     def finished_since(self, since, limit=500):
         done = [o for o in self.orders.values() if o.status.is_final and o.updated_at >= since]
         return sorted(done, key=lambda o: o.updated_at, reverse=True)[:limit]
@@ -94,6 +106,23 @@ class FakeOrders:
             return False
         self.orders[order_id] = dataclasses.replace(order, sweeps=order.sweeps + 1, updated_at=at)
         return True
+
+
+class FakePairLocks:
+    """One lock per pair, in process: what PostgreSQL's advisory locks give across processes."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self.held: list[str] = []
+
+    @contextmanager
+    def hold(self, pair: str) -> Iterator[None]:
+        with self._guard:
+            lock = self._locks.setdefault(pair, threading.Lock())
+        with lock:
+            self.held.append(pair)
+            yield
 
 
 class FakeQueue:
@@ -301,6 +330,8 @@ def _conforms() -> None:
     clock = FakeClock()
     _clock: ports.Clock = clock
     _orders: ports.Orders = orders
+    _resting: ports.RestingOrders = orders
+    _locks: ports.PairLocks = FakePairLocks()
     _queue: ports.MessageQueue = FakeQueue()
     _statistics: ports.OrderStatistics = FakeStatistics(orders)
     _venues: ports.VenueNetwork = FakeVenues([], clock)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import select
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from importlib import resources
@@ -151,6 +153,23 @@ _TRANSITION_FIELDS = frozenset(
 )
 
 
+class PostgresPairLocks:
+    """A pair's lock across every function process: a PostgreSQL advisory lock, held on one pooled connection for
+    as long as the evaluation runs (a process that dies drops its connection, and the lock with it)."""
+
+    def __init__(self, pool: DbPool):
+        self._pool = pool
+
+    @contextmanager
+    def hold(self, pair: str) -> Iterator[None]:
+        with self._pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"trigger:{pair}",))
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (f"trigger:{pair}",))
+
+
 class PostgresOrders:
     """Orders, their events and routing decisions. Status changes are conditional, so two deliveries of one
     message cannot both advance an order, and every change appends exactly one event with the next ``seq``."""
@@ -250,6 +269,24 @@ class PostgresOrders:
                    WHERE status IN ('pending', 'routing', 'building', 'submitted', 'triggered') AND updated_at < %s
                    ORDER BY updated_at LIMIT %s""",
                 (before, limit),
+            ).fetchall()
+        return [_order(r) for r in rows]
+
+    def resting(self, token_in: str, token_out: str, key_bound: Decimal, limit: int) -> list[Order]:
+        with self._pool.connection() as conn:  # orders_resting: only what the price may satisfy, best first
+            rows = conn.execute(
+                """SELECT * FROM orders WHERE status = 'open' AND token_in = %s AND token_out = %s
+                   AND trigger_key <= %s ORDER BY trigger_key, created_at LIMIT %s""",
+                (token_in, token_out, key_bound, limit),
+            ).fetchall()
+        return [_order(r) for r in rows]
+
+    def claiming(self, base: str, quote: str) -> list[Order]:
+        with self._pool.connection() as conn:  # orders_claiming
+            rows = conn.execute(
+                """SELECT * FROM orders WHERE type = 'limit' AND status IN ('triggered', 'routing', 'building')
+                   AND ((token_in = %s AND token_out = %s) OR (token_in = %s AND token_out = %s))""",
+                (base, quote, quote, base),
             ).fetchall()
         return [_order(r) for r in rows]
 

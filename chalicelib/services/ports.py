@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 from ..domain.commands import PlaceOrder
@@ -67,6 +68,34 @@ class Orders(Protocol):
     def record_sweep(self, order_id: str, expected_seq: int, at: datetime) -> bool: ...
 
     def decision(self, order_id: str) -> RecordedDecision | None: ...
+
+    def resting(self, token_in: str, token_out: str, key_bound: Decimal, limit: int) -> list[Order]: ...
+
+    def claiming(self, base: str, quote: str) -> list[Order]: ...
+
+
+class RestingOrders(Protocol):
+    """The resting limit orders a pool event may wake, read through an index, and the change that wakes one."""
+
+    def resting(self, token_in: str, token_out: str, key_bound: Decimal, limit: int) -> list[Order]:
+        """Open orders selling ``token_in`` for ``token_out`` whose priority key is at most ``key_bound``, best
+        first (price, then time)."""
+        ...
+
+    def claiming(self, base: str, quote: str) -> list[Order]:
+        """Limit orders of the pair triggered and not yet submitted: the liquidity their swaps will take."""
+        ...
+
+    def transition(
+        self, order_id: str, expected: Status, new: Status, at: datetime, data: dict[str, Any],
+        expected_seq: int | None = None, **fields: OrderField,
+    ) -> OrderEvent | None: ...
+
+
+class PairLocks(Protocol):
+    def hold(self, pair: str) -> AbstractContextManager[None]:
+        """Holds the pair's lock across processes: one trigger evaluation of a pair at a time."""
+        ...
 
 
 class OrderQueue(Protocol):

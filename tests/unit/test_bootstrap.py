@@ -14,7 +14,7 @@ from chalicelib.domain.orders import OrderType, Status
 from chalicelib.services.read_models import PlacedOrder
 from chalicelib.settings import Settings
 from infra.chalice_config import PROJECT_DIR
-from tests.fakes import FakeStatistics
+from tests.fakes import FakePairLocks, FakeStatistics
 from tests.unit.test_services import World
 
 
@@ -55,7 +55,8 @@ def test_the_placement_is_made_when_the_first_order_is_placed():
 
     world = World()
     engine = build_engine(Settings.from_env({}), clock=world.clock, orders=world.orders, venues=world.venues,
-                          statistics=FakeStatistics(world.orders), queue=world.queue, dead_letters=world.queue,
+                          statistics=FakeStatistics(world.orders), locks=FakePairLocks(), queue=world.queue,
+                          dead_letters=world.queue,
                           connections=world.connections, push=world.push, rate_limiter=world.engine.rate_limiter,
                           placement=CountingPlacement)
     assert built == []

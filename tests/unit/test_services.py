@@ -21,6 +21,7 @@ from tests.fakes import (
     FakeClock,
     FakeConnections,
     FakeOrders,
+    FakePairLocks,
     FakePlacement,
     FakePush,
     FakeQueue,
@@ -54,13 +55,14 @@ class World:
         self.push = FakePush()
         self.engine = build_engine(
             Settings.from_env({}), clock=self.clock, orders=self.orders, venues=self.venues,
-            statistics=FakeStatistics(self.orders), queue=self.queue, dead_letters=FakeQueue(),
+            statistics=FakeStatistics(self.orders), locks=FakePairLocks(), queue=self.queue, dead_letters=FakeQueue(),
             connections=self.connections, push=self.push, rate_limiter=FakeRateLimiter(TokenBucket(1e6, 10**6),
                                                                                         self.clock),
             placement=FakePlacement)
         self.notifier = self.engine.notifier
         self.service = self.engine.orders
         self.executor = self.engine.executor
+        self.triggers = self.engine.triggers
 
     def place(self, user="alice", body=None):
         body = body or {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1.5", "slippageBps": 100}
