@@ -180,3 +180,56 @@ def test_stuck_orders_are_found_and_a_sweep_is_counted_once(db):
     assert orders.record_sweep(order.id, order.seq, later)
     assert not orders.record_sweep(order.id, order.seq - 1, later)  # a stale read changes nothing
     assert orders.get(order.id).sweeps == 1
+
+
+def _resting_sell(orders: PostgresOrders, price: str, amount: int = 10**9) -> Order:
+    now = datetime.now(UTC)
+    terms = limit_terms("JUP", "USDC", amount, TimeInForce.GTC, now, limit_price=Decimal(price))
+    order = Order(str(uuid.uuid4()), "alice", OrderType.LIMIT, TOKENS["JUP"], TOKENS["USDC"], amount, None,
+                  Status.OPEN, 1, now, now, limit=terms)
+    orders.add(order, OrderEvent(order.id, 1, Status.OPEN, now, {}))
+    return order
+
+
+def test_resting_orders_are_read_through_the_index_best_price_first_and_only_up_to_the_bound(db):
+    orders = PostgresOrders(db)
+    with db.connection() as conn:  # this pair's orders from other tests would blur the order of the result
+        conn.execute("UPDATE orders SET status = 'cancelled' WHERE token_in = 'JUP' AND status = 'open'")
+    prices = ["0.95", "0.90", "0.90", "1.20", "0.80"]
+    placed = [_resting_sell(orders, p) for p in prices]
+    found = orders.resting("JUP", "USDC", Decimal("0.95"), 10)
+    assert [o.id for o in found] == [placed[4].id, placed[1].id, placed[2].id, placed[0].id]  # price, then time
+    assert found[0].limit.min_amount_out == 800_000_000  # 1,000 JUP at 0.80
+    assert [o.id for o in orders.resting("JUP", "USDC", Decimal("0.95"), 2)] == [placed[4].id, placed[1].id]
+    with db.connection() as conn:
+        conn.execute("SET enable_seqscan = off")  # on a table this small a scan would do; can the index serve it?
+        plan = "\n".join(r["QUERY PLAN"] for r in conn.execute(
+            """EXPLAIN SELECT * FROM orders WHERE status = 'open' AND token_in = 'JUP' AND token_out = 'USDC'
+               AND trigger_key <= 0.95 ORDER BY trigger_key, created_at LIMIT 10""").fetchall())
+        conn.execute("RESET enable_seqscan")
+    assert "orders_resting" in plan  # never a scan of every open order
+    orders.transition(placed[4].id, Status.OPEN, Status.TRIGGERED, datetime.now(UTC), {})
+    assert [o.id for o in orders.claiming("JUP", "USDC")] == [placed[4].id]
+    assert placed[4].id not in [o.id for o in orders.resting("JUP", "USDC", Decimal("0.95"), 10)]
+
+
+def test_a_pairs_lock_lets_one_evaluation_in_at_a_time_across_connections(db):
+    from chalicelib.adapters.postgres import PostgresPairLocks
+
+    locks, inside, most = PostgresPairLocks(db), [], []
+    guard = threading.Lock()
+
+    def evaluate(_):
+        with locks.hold("SOL/USDC"):
+            with guard:
+                inside.append(1)
+                most.append(len(inside))
+            threading.Event().wait(0.05)
+            with guard:
+                inside.pop()
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(evaluate, range(4)))
+    assert max(most) == 1
+    with locks.hold("SOL/USDC"), locks.hold("JUP/USDC"):  # another pair's lock is another lock
+        pass
