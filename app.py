@@ -16,7 +16,7 @@ from chalicelib.api.http import (
 )
 from chalicelib.api.problems import Forbidden, ProblemError, Unprocessable, problem_for
 from chalicelib.services.errors import ServiceError
-from chalicelib.settings import ORDERS_QUEUE_NAME
+from chalicelib.settings import ORDERS_QUEUE_NAME, POOL_EVENTS_QUEUE_NAME
 
 # Libraries only some functions use (pydantic for the request schemas, Powertools' batch processor for the worker)
 # are imported by those functions: a cold start loads what its function needs and nothing more.
@@ -206,8 +206,32 @@ def execute_orders(event: SQSEvent) -> dict:
 
     with logs.invocation(event.context):
         wired = engine()
-        return process_order_batch(event.to_dict(), event.context, wired.executor, wired.redelivery,
-                                   wired.checkpoint, wired.metric_sink)
+        try:
+            return process_order_batch(event.to_dict(), event.context, wired.executor, wired.redelivery,
+                                       wired.checkpoint, wired.metric_sink)
+        finally:
+            _publish_pool_events()
+
+
+def _publish_pool_events() -> None:
+    """The pools this invocation's swaps changed, in one event, before the invocation ends."""
+    try:
+        engine().pool_events.flush()
+    except dependency_errors() as error:
+        # Kept for the next invocation's flush; the backstop rechecks the resting orders meanwhile.
+        logs.logger.warning("pool events not published yet: %s", type(error).__name__)
+
+
+@app.on_sqs_message(queue=POOL_EVENTS_QUEUE_NAME, batch_size=10, maximum_batching_window_in_seconds=0)
+def trigger_limit_orders(event: SQSEvent) -> None:
+    """Wakes the resting limit orders the venues' new prices may fill; a failure returns the batch (it is safe to
+    evaluate a pair again: a triggered order is never triggered twice)."""
+    from chalicelib.adapters.pool_events import pairs_of
+
+    with logs.invocation(event.context):
+        report = engine().triggers.on_pools_changed(pairs_of(event.to_dict()["Records"]))
+        if report.triggered:
+            logs.logger.info("triggered", extra={"orders": report.triggered, "checked": report.checked})
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))

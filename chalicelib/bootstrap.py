@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         OrderStatistics,
         PairLocks,
         Placement,
+        PoolChanges,
         Push,
         RateLimiter,
         VenueNetwork,
@@ -101,6 +102,7 @@ class Engine:
     notifier: Notifier
     executor: Executor
     triggers: Triggers
+    pool_events: PoolChanges
     sweeper: Sweeper
     market: Market
     metrics: MetricsReader
@@ -138,6 +140,7 @@ def build_engine(
     venues: VenueNetwork | None = None,
     statistics: OrderStatistics | None = None,
     locks: PairLocks | None = None,
+    pool_events: PoolChanges | None = None,
     queue: MessageQueue | None = None,
     dead_letters: MessageQueue | None = None,
     connections: Connections | None = None,
@@ -171,6 +174,11 @@ def build_engine(
     if redis_connection is not None:
         closers.append(lambda: _disconnect(redis_connection))
     now_ms = lambda: int(clock.now().timestamp() * 1000)  # noqa: E731
+    sqs = FirstUse(sqs_client)
+    if pool_events is None:
+        from .adapters.pool_events import SqsPoolEvents
+
+        pool_events = SqsPoolEvents(sqs, settings.pool_events_queue_name, settings.pool_events_queue_url)
 
     if orders is None or venues is None or statistics is None or locks is None:
         assert db is not None
@@ -181,12 +189,11 @@ def build_engine(
         orders = orders or PostgresOrders(db)
         locks = locks or PostgresPairLocks(db)
         venues = venues or MockDexNetwork(db, settings.quote_latency, settings.swap_latency, settings.failure_rate,
-                                          now=clock.now)
+                                          now=clock.now, changes=pool_events)
         statistics = statistics or PostgresOrderStatistics(db)
     if queue is None or dead_letters is None:
         from .adapters.sqs import SqsOrderQueue
 
-        sqs = FirstUse(sqs_client)
         queue = queue or SqsOrderQueue(sqs, settings.orders_queue_name, settings.orders_queue_url)
         dead_letters = dead_letters or SqsOrderQueue(sqs, settings.dead_letter_queue_name)
     if connections is None or rate_limiter is None:
@@ -231,6 +238,7 @@ def build_engine(
         notifier=notifier,
         executor=executor,
         triggers=Triggers(orders, venues, queue, notifier, clock, locks),
+        pool_events=pool_events,
         sweeper=Sweeper(orders, queue, executor, clock, timedelta(seconds=settings.stuck_after_seconds),
                         settings.max_sweeps, notifier=notifier),
         market=Market(venues),

@@ -47,6 +47,8 @@ class Settings:
     emf_metrics: bool = False
     metrics_namespace: str = "OrderEngine"
     service_name: str = "order-engine"
+    pool_events_queue_name: str = "pool-events"
+    pool_events_queue_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -89,6 +91,8 @@ class Settings:
             emf_metrics=not _flag(env.get("POWERTOOLS_METRICS_DISABLED", "1" if stage == "local" else "0")),
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "OrderEngine"),
             service_name=env.get("POWERTOOLS_SERVICE_NAME", "order-engine"),
+            pool_events_queue_name=env.get("POOL_EVENTS_QUEUE_NAME", "pool-events"),
+            pool_events_queue_url=env.get("POOL_EVENTS_QUEUE_URL") or None,
         )
 
 
@@ -97,3 +101,4 @@ def _flag(value: str) -> bool:
 
 
 ORDERS_QUEUE_NAME = os.environ.get("ORDERS_QUEUE_NAME", "orders")
+POOL_EVENTS_QUEUE_NAME = os.environ.get("POOL_EVENTS_QUEUE_NAME", "pool-events")

@@ -26,6 +26,7 @@ from ..domain.venues import (
     VenueError,
     VenueUnavailable,
 )
+from ..services.ports import NoPoolChanges, PoolChanges
 from .postgres import DbPool
 
 
@@ -62,6 +63,7 @@ class MockDexNetwork:
         now: Callable[[], datetime],
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        changes: PoolChanges | None = None,
     ):
         self._db = pool
         self._quote_latency = quote_latency
@@ -70,6 +72,7 @@ class MockDexNetwork:
         self._now = now
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self._changes = changes or NoPoolChanges()  # every committed change of a pool is published
 
     def seed(self, pools: list[Pool]) -> None:
         """Create the pools that do not exist yet; existing pools keep their state."""
@@ -156,6 +159,7 @@ class MockDexNetwork:
         if failure is not None:
             raise failure
         assert inserted is not None  # INSERT ... RETURNING returns the row it inserted
+        self._changes.changed(pool_id, row["base"], row["quote"])  # committed: the new price is there to read
         return _receipt(inserted)
 
     def swap_status(self, signature: str) -> SwapReceipt | None:

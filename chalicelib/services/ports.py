@@ -92,6 +92,22 @@ class RestingOrders(Protocol):
     ) -> OrderEvent | None: ...
 
 
+class PoolChanges(Protocol):
+    """Where the venues say that a pool's state changed (a chain's logs); published when the invocation ends."""
+
+    def changed(self, pool_id: str, base: str, quote: str) -> None: ...
+
+    def flush(self) -> int: ...
+
+
+class NoPoolChanges:
+    def changed(self, pool_id: str, base: str, quote: str) -> None:
+        pass
+
+    def flush(self) -> int:
+        return 0
+
+
 class PairLocks(Protocol):
     def hold(self, pair: str) -> AbstractContextManager[None]:
         """Holds the pair's lock across processes: one trigger evaluation of a pair at a time."""

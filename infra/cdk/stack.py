@@ -43,13 +43,15 @@ from .stages import StageSettings
 # The app's functions, by their logical ids in the template `chalice package` writes.
 AUTHORIZER = "JwtAuth"
 API_FUNCTIONS = ("APIHandler", "WebsocketConnect", "WebsocketMessage", "WebsocketDisconnect")
-WORKER_FUNCTIONS = ("ExecuteOrders", "SweepStuckOrders", "MigrateDatabase")
+WORKER_FUNCTIONS = ("ExecuteOrders", "TriggerLimitOrders", "SweepStuckOrders", "MigrateDatabase")
 VERIFIES_TOKENS = (AUTHORIZER, "WebsocketConnect")  # the only functions that read the JWT secret
 WORKER = "ExecuteOrders"
 # Pinned, not taken from the interpreter that runs `chalice package`: the wheels it bundles are built for this version
 # (infra/cdk/__main__.py refuses to synthesize under another).
 LAMBDA_RUNTIME = "python3.11"
 WORKER_EVENT = "ExecuteOrdersSqsEventSource"
+TRIGGER = "TriggerLimitOrders"  # wakes resting limit orders on the venues' pool events
+TRIGGER_EVENT = "TriggerLimitOrdersSqsEventSource"
 
 DATABASE_NAME = "orders"
 DATABASE_PORT = 5432
@@ -89,6 +91,7 @@ class OrderEngineStack(Stack):
         self.database, self.proxy = self._database()
         self.cache = self._cache()
         self.queue, self.dead_letters = self._queues()
+        self.pool_events = self._pool_events_queue()
         self.jwt_secret = secretsmanager.Secret(
             self, "JwtSecret", secret_name=f"{stage.app_name}/jwt",
             description="Signs and verifies the API's bearer tokens (HS256)",
@@ -187,6 +190,28 @@ class OrderEngineStack(Stack):
         return queue, dead_letters
 
     @property
+    def pool_events_queue_name(self) -> str:
+        return f"{self.stage.app_name}-pool-events"
+
+    def _pool_events_queue(self) -> sqs.Queue:
+        """The venues' pool events, which the trigger function consumes. A trigger that keeps failing leaves its
+        events in the dead-letter queue; the sweeper's recheck finds their orders anyway."""
+        name = self.pool_events_queue_name
+        dead_letters = sqs.Queue(
+            self, "PoolEventsDeadLetterQueue", queue_name=queues.dead_letter_queue_name(name),
+            retention_period=Duration.seconds(queues.DEAD_LETTER_RETENTION_SECONDS),
+            encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
+        )
+        return sqs.Queue(
+            self, "PoolEventsQueue", queue_name=name,
+            visibility_timeout=Duration.seconds(queues.visibility_timeout(function_timeout("trigger_limit_orders",
+                                                                                          self.stage.name))),
+            retention_period=Duration.seconds(queues.RETENTION_SECONDS),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=dead_letters, max_receive_count=queues.MAX_RECEIVE_COUNT),
+            encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
+        )
+
+    @property
     def worker_timeout(self) -> int:
         return function_timeout("execute_orders", self.stage.name)
 
@@ -221,6 +246,8 @@ class OrderEngineStack(Stack):
                 "ORDERS_QUEUE_NAME": self.queue_name,
                 "ORDERS_DLQ_NAME": queues.dead_letter_queue_name(self.queue_name),
                 "ORDERS_QUEUE_URL": self.queue.queue_url,  # saves a GetQueueUrl call at each cold start
+                "POOL_EVENTS_QUEUE_NAME": self.pool_events_queue_name,
+                "POOL_EVENTS_QUEUE_URL": self.pool_events.queue_url,
                 "DATABASE_HOST": self.proxy.endpoint,
                 "REDIS_URL": f"rediss://{self.cache.attr_endpoint_address}:{self.cache.attr_endpoint_port}/0",
                 "REDIS_CLUSTER": "1",
@@ -251,6 +278,8 @@ class OrderEngineStack(Stack):
         worker.add_property_override(f"{event}.Queue", self.queue.queue_arn)
         worker.add_property_override(f"{event}.FunctionResponseTypes", ["ReportBatchItemFailures"])
         worker.add_property_override(f"{event}.ScalingConfig.MaximumConcurrency", stage.worker_max_concurrency)
+        app.get_resource(TRIGGER).add_property_override(f"Events.{TRIGGER_EVENT}.Properties.Queue",
+                                                        self.pool_events.queue_arn)
 
         # Part of the API's definition, so that the deployment SAM makes changes whenever they do.
         app.get_resource("RestAPI").add_property_override(
@@ -273,7 +302,9 @@ class OrderEngineStack(Stack):
         self.queue.grant_send_messages(api)
         self.dead_letters.grant(api, "sqs:GetQueueAttributes", "sqs:GetQueueUrl")  # GET /metrics reads its depth
         self.queue.grant_consume_messages(worker)
-        self.queue.grant_send_messages(worker)  # the sweeper sends stuck orders again
+        self.queue.grant_send_messages(worker)  # the sweeper sends stuck orders again, the trigger triggered ones
+        self.pool_events.grant_send_messages(worker)  # the worker's swaps change pools
+        self.pool_events.grant_consume_messages(worker)  # the trigger function
         manage_connections = iam.PolicyStatement(
             actions=["execute-api:ManageConnections"],
             resources=[self.format_arn(

@@ -221,6 +221,7 @@ class LocalCloud:
             region_name=env["AWS_DEFAULT_REGION"],
         ).client("sqs", endpoint_url=env["AWS_ENDPOINT_URL"])
         ensure_orders_queues(sqs, settings.orders_queue_name, function_timeout("execute_orders"))
+        ensure_orders_queues(sqs, settings.pool_events_queue_name, function_timeout("trigger_limit_orders"))
 
     def first_exited(self) -> Child | None:
         return next((c for c in self.children if not c.alive()), None)

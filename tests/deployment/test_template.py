@@ -102,6 +102,18 @@ def test_the_worker_takes_batches_from_the_orders_queue_and_reports_partial_fail
     assert properties["ScalingConfig"] == {"MaximumConcurrency": STAGES["dev"].worker_max_concurrency}
 
 
+def test_the_trigger_takes_the_venues_pool_events_and_every_function_knows_their_queue(template):
+    queue_id, queue = the(template, "AWS::SQS::Queue", "PoolEventsQueue")
+    dlq_id, _ = the(template, "AWS::SQS::Queue", "PoolEventsDeadLetterQueue")
+    (event,) = template["Resources"]["TriggerLimitOrders"]["Properties"]["Events"].values()
+    assert event["Type"] == "SQS" and target(event["Properties"]["Queue"]) == queue_id
+    assert target(queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]) == dlq_id
+    timeout = template["Resources"]["TriggerLimitOrders"]["Properties"]["Timeout"]
+    assert queue["Properties"]["VisibilityTimeout"] >= 6 * timeout
+    for function in FUNCTIONS:
+        assert env_of(template, function)["POOL_EVENTS_QUEUE_NAME"] == queue["Properties"]["QueueName"]
+
+
 def test_the_orders_queue_outlasts_the_worker_and_redrives_to_its_dead_letter_queue(template):
     _, queue = the(template, "AWS::SQS::Queue", "OrdersQueue")
     dlq_id, dlq = the(template, "AWS::SQS::Queue", "OrdersDeadLetterQueue")
@@ -179,6 +191,7 @@ def test_each_role_may_do_only_what_its_functions_need(template):
     assert len({api_role, worker_role, authorizer_role}) == 3
     queue_id, _ = the(template, "AWS::SQS::Queue", "OrdersQueue")
     dlq_id, _ = the(template, "AWS::SQS::Queue", "OrdersDeadLetterQueue")
+    pool_events_id, _ = the(template, "AWS::SQS::Queue", "PoolEventsQueue")
 
     granted: dict[str, set[str]] = {}
     for role, statement in statements(template):
@@ -188,7 +201,7 @@ def test_each_role_may_do_only_what_its_functions_need(template):
         assert statement["Resource"] != "*", statement
         granted.setdefault(role, set()).update(actions)
         if any(a.startswith("sqs:") for a in actions):
-            assert {target(r) for r in as_list(statement["Resource"])} <= {queue_id, dlq_id}, statement
+            assert {target(r) for r in as_list(statement["Resource"])} <= {queue_id, dlq_id, pool_events_id}, statement
         if "execute-api:ManageConnections" in actions:
             (arn,) = as_list(statement["Resource"])
             parts = arn["Fn::Join"][1]

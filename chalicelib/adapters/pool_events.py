@@ -1,0 +1,55 @@
+"""The venues' pool events, as a chain's logs: every change of a pool's state is published on the pool-events queue,
+where the trigger function wakes the resting orders the new price may fill.
+
+Changes are collected as they commit and sent when the invocation that made them ends (``flush``): one message per
+invocation, naming each pool it changed once. The trigger reads the pools' current state, so ten swaps of one pool
+in one invocation need one event, not ten; and the market orders' worker pays one send per batch, not one per swap.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+
+class SqsPoolEvents:
+    def __init__(self, client: Callable[[], Any], queue_name: str, queue_url: str | None = None):
+        self._sqs = client
+        self._name = queue_name
+        self._url = queue_url
+        self._changed: dict[str, tuple[str, str]] = {}  # pool id -> (base, quote)
+        self._lock = threading.Lock()
+
+    def changed(self, pool_id: str, base: str, quote: str) -> None:
+        with self._lock:
+            self._changed[pool_id] = (base, quote)
+
+    def flush(self) -> int:
+        """Publishes the changes collected so far as one event; how many pools it named."""
+        with self._lock:
+            changed, self._changed = self._changed, {}
+        if not changed:
+            return 0
+        body = json.dumps({"pools": [{"poolId": pool_id, "base": base, "quote": quote}
+                                     for pool_id, (base, quote) in sorted(changed.items())]})
+        try:
+            self._sqs().send_message(QueueUrl=self._queue_url(), MessageBody=body)
+        except Exception:
+            with self._lock:  # kept for the next flush: a change is never dropped by a failed send
+                for pool_id, pair in changed.items():
+                    self._changed.setdefault(pool_id, pair)
+            raise
+        return len(changed)
+
+    def _queue_url(self) -> str:
+        if self._url is None:
+            self._url = self._sqs().get_queue_url(QueueName=self._name)["QueueUrl"]
+        return self._url
+
+
+def pairs_of(records: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The pairs an SQS batch of pool events names (each once)."""
+    pairs = {(pool["base"], pool["quote"]) for record in records for pool in json.loads(record["body"])["pools"]}
+    return sorted(pairs)
