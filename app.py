@@ -238,10 +238,12 @@ def trigger_limit_orders(event: SQSEvent) -> None:
 def sweep_stuck_orders(event: CloudWatchEvent) -> dict:
     with logs.invocation(event.context):
         report = engine().sweeper.sweep()
-        if report.requeued or report.ended or report.caught_up:
+        if report.requeued or report.ended or report.caught_up or report.rechecked_triggered:
             logs.logger.info("swept", extra={"requeued": report.requeued, "ended": report.ended,
-                                             "caughtUp": report.caught_up})
-    return {"requeued": report.requeued, "ended": report.ended, "caughtUp": report.caught_up}
+                                             "caughtUp": report.caught_up, "expiryTimers": report.expiry_timers,
+                                             "recheckTriggered": report.rechecked_triggered})
+    return {"requeued": report.requeued, "ended": report.ended, "caughtUp": report.caught_up,
+            "expiryTimers": report.expiry_timers, "recheckTriggered": report.rechecked_triggered}
 
 
 @app.lambda_function(name="migrate_database")

@@ -219,6 +219,7 @@ def build_engine(
     executor = Executor(orders, venues, notifier, clock, RetryPolicy(base_delay_seconds=settings.retry_base_seconds),
                         crash_points.reached, timedelta(seconds=settings.signature_validity_seconds),
                         metrics=metric_sink)
+    triggers = Triggers(orders, venues, queue, notifier, clock, locks)
     make_placement = placement
     placement_on_first_use = PlacementOnFirstUse(lambda: make_placement(order_service))
     queues = {settings.orders_queue_name: queue, settings.dead_letter_queue_name: dead_letters}
@@ -237,10 +238,10 @@ def build_engine(
         orders=order_service,
         notifier=notifier,
         executor=executor,
-        triggers=Triggers(orders, venues, queue, notifier, clock, locks),
+        triggers=triggers,
         pool_events=pool_events,
         sweeper=Sweeper(orders, queue, executor, clock, timedelta(seconds=settings.stuck_after_seconds),
-                        settings.max_sweeps, notifier=notifier),
+                        settings.max_sweeps, notifier=notifier, triggers=triggers),
         market=Market(venues),
         metrics=MetricsReader(statistics, queues, settings.dead_letter_queue_name, connections),
         websocket=WebsocketSessions(

@@ -96,6 +96,11 @@ class FakeOrders:
                 and o.status in (Status.TRIGGERED, Status.ROUTING, Status.BUILDING)
                 and {o.token_in.symbol, o.token_out.symbol} == {base, quote}]
 
+    def expiring(self, before: datetime, limit: int = 100) -> list[Order]:
+        due = [o for o in self.orders.values() if o.status is Status.OPEN and o.limit is not None
+               and o.limit.expires_at is not None and o.limit.expires_at <= before]
+        return sorted(due, key=lambda o: o.limit.expires_at)[:limit]  # type: ignore[union-attr, arg-type, return-value]
+
     def finished_since(self, since, limit=500):
         done = [o for o in self.orders.values() if o.status.is_final and o.updated_at >= since]
         return sorted(done, key=lambda o: o.updated_at, reverse=True)[:limit]
@@ -129,9 +134,12 @@ class FakeQueue:
     def __init__(self) -> None:
         self.sent: list[str] = []
         self.delayed: list[tuple[str, int]] = []
+        self.timers: list[tuple[str, int]] = []  # messages sent with a delay
 
-    def enqueue(self, order_id: str) -> None:
+    def enqueue(self, order_id: str, delay_seconds: int = 0) -> None:
         self.sent.append(order_id)
+        if delay_seconds:
+            self.timers.append((order_id, delay_seconds))
 
     def retry_later(self, receipt_handle: str, delay_seconds: int) -> None:
         self.delayed.append((receipt_handle, delay_seconds))

@@ -290,6 +290,16 @@ class PostgresOrders:
             ).fetchall()
         return [_order(r) for r in rows]
 
+    def expiring(self, before: datetime, limit: int = 100) -> list[Order]:
+        with self._pool.connection() as conn:  # orders_expiring
+            rows = conn.execute(
+                """SELECT * FROM orders WHERE expires_at IS NOT NULL
+                   AND status NOT IN ('confirmed', 'failed', 'cancelled', 'expired') AND status = 'open'
+                   AND expires_at <= %s ORDER BY expires_at LIMIT %s""",
+                (before, limit),
+            ).fetchall()
+        return [_order(r) for r in rows]
+
     def finished_since(self, since: datetime, limit: int = 500) -> list[Order]:
         """Orders that reached a final status after ``since``, newest first."""
         with self._pool.connection() as conn:

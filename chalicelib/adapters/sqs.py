@@ -27,8 +27,12 @@ class SqsOrderQueue:
             self._url = self._client.get_queue_url(QueueName=self._name)["QueueUrl"]
         return self._url
 
-    def enqueue(self, order_id: str) -> None:
-        self._client.send_message(QueueUrl=self.url, MessageBody=json.dumps({"orderId": order_id}))
+    def enqueue(self, order_id: str, delay_seconds: int = 0) -> None:
+        body = json.dumps({"orderId": order_id})
+        if delay_seconds > 0:
+            self._client.send_message(QueueUrl=self.url, MessageBody=body, DelaySeconds=min(delay_seconds, 900))
+        else:
+            self._client.send_message(QueueUrl=self.url, MessageBody=body)
 
     def retry_later(self, receipt_handle: str, delay_seconds: int) -> None:
         """Make a received message visible again after ``delay_seconds`` (SQS allows up to 12 hours)."""
@@ -66,8 +70,12 @@ class QuickSendSqs:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
 
-    def send_message(self, QueueUrl: str, MessageBody: str) -> dict[str, Any]:  # noqa: N803 (botocore's names)
-        body = json.dumps({"QueueUrl": QueueUrl, "MessageBody": MessageBody}).encode()
+    def send_message(self, QueueUrl: str, MessageBody: str,  # noqa: N803 (botocore's names)
+                     DelaySeconds: int | None = None) -> dict[str, Any]:  # noqa: N803
+        request: dict[str, Any] = {"QueueUrl": QueueUrl, "MessageBody": MessageBody}
+        if DelaySeconds is not None:
+            request["DelaySeconds"] = DelaySeconds
+        body = json.dumps(request).encode()
         response = self._http.post(self._endpoint, body, {"Content-Type": "application/x-amz-json-1.0",
                                                           "X-Amz-Target": "AmazonSQS.SendMessage"})
         try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -55,6 +56,10 @@ if TYPE_CHECKING:
     from ..domain.pools import Pool
 
 log = logging.getLogger(__name__)
+
+# A resting order's message is kept for its expiry when that is this close (SQS delays a message by at most 15
+# minutes); the sweeper sends one for a later expiry as it nears.
+EXPIRY_TIMER_HORIZON = timedelta(minutes=15)
 
 
 class OrderMovedOn(Exception):
@@ -124,6 +129,8 @@ class Executor:
                     order = self._advance(order, RoutingStarted())
             if order.status is Status.OPEN:
                 order = self._check_resting(order, cause)
+                if order.status is Status.OPEN:
+                    self._wait_for_expiry(order)
             if order.status is Status.TRIGGERED:
                 order = self._unless_expired(order) or self._advance(order, RoutingStarted())
             if order.status is Status.ROUTING:
@@ -156,6 +163,16 @@ class Executor:
         return self._advance(order, Triggered(cause=cause, pool_id=best.pool_id,
                                               quoted_out=order.token_out.format(best.amount_out),
                                               required_out=order.token_out.format(order.limit.min_amount_out)))
+
+    def _wait_for_expiry(self, order: Order) -> None:
+        """A resting order whose time ends soon keeps its message, which comes back when it does: the order then
+        expires on time. One that ends later lets its message go; the sweeper sends another as the time nears."""
+        assert order.limit is not None
+        if order.limit.expires_at is None:
+            return
+        remaining = (order.limit.expires_at - self._clock.now()).total_seconds()
+        if remaining <= EXPIRY_TIMER_HORIZON.total_seconds():
+            raise RetryLater(order.id, max(1, math.ceil(remaining)), "resting until its time in force ends")
 
     def _unless_expired(self, order: Order) -> Order | None:
         """The order expired, if a limit order's time is up; None otherwise."""

@@ -73,6 +73,10 @@ class Orders(Protocol):
 
     def claiming(self, base: str, quote: str) -> list[Order]: ...
 
+    def expiring(self, before: datetime, limit: int = 100) -> list[Order]:
+        """Resting orders whose time in force ends by ``before``, soonest first."""
+        ...
+
 
 class RestingOrders(Protocol):
     """The resting limit orders a pool event may wake, read through an index, and the change that wakes one."""
@@ -115,7 +119,9 @@ class PairLocks(Protocol):
 
 
 class OrderQueue(Protocol):
-    def enqueue(self, order_id: str) -> None: ...
+    def enqueue(self, order_id: str, delay_seconds: int = 0) -> None:
+        """Asks the worker to look at the order, at once or after ``delay_seconds`` (at most 900)."""
+        ...
 
 
 class Redelivery(Protocol):

@@ -3,16 +3,26 @@
 An order the worker should be moving that has not changed for ``stuck_after`` is enqueued again (a duplicate
 message is harmless: every step is conditional). After ``max_sweeps`` such attempts it is ended: confirmed if
 its swap landed after all, failed once the swap's signature has expired and so can never land.
+
+It is the resting orders' backstop too: each resting order whose time in force ends within ``EXPIRY_LOOKAHEAD``
+gets a message delayed until then (the worker expires it on time), and the trigger rechecks every pair, in case a
+pool event was lost.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 
+from ..domain.markets import PAIRS
 from .execution import Executor
 from .notifications import Notifier
 from .ports import Clock, OrderQueue, Orders
+from .triggers import Triggers
+
+# More than the sweeper's period (a minute), so that every expiry gets its message from at least one sweep.
+EXPIRY_LOOKAHEAD = timedelta(minutes=2)
 
 
 @dataclass
@@ -20,6 +30,8 @@ class SweepReport:
     requeued: int = 0
     ended: int = 0
     caught_up: int = 0
+    expiry_timers: int = 0
+    rechecked_triggered: int = 0
 
 
 class Sweeper:
@@ -33,6 +45,7 @@ class Sweeper:
         max_sweeps: int = 3,
         batch: int = 100,
         notifier: Notifier | None = None,
+        triggers: Triggers | None = None,
     ):
         self._orders = orders
         self._queue = queue
@@ -42,6 +55,7 @@ class Sweeper:
         self._max_sweeps = max_sweeps
         self._batch = batch
         self._notifier = notifier
+        self._triggers = triggers
 
     def sweep(self) -> SweepReport:
         report = SweepReport()
@@ -58,4 +72,10 @@ class Sweeper:
             # come back (it was dead-lettered, or the sweeper itself ended the order), still reaches subscribers.
             for order in self._orders.finished_since(now - 2 * self._stuck_after):
                 report.caught_up += self._notifier.catch_up(order.id, order.seq)
+        for order in self._orders.expiring(now + EXPIRY_LOOKAHEAD, self._batch):
+            assert order.limit is not None and order.limit.expires_at is not None
+            self._queue.enqueue(order.id, math.ceil(max(0.0, (order.limit.expires_at - now).total_seconds())))
+            report.expiry_timers += 1
+        if self._triggers is not None:
+            report.rechecked_triggered = len(self._triggers.on_pools_changed(PAIRS, cause="recheck").triggered)
         return report

@@ -4,6 +4,7 @@ statistics in PostgreSQL, queue depths in the emulator, and the Prometheus text 
 import hashlib
 import json
 import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -111,6 +112,21 @@ def test_quick_sends_reach_the_queue_and_are_refused_as_botocore_reports_it(sqs)
         sqs.send_message(QueueUrl=f"{url}-missing", MessageBody="x")
     assert quick_refusal.value.response["Error"]["Code"] == botocore_refusal.value.response["Error"]["Code"]
     assert quick.get_queue_url(QueueName=name)["QueueUrl"] == url  # every other call is botocore's
+
+
+def test_an_orders_timer_message_arrives_only_after_its_delay(sqs):
+    quick = QuickSendSqs(sqs, botocore.session.get_session().get_credentials())
+    name = f"timer-{uuid.uuid4().hex[:8]}"
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue = SqsOrderQueue(lambda: quick, name, url)
+    queue.enqueue("o-later", delay_seconds=2)
+    queue.enqueue("o-now")
+    first = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1, MaxNumberOfMessages=10).get("Messages", [])
+    assert [json.loads(m["Body"])["orderId"] for m in first] == ["o-now"]
+    deadline, later = time.monotonic() + 10, []
+    while not later and time.monotonic() < deadline:
+        later = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", [])
+    assert [json.loads(m["Body"])["orderId"] for m in later] == ["o-later"]
 
 
 def test_more_callers_than_redis_connections_wait_for_one_instead_of_failing(servers):

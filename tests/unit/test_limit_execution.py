@@ -11,6 +11,7 @@ from chalicelib.domain.commands import Limit, PlaceOrder
 from chalicelib.domain.limit_orders import TimeInForce
 from chalicelib.domain.orders import OrderType, Status, transaction_signature
 from chalicelib.services import errors as refused
+from chalicelib.services.execution import RetryLater
 from tests.unit.test_services import World
 
 FILLED = ["pending", "open", "triggered", "routing", "building", "submitted", "confirmed"]
@@ -148,13 +149,36 @@ def test_ioc_with_nothing_fillable_expires(world):
 
 def test_gtd_expires_at_its_time_and_its_swap_could_never_land_after_it(world):
     order = place(world, price="160", tif=TimeInForce.GTD, expires_at=world.clock.now() + timedelta(seconds=30))
-    assert world.executor.execute(order.id) is Status.OPEN
+    with pytest.raises(RetryLater) as kept:  # its message comes back when its time ends
+        world.executor.execute(order.id)
+    assert kept.value.delay_seconds == 30 and world.orders.get(order.id).status is Status.OPEN
     world.clock.current += timedelta(seconds=31)
     assert world.executor.execute(order.id) is Status.EXPIRED
     assert world.statuses(order.id) == ["pending", "open", "expired"]
     fillable = place(world, price="140", tif=TimeInForce.GTD, expires_at=world.clock.now() + timedelta(seconds=20))
     assert world.executor.execute(fillable.id) is Status.CONFIRMED
     assert world.orders.get(fillable.id).valid_until <= fillable.limit.expires_at  # capped by the expiry
+
+
+def test_a_gtd_ending_later_lets_its_message_go_and_the_sweeper_sends_one_as_the_time_nears(world):
+    order = place(world, price="160", tif=TimeInForce.GTD, expires_at=world.clock.now() + timedelta(hours=2))
+    assert world.executor.execute(order.id) is Status.OPEN  # no RetryLater: its message is deleted
+    world.engine.sweeper.sweep()
+    assert world.queue.timers == []  # two hours away
+    world.clock.current += timedelta(hours=2) - timedelta(seconds=90)
+    world.engine.sweeper.sweep()
+    assert world.queue.timers == [(order.id, 90)]
+    world.clock.current += timedelta(seconds=91)
+    assert world.executor.execute(order.id) is Status.EXPIRED
+
+
+def test_the_sweeper_rechecks_resting_orders_a_lost_pool_event_would_have_woken(world):
+    order = place(world, price="152")
+    world.executor.execute(order.id)
+    push_sol_price_up(world)  # and its pool event was lost
+    assert world.engine.sweeper.sweep().rechecked_triggered == 1
+    assert world.orders.get(order.id).status is Status.TRIGGERED
+    assert world.executor.execute(order.id) is Status.CONFIRMED
 
 
 def test_an_open_order_cancelled_never_triggers(world):

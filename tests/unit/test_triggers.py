@@ -7,6 +7,7 @@ import pytest
 
 from chalicelib.domain.limit_orders import TimeInForce
 from chalicelib.domain.orders import Status
+from chalicelib.services.execution import RetryLater
 from tests.unit.test_limit_execution import FILLED, place, push_sol_price_up
 from tests.unit.test_services import World
 
@@ -102,7 +103,9 @@ def test_buyers_trigger_when_the_price_falls(world):
 
 
 def test_an_expired_order_is_not_triggered_by_a_late_event_and_the_worker_expires_it(world):
-    order = rest(world, price="152", tif=TimeInForce.GTD, expires_at=world.clock.now() + timedelta(seconds=5))
+    order = place(world, price="152", tif=TimeInForce.GTD, expires_at=world.clock.now() + timedelta(seconds=5))
+    with pytest.raises(RetryLater):  # resting, its message kept for its expiry
+        world.executor.execute(order.id)
     world.clock.current += timedelta(seconds=6)
     push_sol_price_up(world)
     world.triggers.on_pools_changed([SOL_USDC])
