@@ -60,11 +60,11 @@ def _query() -> dict[str, str]:
 @app.route("/orders", methods=["POST"], authorizer=jwt_auth, content_types=["application/json"])
 @answers_problems
 def place_order() -> Response:
-    from chalicelib.api.requests import parse_market_order
+    from chalicelib.api.requests import parse_order
     from chalicelib.api.views import OrderAccepted
 
     request = app.current_request
-    order = parse_market_order(request.raw_body, bootstrap.settings().max_amount_in)
+    order = parse_order(request.raw_body, bootstrap.settings().max_amount_in)
     placed = engine().placement.place(_user_id(), request.headers.get("idempotency-key"), order.to_command(),
                                     app.lambda_context)
     logs.bind(orderId=placed.order_id)

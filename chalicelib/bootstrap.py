@@ -214,7 +214,7 @@ def build_engine(
     metric_sink = metric_sink or default_metric_sink(settings)
 
     notifier = Notifier(orders, connections, push)
-    order_service = OrderService(orders, queue, clock, publish=notifier.publish, metrics=metric_sink)
+    order_service = OrderService(orders, queue, clock, publish=notifier.publish, metrics=metric_sink, venues=venues)
     crash_points = CrashPoints(settings.crash_at, settings.crash_every)  # one count per process, as it kills one
     executor = Executor(orders, venues, notifier, clock, RetryPolicy(base_delay_seconds=settings.retry_base_seconds),
                         crash_points.reached, timedelta(seconds=settings.signature_validity_seconds),

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from .requests import MarketOrderRequest, OrderListQuery, QuoteQuery
+from .requests import LimitOrderRequest, MarketOrderRequest, OrderListQuery, QuoteQuery
 from .views import Health, Order, OrderAccepted, OrderPage, Pools, Problem, Quote, Swaps, Tokens
 
 VERSION = "1.0.0"
@@ -17,6 +17,7 @@ VERSION = "1.0.0"
 
 _MODELS: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
     (MarketOrderRequest, "validation"),
+    (LimitOrderRequest, "validation"),
     *((m, "serialization") for m in (Problem, OrderAccepted, Order, OrderPage, Quote, Tokens, Pools, Swaps, Health)),
 ]
 
@@ -86,13 +87,14 @@ def _paths() -> dict[str, Any]:
     return {
         "/orders": {
             "post": {
-                "operationId": "placeOrder", "summary": "Place a market order", "security": _BEARER,
+                "operationId": "placeOrder", "summary": "Place a market or a limit order", "security": _BEARER,
                 "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
                                 "schema": {"type": "string", "minLength": 1, "maxLength": 255},
                                 "description": "Repeat a request safely: the same key and body give the same order "
                                                "for 24 hours"}],
-                "requestBody": {"required": True,
-                                "content": {"application/json": {"schema": _ref("MarketOrderRequest")}}},
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    # "type" tells them apart: "limit" is required on a limit order, a market order may omit it.
+                    "oneOf": [_ref("MarketOrderRequest"), _ref("LimitOrderRequest")]}}}},
                 "responses": {
                     "202": _json("OrderAccepted", "Accepted; follow it over the WebSocket or at Location",
                                  {"Location": {"schema": {"type": "string"}}}),
@@ -171,8 +173,9 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "Order execution engine",
             "version": VERSION,
-            "description": "Market orders routed across Raydium and Meteora. Statuses stream over the WebSocket API "
-                           "(actions subscribe, unsubscribe, ping, submit). Every error is application/problem+json.",
+            "description": "Market and limit orders routed across Raydium and Meteora. Statuses stream over the "
+                           "WebSocket API (actions subscribe, unsubscribe, ping, submit). Every error is "
+                           "application/problem+json.",
         },
         "paths": _paths(),
         "components": {

@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -20,7 +21,8 @@ from pydantic import (
     field_validator,
 )
 
-from ..domain.commands import ListOrders, PlaceOrder, QuoteSwap
+from ..domain.commands import Limit, ListOrders, PlaceOrder, QuoteSwap
+from ..domain.limit_orders import TimeInForce
 from ..domain.limits import DEFAULT_MAX_AMOUNT_IN
 from ..domain.markets import pair_of
 from ..domain.orders import OrderType, Status
@@ -72,16 +74,14 @@ Amount = Annotated[
 ]
 
 
-class _TradeFields(BaseModel):
-    """What an order and a quote share: the pair, the amount and the slippage tolerance."""
+class _PairFields(BaseModel):
+    """What every order and a quote share: the pair and the amount."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
     token_in: TokenSymbol = Field(alias="tokenIn")
     token_out: TokenSymbol = Field(alias="tokenOut")
     amount_in: Amount = Field(alias="amountIn")
-    slippage_bps: StrictInt = Field(50, alias="slippageBps", ge=1, le=5000,
-                                    description="The most the output may fall short of the quote, in basis points")
 
     @field_validator("token_in", "token_out")
     @classmethod
@@ -99,6 +99,13 @@ class _TradeFields(BaseModel):
         return amount
 
 
+class _TradeFields(_PairFields):
+    """A market order's and a quote's fields: the pair, the amount and the slippage tolerance."""
+
+    slippage_bps: StrictInt = Field(50, alias="slippageBps", ge=1, le=5000,
+                                    description="The most the output may fall short of the quote, in basis points")
+
+
 class MarketOrderRequest(_TradeFields):
     """A market order: swap ``amountIn`` of ``tokenIn`` for as much ``tokenOut`` as the best venue gives."""
 
@@ -106,6 +113,40 @@ class MarketOrderRequest(_TradeFields):
 
     def to_command(self) -> PlaceOrder:
         return PlaceOrder(self.token_in, self.token_out, self.amount_in, self.slippage_bps, OrderType(self.type))
+
+
+class LimitOrderRequest(_PairFields):
+    """A limit order: swap ``amountIn`` of ``tokenIn`` only for at least its limit, now or while it rests."""
+
+    type: Literal["limit"]
+    limit_price: Amount | None = Field(
+        None, alias="limitPrice",
+        description="The price in the listed pair's quote token per base token (USDC per SOL for SOL/USDC), "
+                    "whichever way the order trades: a seller of the base gets at least it, a buyer pays at most it. "
+                    "Exactly one of limitPrice and minAmountOut.")
+    min_amount_out: Amount | None = Field(
+        None, alias="minAmountOut", description="The least the order accepts in tokenOut for its whole amountIn")
+    time_in_force: Literal["GTC", "GTD", "IOC", "FOK"] = Field(
+        "GTC", alias="timeInForce",
+        description="GTC rests until filled or cancelled (at most 30 days); GTD until expiresAt; IOC fills what it "
+                    "can now and drops the rest; FOK fills all of it now or nothing")
+    expires_at: AwareDatetime | None = Field(
+        None, alias="expiresAt", description="With GTD only: ISO 8601 with a timezone, 1 s to 30 days ahead")
+
+    @field_validator("limit_price", "min_amount_out")
+    @classmethod
+    def _positive(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None and value <= 0:
+            raise ValueError("must be greater than zero")
+        return value
+
+    def to_command(self) -> PlaceOrder:
+        return PlaceOrder(self.token_in, self.token_out, self.amount_in, None, OrderType.LIMIT,
+                          Limit(TimeInForce(self.time_in_force), self.limit_price, self.min_amount_out,
+                                self.expires_at))
+
+
+OrderRequest = MarketOrderRequest | LimitOrderRequest
 
 
 class QuoteQuery(_TradeFields):
@@ -149,7 +190,7 @@ class SubmitMessage(BaseModel):
     idempotency_key: str | None = Field(None, alias="idempotencyKey", min_length=1, max_length=255)
 
 
-ORDER_TYPES = ("market",)
+ORDER_TYPES = ("market", "limit")
 
 
 def _field_errors(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
@@ -164,7 +205,7 @@ def _unprocessable(errors: list[dict[str, str]]) -> Unprocessable:
     return Unprocessable("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors)
 
 
-Trade = TypeVar("Trade", bound=_TradeFields)
+Trade = TypeVar("Trade", bound=_PairFields)
 
 
 def _tradable(fields: Trade) -> Trade:
@@ -195,13 +236,15 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number")
 
 
-def market_order(body: Any, max_amount_in: Decimal = DEFAULT_MAX_AMOUNT_IN, prefix: str = "") -> MarketOrderRequest:
-    """A decoded order body, validated; Unprocessable naming every field that is wrong."""
+def order_request(body: Any, max_amount_in: Decimal = DEFAULT_MAX_AMOUNT_IN, prefix: str = "") -> OrderRequest:
+    """A decoded order body, validated as its ``type`` says; Unprocessable naming every field that is wrong."""
     if not isinstance(body, dict):
         raise _unprocessable([{"field": prefix.rstrip(".") or "body", "message": "must be a JSON object"}])
     kind = body.get("type", "market")
     if kind not in ORDER_TYPES:
         raise _unprocessable([{"field": f"{prefix}type", "message": f"must be one of: {', '.join(ORDER_TYPES)}"}])
+    if kind == "limit":
+        return _limit_order(body, max_amount_in, prefix)
     try:
         order = MarketOrderRequest.model_validate(body, context={"max_amount_in": max_amount_in})
     except ValidationError as error:
@@ -209,8 +252,29 @@ def market_order(body: Any, max_amount_in: Decimal = DEFAULT_MAX_AMOUNT_IN, pref
     return _tradable(order)
 
 
-def parse_market_order(raw: bytes | None, max_amount_in: Decimal = DEFAULT_MAX_AMOUNT_IN) -> MarketOrderRequest:
-    return market_order(parse_json_body(raw), max_amount_in)
+def _limit_order(body: dict[str, Any], max_amount_in: Decimal, prefix: str) -> LimitOrderRequest:
+    errors = []
+    if "slippageBps" in body:
+        errors.append({"field": f"{prefix}slippageBps",
+                       "message": "not taken on a limit order: its limit is the protection"})
+    try:
+        order = LimitOrderRequest.model_validate({k: v for k, v in body.items() if k != "slippageBps"},
+                                                 context={"max_amount_in": max_amount_in})
+    except ValidationError as error:
+        raise _unprocessable(errors + _field_errors(error, prefix)) from None
+    if (order.limit_price is None) == (order.min_amount_out is None):
+        errors.append({"field": f"{prefix}limitPrice", "message": "give exactly one of limitPrice and minAmountOut"})
+    if order.expires_at is not None and order.time_in_force != "GTD":
+        errors.append({"field": f"{prefix}expiresAt", "message": f"goes with GTD only, not {order.time_in_force}"})
+    if order.time_in_force == "GTD" and order.expires_at is None:
+        errors.append({"field": f"{prefix}expiresAt", "message": "a GTD order needs expiresAt"})
+    if errors:
+        raise _unprocessable(errors)
+    return _tradable(order)
+
+
+def parse_order(raw: bytes | None, max_amount_in: Decimal = DEFAULT_MAX_AMOUNT_IN) -> OrderRequest:
+    return order_request(parse_json_body(raw), max_amount_in)
 
 
 def parse_quote_query(params: dict[str, str] | None, max_amount_in: Decimal = DEFAULT_MAX_AMOUNT_IN) -> QuoteQuery:
@@ -229,9 +293,9 @@ def parse_order_list_query(params: dict[str, str] | None) -> OrderListQuery:
 
 
 def parse_submit(message: dict[str, Any], max_amount_in: Decimal = DEFAULT_MAX_AMOUNT_IN) -> tuple[
-        MarketOrderRequest, str | None]:
+        OrderRequest, str | None]:
     try:
         submit = SubmitMessage.model_validate(message)
     except ValidationError as error:
         raise _unprocessable(_field_errors(error)) from None
-    return market_order(submit.order, max_amount_in, prefix="order."), submit.idempotency_key
+    return order_request(submit.order, max_amount_in, prefix="order."), submit.idempotency_key

@@ -165,16 +165,31 @@ class OrderSummary(_Out):
         return cls(**cls.fields_of(order))
 
 
+class Executable(_Out):
+    """Why an open limit order has not filled yet, computed when it is read."""
+
+    quotedOut: str = Field(description="The venues' best output for the order's whole size now, in tokenOut")
+    requiredOut: str = Field(description="The least the order accepts (its minAmountOut)")
+    shortfallBps: str = Field(description="How far the quote is below the requirement, in basis points of it")
+
+
 class Order(OrderSummary):
     """An order whole: its summary, every event as the WebSocket sent it, and the routing decision."""
 
     events: list[OrderEvent] = Field(description="Every status the order went through, as the WebSocket sent them")
     routing: Routing | None = Field(description="Both venues' quotes and why one was chosen")
+    executable: Executable | None = Field(None, description="An open limit order only: the best quote for its "
+                                                            "whole size against its limit, now")
 
     @classmethod
     def of_details(cls, details: OrderDetails) -> Order:
-        return cls(**OrderSummary.fields_of(details.order), events=[OrderEvent.of(e) for e in details.events],
-                   routing=Routing.of(details.routing))
+        order, executable = details.order, details.executable
+        return cls(**OrderSummary.fields_of(order), events=[OrderEvent.of(e) for e in details.events],
+                   routing=Routing.of(details.routing),
+                   executable=None if executable is None else Executable(
+                       quotedOut=order.token_out.format(executable.quoted_out),
+                       requiredOut=order.token_out.format(executable.required_out),
+                       shortfallBps=str(executable.shortfall_bps)))
 
 
 class OrderPage(_Out):

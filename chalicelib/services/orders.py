@@ -11,13 +11,14 @@ from datetime import datetime
 
 from ..domain.commands import ListOrders, PlaceOrder
 from ..domain.events import Accepted, Cancelled, Failed
-from ..domain.limit_orders import InvalidTerms, LimitTerms, TimeInForce, limit_terms
+from ..domain.limit_orders import InvalidTerms, LimitTerms, TimeInForce, limit_terms, shortfall_bps
+from ..domain.markets import reserves_of
 from ..domain.orders import Order, OrderEvent, OrderType, Status
 from ..domain.telemetry import order_measurements
 from ..domain.tokens import TOKENS
 from .errors import Conflict, Invalid, Malformed, NotFound, Unavailable
-from .ports import Clock, MetricsSink, NoMetrics, OrderQueue, Orders
-from .read_models import OrderDetails, OrderPage
+from .ports import Clock, MetricsSink, NoMetrics, OrderQueue, Orders, VenueData
+from .read_models import Executability, OrderDetails, OrderPage
 
 # A cancel races the worker; each lost race means the order moved one step, and there are three before submitting.
 _CANCEL_ATTEMPTS = 5
@@ -39,6 +40,7 @@ class OrderService:
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         publish: Callable[[str, list[OrderEvent]], None] = lambda order_id, events: None,
         metrics: MetricsSink | None = None,
+        venues: VenueData | None = None,
     ):
         self._orders = orders
         self._queue = queue
@@ -46,6 +48,7 @@ class OrderService:
         self._new_id = new_id
         self._publish = publish  # streams a change made here (a cancel) to the order's subscribers
         self._metrics = metrics or NoMetrics()
+        self._venues = venues  # limit orders: what the pools could pay, and why an open order has not filled
 
     def place(self, user_id: str, request: PlaceOrder, order_id: str | None = None) -> Order:
         """Stores the order and queues it for the worker.
@@ -71,6 +74,9 @@ class OrderService:
             updated_at=now,
             limit=None if request.limit is None else _terms(request, amount_in, now),
         )
+        if order.limit is not None:
+            assert request.limit is not None
+            self._within_reach(order, order.limit, "limitPrice" if request.limit.limit_price else "minAmountOut")
         accepted = OrderEvent(order.id, 1, Status.PENDING, now, Accepted(
             type=str(order.type), token_in=token_in.symbol, token_out=token_out.symbol,
             amount_in=str(request.amount_in), slippage_bps=order.slippage_bps).data())
@@ -89,6 +95,28 @@ class OrderService:
             raise Unavailable("orders cannot be queued right now; try again", retry_after_seconds=1) from error
         self._metrics.record(order_measurements(order, accepted))
         return order
+
+    def _within_reach(self, order: Order, terms: LimitTerms, field: str) -> None:
+        """A limit asking for more than every pool of the pair holds could never fill: refused at once."""
+        if self._venues is None:
+            return
+        held = sum(reserves_of(pool)[0 if pool.base == order.token_out.symbol else 1]
+                   for pool in self._venues.pools(order.token_in.symbol, order.token_out.symbol))
+        if terms.min_amount_out >= held:
+            raise Invalid(f"the limit asks for {order.token_out.format(terms.min_amount_out)} "
+                          f"{order.token_out.symbol}, more than the venues' pools hold "
+                          f"({order.token_out.format(held)}): it could never fill",
+                          [{"field": field, "message": "more than the venues' pools could ever pay"}])
+
+    def executable(self, order: Order) -> Executability | None:
+        """Why an open limit order has not filled yet, read now: the best quote for its whole size against what it
+        requires (the marginal price touching the limit is not a fill at the limit for the full size)."""
+        if order.status is not Status.OPEN or order.limit is None or self._venues is None:
+            return None
+        quotes = [q for q in self._venues.quote(order.token_in.symbol, order.token_out.symbol, order.amount_in)
+                  if q.error is None]
+        best = max((q.amount_out for q in quotes), default=0)
+        return Executability(best, order.limit.min_amount_out, shortfall_bps(best, order.limit.min_amount_out))
 
     def _repeat(self, existing: Order | None, user_id: str, request: PlaceOrder) -> Order:
         assert existing is not None  # orders are never deleted
@@ -119,7 +147,8 @@ class OrderService:
 
     def view(self, user_id: str, order_id: str) -> OrderDetails:
         order = self.owned(user_id, order_id)
-        return OrderDetails(order, self._orders.events(order.id), self._orders.decision(order.id))
+        return OrderDetails(order, self._orders.events(order.id), self._orders.decision(order.id),
+                            self.executable(order))
 
     def page(self, user_id: str, query: ListOrders) -> OrderPage:
         """One page of the caller's orders, newest first, and the cursor of the next page (None: last page)."""

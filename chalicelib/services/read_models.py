@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from ..domain.orders import Order, OrderEvent, Status
 from ..domain.routing import RecordedDecision, RoutingDecision
@@ -19,12 +20,24 @@ class PlacedOrder:
 
 
 @dataclass(frozen=True)
+class Executability:
+    """An open limit order against the venues now: the best output for its whole size, what it requires, and the
+    shortfall in basis points of the requirement (0 once it can fill)."""
+
+    quoted_out: int
+    required_out: int
+    shortfall_bps: Decimal
+
+
+@dataclass(frozen=True)
 class OrderDetails:
-    """An order whole: its current state, every event it went through, and how it was routed (once it was)."""
+    """An order whole: its current state, every event it went through, how it was routed (once it was), and for
+    an open limit order why it has not filled yet."""
 
     order: Order
     events: list[OrderEvent]
     routing: RecordedDecision | None
+    executable: Executability | None = None
 
 
 @dataclass(frozen=True)

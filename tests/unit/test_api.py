@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from chalicelib.api import views
 from chalicelib.api.http import guard
 from chalicelib.api.problems import TooManyRequests, Unprocessable
-from chalicelib.api.requests import OrderListQuery, parse_market_order, parse_order_list_query, parse_quote_query
+from chalicelib.api.requests import OrderListQuery, parse_order, parse_order_list_query, parse_quote_query
 from chalicelib.api.websocket import WebsocketSessions
 from chalicelib.auth import Principal, issue_token, verify_principal
 from chalicelib.domain.limits import TokenBucket
@@ -292,7 +292,7 @@ def _guarded_app(world, limiter):
 
     @app.route("/orders", methods=["POST"], content_types=["application/json"])
     def place():
-        parse_market_order(app.current_request.raw_body)
+        parse_order(app.current_request.raw_body)
         return {"ok": True}
 
     @app.route("/health")

@@ -7,7 +7,7 @@ import jwt
 import pytest
 
 from chalicelib.api.problems import BadRequest, Unprocessable
-from chalicelib.api.requests import parse_market_order
+from chalicelib.api.requests import parse_order
 from chalicelib.auth import issue_token, verify_token
 from chalicelib.services import errors as refused
 from infra.local.event_source import failed_message_ids
@@ -16,12 +16,12 @@ VALID = {"type": "market", "tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1.
 
 
 def test_a_valid_order_with_defaults():
-    order = parse_market_order(json.dumps({"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": 2}).encode())
+    order = parse_order(json.dumps({"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": 2}).encode())
     assert (order.type, order.slippage_bps, str(order.amount_in)) == ("market", 50, "2")
 
 
 def test_a_json_number_keeps_its_exact_decimal_value():
-    order = parse_market_order(b'{"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": 0.1}')
+    order = parse_order(b'{"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": 0.1}')
     assert str(order.amount_in) == "0.1"
 
 
@@ -40,14 +40,14 @@ def test_a_json_number_keeps_its_exact_decimal_value():
         ({"slippageBps": 0}, "slippageBps"),
         ({"slippageBps": 5001}, "slippageBps"),
         ({"slippageBps": "100"}, "slippageBps"),
-        ({"type": "limit"}, "type"),
+        ({"type": "stop-loss"}, "type"),
         ({"extra": 1}, "extra"),
         ({"tokenIn": None}, "tokenIn"),
     ],
 )
 def test_invalid_orders_name_the_field(change, field):
     with pytest.raises(Unprocessable) as caught:
-        parse_market_order(json.dumps({**VALID, **change}).encode())
+        parse_order(json.dumps({**VALID, **change}).encode())
     assert field in [e["field"] for e in caught.value.errors]
     assert caught.value.to_problem()["status"] == 422
 
@@ -55,12 +55,12 @@ def test_invalid_orders_name_the_field(change, field):
 @pytest.mark.parametrize("body", [b"", b"{", b'{"amountIn": NaN}', b'{"amountIn": Infinity}', b"\xff"])
 def test_unparseable_bodies_are_bad_requests(body):
     with pytest.raises(BadRequest):
-        parse_market_order(body)
+        parse_order(body)
 
 
 def test_missing_fields_are_reported():
     with pytest.raises(Unprocessable) as caught:
-        parse_market_order(b"{}")
+        parse_order(b"{}")
     assert {"tokenIn", "tokenOut", "amountIn"} <= {e["field"] for e in caught.value.errors}
 
 

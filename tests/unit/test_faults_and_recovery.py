@@ -162,22 +162,22 @@ class QueueDownOnce:
 
 
 def test_a_keyed_order_that_could_not_be_queued_stays_pending_and_its_retry_queues_it(world):
-    from chalicelib.api.requests import parse_market_order
+    from chalicelib.api.requests import parse_order
     from chalicelib.services.orders import OrderService
 
     queue = QueueDownOnce()
     service = OrderService(world.orders, queue, world.clock)
     body = b'{"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1.5"}'
     with pytest.raises(refused.Unavailable, match="same Idempotency-Key"):
-        service.place("alice", parse_market_order(body).to_command(),
+        service.place("alice", parse_order(body).to_command(),
                       order_id="a7c3f0de-0000-4000-8000-000000000001")
     assert world.orders.get("a7c3f0de-0000-4000-8000-000000000001").status is Status.PENDING
-    again = service.place("alice", parse_market_order(body.replace(b"1.5", b"1.50")).to_command(),
+    again = service.place("alice", parse_order(body.replace(b"1.5", b"1.50")).to_command(),
                           order_id="a7c3f0de-0000-4000-8000-000000000001")
     assert again.id == "a7c3f0de-0000-4000-8000-000000000001" and queue.sent == [again.id]
     assert len(world.orders.orders) == 1
     with pytest.raises(refused.Invalid):
-        service.place("alice", parse_market_order(body.replace(b"1.5", b"2")).to_command(),
+        service.place("alice", parse_order(body.replace(b"1.5", b"2")).to_command(),
                       order_id="a7c3f0de-0000-4000-8000-000000000001")
 
 

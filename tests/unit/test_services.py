@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from chalicelib.api.problems import ProblemError
-from chalicelib.api.requests import parse_market_order
+from chalicelib.api.requests import parse_order
 from chalicelib.api.websocket import WebsocketSessions
 from chalicelib.auth import Principal
 from chalicelib.bootstrap import build_engine
@@ -66,7 +66,7 @@ class World:
 
     def place(self, user="alice", body=None):
         body = body or {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1.5", "slippageBps": 100}
-        return self.service.place(user, parse_market_order(json.dumps(body).encode()).to_command())
+        return self.service.place(user, parse_order(json.dumps(body).encode()).to_command())
 
     def statuses(self, order_id):
         return [str(e.status) for e in self.orders.events(order_id)]
@@ -92,7 +92,7 @@ def test_an_order_that_cannot_be_queued_is_refused_and_closed(world):
     service = OrderService(world.orders, BrokenQueue(), world.clock)
     with pytest.raises(refused.Unavailable):
         body = b'{"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1"}'
-        service.place("alice", parse_market_order(body).to_command())
+        service.place("alice", parse_order(body).to_command())
     (order,) = world.orders.orders.values()
     assert order.status is Status.FAILED and "could not be queued" in order.failure_reason
 
