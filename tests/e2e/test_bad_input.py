@@ -63,6 +63,37 @@ class Case:
     headers: dict[str, str] = field(default_factory=lambda: dict(GOOD))
 
 
+LIMIT = {"type": "limit", "tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1.5", "limitPrice": "1000"}
+
+
+def _limit(**change: Any) -> dict[str, Any]:
+    return {k: v for k, v in {**LIMIT, **change}.items() if v is not None}
+
+
+def limit_cases() -> list[Case]:
+    ahead = lambda **delta: (datetime.now(UTC) + timedelta(**delta)).isoformat()  # noqa: E731
+    return [
+        Case("limit: both limitPrice and minAmountOut", 422, body=_limit(minAmountOut="1500")),
+        Case("limit: neither limitPrice nor minAmountOut", 422, body=_limit(limitPrice=None)),
+        *(Case(f"limit: limitPrice {value!r}", 422, body=_limit(limitPrice=value)) for value in [
+            "0", "-1", -5, "NaN", "Infinity", "1e3", "150.0000001", True, "", "abc"]),
+        *(Case(f"limit: minAmountOut {value!r}", 422, body=_limit(limitPrice=None, minAmountOut=value))
+          for value in ["0", "-1", "0.0000001", "99999999999"]),  # the last: more than every pool holds
+        *(Case(f"limit: timeInForce {value!r}", 422, body=_limit(timeInForce=value)) for value in [
+            "DAY", "gtc", 1, ""]),
+        *(Case(f"limit: expiresAt with {tif}", 422, body=_limit(timeInForce=tif, expiresAt=ahead(hours=1)))
+          for tif in ("GTC", "IOC", "FOK")),
+        Case("limit: GTD without expiresAt", 422, body=_limit(timeInForce="GTD")),
+        Case("limit: GTD without a timezone", 422, body=_limit(timeInForce="GTD",
+                                                               expiresAt=ahead(hours=1).split("+")[0])),
+        Case("limit: GTD in the past", 422, body=_limit(timeInForce="GTD", expiresAt=ahead(minutes=-1))),
+        Case("limit: GTD beyond 30 days", 422, body=_limit(timeInForce="GTD", expiresAt=ahead(days=31))),
+        Case("limit: GTD not a time", 422, body=_limit(timeInForce="GTD", expiresAt="tomorrow")),
+        Case("limit: slippageBps", 422, body=_limit(slippageBps=100)),
+        Case("limit: an unlisted pair", 422, body=_limit(tokenOut="USDT", tokenIn="USDC")),
+    ]
+
+
 def _amount(value: Any, token_in: str = "SOL", token_out: str = "USDC") -> dict[str, Any]:
     return {**ORDER, "amountIn": value, "tokenIn": token_in, "tokenOut": token_out}
 
@@ -143,6 +174,7 @@ def http_cases(victim_order: str) -> list[Case]:
         Case("an unknown route", 404, "GET", "/admin", headers={}),
         Case("PUT on orders", 405, "PUT", "/orders", body=ORDER),
         Case("PATCH an order", 405, "PATCH", f"/orders/{victim_order}", body={"status": "confirmed"}),
+        *limit_cases(),
     ]
     return cases
 
@@ -174,6 +206,9 @@ def ws_cases(victim_order: str) -> list[WsCase]:
         WsCase("submit with an extra field", 422, submit({**ORDER, "userId": VICTIM})),
         WsCase("submit an order that is a string", 422, json.dumps({"action": "submit", "order": "SOL"})),
         WsCase("submit with no order", 422, json.dumps({"action": "submit"})),
+        WsCase("submit a limit with both limits", 422, submit(_limit(minAmountOut="1500"))),
+        WsCase("submit a limit with slippageBps", 422, submit(_limit(slippageBps=100))),
+        WsCase("submit a GTD limit without expiresAt", 422, submit(_limit(timeInForce="GTD"))),
         WsCase("a 40 KB frame", 1009, json.dumps({"action": "ping", "pad": "x" * 40_000})),
         *(WsCase(f"connect with token: {name}", 401, token=token if token is not None else "")
           for name, token in FORGED_TOKENS.items() if name in ("not a jwt", "wrong secret", "alg none", "expired",

@@ -10,6 +10,7 @@ import aiohttp
 import boto3
 import pytest
 from chalice.app import WebsocketAPI
+from yarl import URL
 
 from chalicelib.adapters.redis_store import RedisConnections
 from chalicelib.adapters.websocket import ConnectionsApi, WebsocketPush
@@ -168,6 +169,20 @@ def test_rest_routes_run_through_chalice_with_its_authorizer(gateway):
     (status, body), unauthorised = asyncio.run(scenario())
     assert status == 200 and body["status"] == "ok", body
     assert unauthorised == 401
+
+
+def test_a_path_with_control_characters_reaches_the_api_and_gets_a_problem(gateway):
+    _, http_port, _, _ = gateway
+    token = issue_token("alice", TEST_JWT_SECRET)
+
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            url = URL(f"http://127.0.0.1:{http_port}/orders/%C2%B7%0A%1E%01i", encoded=True)  # found by schemathesis
+            async with session.delete(url, headers={"Authorization": f"Bearer {token}"}) as r:
+                return r.status, r.headers["Content-Type"], await r.json(content_type=None)
+
+    status, content_type, body = asyncio.run(scenario())
+    assert status == 404 and content_type.startswith("application/problem+json") and body["status"] == 404
 
 
 def test_the_engines_connections_client_posts_and_learns_when_a_connection_is_gone(gateway):

@@ -34,7 +34,9 @@ class RestApi:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_PAYLOAD_BYTES)
-        app.router.add_route("*", "/{tail:.*}", self.handle)
+        # Every path, control characters included (``.`` stops at a newline, and aiohttp would answer 404 itself
+        # in plain text): API Gateway hands such a path to the API, which answers in problem details.
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self.handle)
         return app
 
     async def handle(self, request: web.Request) -> web.Response:
