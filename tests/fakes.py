@@ -85,6 +85,10 @@ class FakeOrders:
                    and o.updated_at < before]
         return sorted(waiting, key=lambda o: o.updated_at)[:limit]
 
+    def any_resting(self, base: str, quote: str) -> bool:
+        return any(o.status is Status.OPEN and o.limit is not None
+                   and {o.token_in.symbol, o.token_out.symbol} == {base, quote} for o in self.orders.values())
+
     def resting(self, token_in: str, token_out: str, key_bound: Decimal, limit: int) -> list[Order]:
         found = [o for o in self.orders.values() if o.status is Status.OPEN and o.limit is not None
                  and (o.token_in.symbol, o.token_out.symbol) == (token_in, token_out)

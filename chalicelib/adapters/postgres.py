@@ -272,6 +272,16 @@ class PostgresOrders:
             ).fetchall()
         return [_order(r) for r in rows]
 
+    def any_resting(self, base: str, quote: str) -> bool:
+        with self._pool.connection() as conn:  # orders_resting, twice: one index probe per direction
+            row = conn.execute(
+                """SELECT EXISTS (SELECT 1 FROM orders WHERE status = 'open' AND token_in = %s AND token_out = %s)
+                       OR EXISTS (SELECT 1 FROM orders WHERE status = 'open' AND token_in = %s AND token_out = %s)
+                       AS found""",
+                (base, quote, quote, base),
+            ).fetchone()
+        return bool(row and row["found"])
+
     def resting(self, token_in: str, token_out: str, key_bound: Decimal, limit: int) -> list[Order]:
         with self._pool.connection() as conn:  # orders_resting: only what the price may satisfy, best first
             rows = conn.execute(

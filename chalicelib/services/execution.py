@@ -281,6 +281,9 @@ class Executor:
         receipt = self._venues.swap_status(order.tx_signature) if ask_venue_first or expired else None
         if receipt is not None:
             return self._confirm(order, receipt)
+        if order.limit is not None and order.expired_at(now) and not order.swap_may_still_land(now):
+            # Its time is up and nothing sent under its signature can land now: it ends expired, never signed again.
+            return self._missed_limit(order, order.limit, "its time in force ended before its swap landed")
         plan = before_sending(order, now, self._retry)
         if plan.step is Step.SIGN_AGAIN:
             order = self._sign_again(order)
@@ -298,8 +301,10 @@ class Executor:
         except VenueError as error:
             venue_ms = self._ms_since(sent_at)
             now = self._clock.now()
-            if order.limit is not None and isinstance(error, SlippageExceeded):
-                # Refused below the least output, and recorded so under the signature: nothing of it can land.
+            if order.limit is not None and (isinstance(error, SlippageExceeded) or
+                                            (not error.transient and order.expired_at(now))):
+                # Refused below the least output, or past its time, and recorded so under the signature: nothing of
+                # it can land. A resting order rests again; one that may not rest, or whose time is up, expires.
                 return self._missed_limit(order, order.limit, str(error))
             return self._carry_out(order, after_failed_send(order, error.transient, now, self._retry), str(error),
                                    now, venue_ms, sent=True)

@@ -69,6 +69,8 @@ class Orders(Protocol):
 
     def decision(self, order_id: str) -> RecordedDecision | None: ...
 
+    def any_resting(self, base: str, quote: str) -> bool: ...
+
     def resting(self, token_in: str, token_out: str, key_bound: Decimal, limit: int) -> list[Order]: ...
 
     def claiming(self, base: str, quote: str) -> list[Order]: ...
@@ -80,6 +82,10 @@ class Orders(Protocol):
 
 class RestingOrders(Protocol):
     """The resting limit orders a pool event may wake, read through an index, and the change that wakes one."""
+
+    def any_resting(self, base: str, quote: str) -> bool:
+        """Whether any limit order of the pair rests (open), in either direction."""
+        ...
 
     def resting(self, token_in: str, token_out: str, key_bound: Decimal, limit: int) -> list[Order]:
         """Open orders selling ``token_in`` for ``token_out`` whose priority key is at most ``key_bound``, best

@@ -57,6 +57,8 @@ class Triggers:
         return report
 
     def _evaluate(self, base: str, quote: str, cause: str, report: TriggerReport) -> None:
+        if not self._orders.any_resting(base, quote):
+            return  # the common case under market orders alone: one indexed read, no pool state to parse
         state = {pool.id: pool for pool in self._venues.pools(base, quote)}
         for claiming in self._orders.claiming(base, quote):
             self._take(state, claiming)
@@ -70,6 +72,8 @@ class Triggers:
             key_bound = bound + slack if side is Side.SELL else -bound + slack
             for order in self._orders.resting(token_in, token_out, key_bound, self._max_checked):
                 report.checked += 1
+                if order.expired_at(self._clock.now()):
+                    continue  # its own message expires it
                 if self._trigger(order, state, cause):
                     report.triggered.append(order.id)
 

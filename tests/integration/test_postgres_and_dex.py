@@ -195,8 +195,10 @@ def test_resting_orders_are_read_through_the_index_best_price_first_and_only_up_
     orders = PostgresOrders(db)
     with db.connection() as conn:  # this pair's orders from other tests would blur the order of the result
         conn.execute("UPDATE orders SET status = 'cancelled' WHERE token_in = 'JUP' AND status = 'open'")
+    assert not orders.any_resting("USDC", "JUP")  # either way round, nothing rests on the pair
     prices = ["0.95", "0.90", "0.90", "1.20", "0.80"]
     placed = [_resting_sell(orders, p) for p in prices]
+    assert orders.any_resting("JUP", "USDC") and orders.any_resting("USDC", "JUP")
     found = orders.resting("JUP", "USDC", Decimal("0.95"), 10)
     assert [o.id for o in found] == [placed[4].id, placed[1].id, placed[2].id, placed[0].id]  # price, then time
     assert found[0].limit.min_amount_out == 800_000_000  # 1,000 JUP at 0.80

@@ -10,6 +10,7 @@ import pytest
 from chalicelib.domain.commands import Limit, PlaceOrder
 from chalicelib.domain.limit_orders import TimeInForce
 from chalicelib.domain.orders import OrderType, Status, transaction_signature
+from chalicelib.domain.venues import VenueUnavailable
 from chalicelib.services import errors as refused
 from chalicelib.services.execution import RetryLater
 from tests.unit.test_services import World
@@ -208,3 +209,15 @@ def test_terms_a_limit_order_may_not_have_are_refused_naming_the_field(world):
         place(world, price="160", tif=TimeInForce.GTD)
     assert caught.value.fields[0]["field"] == "expiresAt"
     assert world.orders.orders == {} and world.queue.sent == []
+
+
+def test_an_order_whose_time_ends_while_its_swap_is_retried_expires_and_is_never_signed_again(world):
+    order = place(world, price="140", tif=TimeInForce.GTD, expires_at=world.clock.now() + timedelta(seconds=20))
+    world.venues.failures = [VenueUnavailable("venue timeout")]  # transient: the swap is retried after a backoff
+    with pytest.raises(RetryLater):
+        world.executor.execute(order.id)
+    assert world.orders.get(order.id).valid_until <= order.limit.expires_at
+    world.clock.current += timedelta(seconds=30)  # past its expiry and its signature's grace
+    assert world.executor.execute(order.id) is Status.EXPIRED
+    assert world.statuses(order.id)[-2:] == ["submitted", "expired"]
+    assert world.venues.swap_calls == 1 and world.venues.ledger == {}

@@ -111,3 +111,14 @@ def test_an_expired_order_is_not_triggered_by_a_late_event_and_the_worker_expire
     world.triggers.on_pools_changed([SOL_USDC])
     assert world.executor.execute(order.id) is Status.EXPIRED  # triggered or not, no swap after its time
     assert not any(r.memo == order.id for r in world.venues.ledger.values())
+
+
+def test_an_event_of_a_pair_with_nothing_resting_reads_no_pool_state(world):
+    read = []
+    pools = world.venues.pools
+    world.venues.pools = lambda *args: read.append(args) or pools(*args)
+    assert world.triggers.on_pools_changed([SOL_USDC]).checked == 0 and read == []
+    rest(world, price="160")
+    read.clear()  # placing read them too (a limit beyond every pool's reserves is refused)
+    world.triggers.on_pools_changed([SOL_USDC])
+    assert read == [SOL_USDC]
