@@ -142,6 +142,23 @@ def dex_swaps() -> Response:
     return view_response(Swaps.of(order_id, engine().market.swaps(order_id)))
 
 
+@app.route("/dex/swaps", methods=["POST"], authorizer=jwt_auth, content_types=["application/json"])
+@answers_problems
+def trade_on_a_venue() -> Response:
+    """Another trader's swap straight on one pool, as any wallet trades on a chain: it moves the price, and the
+    venues publish it as a pool event before the answer goes."""
+    from chalicelib.api.requests import parse_direct_swap
+
+    trade = parse_direct_swap(app.current_request.raw_body, bootstrap.settings().max_amount_in).to_command()
+    try:
+        receipt = engine().market.trade(_user_id(), trade)
+    finally:
+        _publish_pool_events()
+    from chalicelib.api.views import Swap
+
+    return view_response(Swap.of(receipt), status=201)
+
+
 @app.route("/metrics", methods=["GET"], authorizer=jwt_auth)
 @answers_problems
 def metrics() -> Response:

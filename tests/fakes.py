@@ -189,9 +189,9 @@ class FakeVenues:
                 if {p.base, p.quote} == {token_in, token_out}]
 
     def swap(self, signature: str, memo: str, pool_id: str, token_in: str, token_out: str, amount_in: int,
-             min_out: int, valid_until: datetime | None = None) -> SwapReceipt:
+             min_out: int, valid_until: datetime | None = None, injected_failures: bool = True) -> SwapReceipt:
         self.swap_calls += 1
-        if self.failures:
+        if self.failures and injected_failures:
             raise self.failures.pop(0)
         if signature in self.ledger:
             return self.ledger[signature]

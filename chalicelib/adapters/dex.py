@@ -104,12 +104,14 @@ class MockDexNetwork:
 
     def swap(
         self, signature: str, memo: str, pool_id: str, token_in: str, token_out: str, amount_in: int, min_out: int,
-        valid_until: datetime | None = None,
+        valid_until: datetime | None = None, injected_failures: bool = True,
     ) -> SwapReceipt:
         """Execute once under ``signature``: a second call with it returns the first swap's receipt, or raises the
-        first call's failure again. After ``valid_until`` (its blockhash expired) the signature is refused."""
+        first call's failure again. After ``valid_until`` (its blockhash expired) the signature is refused.
+        ``DEX_FAILURE_RATE`` simulates the engine's own swaps failing; another trader's swap passes
+        ``injected_failures=False``."""
         self._sleep(self._swap_latency.sample(self._rng))
-        if self._rng.random() < self._failure_rate:
+        if injected_failures and self._rng.random() < self._failure_rate:
             raise VenueUnavailable("transaction expired before it landed (injected venue failure)")
         with self._db.connection() as conn, conn.transaction():
             # Lock the pool first: two attempts under one signature then queue up, and the second sees the first.

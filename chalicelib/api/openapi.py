@@ -9,8 +9,8 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from .requests import LimitOrderRequest, MarketOrderRequest, OrderListQuery, QuoteQuery
-from .views import Health, Order, OrderAccepted, OrderPage, Pools, Problem, Quote, Swaps, Tokens
+from .requests import DirectSwapRequest, LimitOrderRequest, MarketOrderRequest, OrderListQuery, QuoteQuery
+from .views import Health, Order, OrderAccepted, OrderPage, Pools, Problem, Quote, Swap, Swaps, Tokens
 
 VERSION = "1.0.0"
 
@@ -18,7 +18,9 @@ VERSION = "1.0.0"
 _MODELS: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
     (MarketOrderRequest, "validation"),
     (LimitOrderRequest, "validation"),
-    *((m, "serialization") for m in (Problem, OrderAccepted, Order, OrderPage, Quote, Tokens, Pools, Swaps, Health)),
+    (DirectSwapRequest, "validation"),
+    *((m, "serialization") for m in (Problem, OrderAccepted, Order, OrderPage, Quote, Tokens, Pools, Swap, Swaps,
+                                     Health)),
 ]
 
 _PROBLEMS = {
@@ -26,7 +28,8 @@ _PROBLEMS = {
     401: "No bearer token, or one that is malformed, forged, expired or names no user",
     403: "The token lacks the scope this request needs (orders:write to place or cancel; metrics:read for /metrics)",
     404: "No such order for this user, a malformed id, or no such route",
-    409: "The order's state does not allow this (already submitted), or the same Idempotency-Key is in flight",
+    409: "The order's state does not allow this (already submitted), the same Idempotency-Key is in flight, or a "
+         "direct swap would fill below its minAmountOut",
     413: "The body is over 64 KB",
     415: "The body is not application/json",
     422: "The request is well-formed but invalid; `errors` names each field that is wrong",
@@ -138,6 +141,15 @@ def _paths() -> dict[str, Any]:
                 "operationId": "listSwaps", "summary": "The swaps the venues executed for an order",
                 "parameters": [{"name": "orderId", "in": "query", "required": True, "schema": {"type": "string"}}],
                 "responses": {"200": _json("Swaps", "The venues' ledger for this order"), **_problems(422, 429, 503)},
+            },
+            "post": {
+                "operationId": "tradeOnPool", "security": _BEARER,
+                "summary": "Another trader's swap straight on one pool (outside the engine): it moves the price "
+                           "like any swap, and can wake resting limit orders",
+                "requestBody": {"required": True,
+                                "content": {"application/json": {"schema": _ref("DirectSwapRequest")}}},
+                "responses": {"201": _json("Swap", "The swap's ledger entry"),
+                              **_problems(400, 401, 403, 409, 413, 415, 422, 429, 503)},
             },
         },
         "/metrics": {

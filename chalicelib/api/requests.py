@@ -21,7 +21,7 @@ from pydantic import (
     field_validator,
 )
 
-from ..domain.commands import Limit, ListOrders, PlaceOrder, QuoteSwap
+from ..domain.commands import Limit, ListOrders, PlaceOrder, QuoteSwap, TradeOnPool
 from ..domain.limit_orders import TimeInForce
 from ..domain.limits import DEFAULT_MAX_AMOUNT_IN
 from ..domain.markets import pair_of
@@ -147,6 +147,36 @@ class LimitOrderRequest(_PairFields):
 
 
 OrderRequest = MarketOrderRequest | LimitOrderRequest
+
+
+class DirectSwapRequest(BaseModel):
+    """``POST /dex/swaps``: another trader's swap straight on one pool, outside the engine."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    pool_id: str = Field(alias="poolId", min_length=1, max_length=64, description="A pool's id (see GET /pools)")
+    token_in: TokenSymbol = Field(alias="tokenIn", description="The token sold: the pool's base or its quote")
+    amount_in: Amount = Field(alias="amountIn")
+    min_amount_out: Amount | None = Field(None, alias="minAmountOut",
+                                          description="The least accepted in the pool's other token")
+
+    @field_validator("token_in")
+    @classmethod
+    def _supported(cls, symbol: str) -> str:
+        return _supported_token(symbol)
+
+    @field_validator("amount_in", "min_amount_out")
+    @classmethod
+    def _positive_and_bounded(cls, amount: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        maximum = (info.context or {}).get("max_amount_in", DEFAULT_MAX_AMOUNT_IN)
+        if amount is not None and amount <= 0:
+            raise ValueError("must be greater than zero")
+        if amount is not None and amount > maximum:
+            raise ValueError(f"must be at most {maximum}")
+        return amount
+
+    def to_command(self) -> TradeOnPool:
+        return TradeOnPool(self.pool_id, self.token_in, self.amount_in, self.min_amount_out)
 
 
 class QuoteQuery(_TradeFields):
@@ -283,6 +313,21 @@ def parse_quote_query(params: dict[str, str] | None, max_amount_in: Decimal = DE
     except ValidationError as error:
         raise _unprocessable(_field_errors(error)) from None
     return _tradable(query)
+
+
+def parse_direct_swap(raw: bytes | None, max_amount_in: Decimal = DEFAULT_MAX_AMOUNT_IN) -> DirectSwapRequest:
+    body = parse_json_body(raw)
+    if not isinstance(body, dict):
+        raise _unprocessable([{"field": "body", "message": "must be a JSON object"}])
+    try:
+        swap = DirectSwapRequest.model_validate(body, context={"max_amount_in": max_amount_in})
+    except ValidationError as error:
+        raise _unprocessable(_field_errors(error)) from None
+    token = TOKENS[swap.token_in]
+    if not token.fits_precision(swap.amount_in):
+        raise _unprocessable([{"field": "amountIn", "message": f"{token.symbol} has at most {token.decimals} "
+                                                               "decimals"}])
+    return swap
 
 
 def parse_order_list_query(params: dict[str, str] | None) -> OrderListQuery:

@@ -53,3 +53,14 @@ class QuoteSwap:
     token_out: str
     amount_in: Decimal
     slippage_bps: int = 50
+
+
+@dataclass(frozen=True)
+class TradeOnPool:
+    """Another trader's swap straight on one pool, outside the engine, as any wallet trades on a chain: sell
+    ``amount_in`` of ``token_in`` for the pool's other token, for at least ``min_amount_out`` if given."""
+
+    pool_id: str
+    token_in: str
+    amount_in: Decimal
+    min_amount_out: Decimal | None = None

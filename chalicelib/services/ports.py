@@ -149,7 +149,7 @@ class Venues(Protocol):
 
     def swap(
         self, signature: str, memo: str, pool_id: str, token_in: str, token_out: str, amount_in: int, min_out: int,
-        valid_until: datetime | None = None,
+        valid_until: datetime | None = None, injected_failures: bool = True,
     ) -> SwapReceipt: ...
 
     def swap_status(self, signature: str) -> SwapReceipt | None: ...

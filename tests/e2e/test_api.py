@@ -73,6 +73,8 @@ def test_every_route_answers_as_the_openapi_document_says(cloud):
             await check("/tokens", "get", "/tokens")
             await check("/pools", "get", "/pools")
             await check("/dex/swaps", "get", f"/dex/swaps?orderId={order_id}")
+            assert (await check("/dex/swaps", "post", "/dex/swaps", headers=auth("bob"), json={
+                "poolId": "raydium-sol-usdc", "tokenIn": "USDC", "amountIn": "10"}))[0] == 201
             await check("/health", "get", "/health")
             status, text = await check("/metrics", "get", "/metrics", headers=auth("ops", scope="metrics:read"))
             assert status == 200 and "order_engine_orders" in text
@@ -92,6 +94,11 @@ def test_every_route_answers_as_the_openapi_document_says(cloud):
                 ("/orders", "get", "/orders?cursor=forged", {"headers": auth()}, 400),
                 ("/quote", "get", "/quote?tokenIn=SOL&tokenOut=SOL&amountIn=1", {}, 422),
                 ("/dex/swaps", "get", "/dex/swaps", {}, 422),
+                ("/dex/swaps", "post", "/dex/swaps", {"json": {"poolId": "nope", "tokenIn": "SOL", "amountIn": "1"},
+                                                      "headers": auth()}, 422),
+                ("/dex/swaps", "post", "/dex/swaps", {"json": {"poolId": "raydium-sol-usdc", "tokenIn": "SOL",
+                                                               "amountIn": "1", "minAmountOut": "100000"},
+                                                      "headers": auth()}, 409),
             ]:
                 assert (await check(path, method, url, **kwargs))[0] == expected, (method, url)
             return contract

@@ -91,6 +91,19 @@ def limit_cases() -> list[Case]:
         Case("limit: GTD not a time", 422, body=_limit(timeInForce="GTD", expiresAt="tomorrow")),
         Case("limit: slippageBps", 422, body=_limit(slippageBps=100)),
         Case("limit: an unlisted pair", 422, body=_limit(tokenOut="USDT", tokenIn="USDC")),
+        *(Case(f"direct swap: {name}", 422, "POST", "/dex/swaps", body=body) for name, body in [
+            ("an unknown pool", {"poolId": "raydium-btc-usdc", "tokenIn": "USDC", "amountIn": "1"}),
+            ("a token the pool does not trade", {"poolId": "raydium-sol-usdc", "tokenIn": "JUP", "amountIn": "1"}),
+            ("no token", {"poolId": "raydium-sol-usdc", "amountIn": "1"}),
+            ("no pool", {"tokenIn": "SOL", "amountIn": "1"}),
+            ("a negative amount", {"poolId": "raydium-sol-usdc", "tokenIn": "SOL", "amountIn": "-1"}),
+            ("too many decimals", {"poolId": "raydium-sol-usdc", "tokenIn": "USDC", "amountIn": "1.0000001"}),
+            ("more than the pool's bins hold", {"poolId": "meteora-sol-usdc", "tokenIn": "SOL",
+                                                "amountIn": "999999999"}),
+            ("an extra field", {"poolId": "raydium-sol-usdc", "tokenIn": "SOL", "amountIn": "1", "memo": "x"}),
+        ]),
+        Case("direct swap without a token", 401, "POST", "/dex/swaps", headers={"Content-Type": "application/json"},
+             body={"poolId": "raydium-sol-usdc", "tokenIn": "SOL", "amountIn": "1"}),
     ]
 
 

@@ -2,11 +2,14 @@
 price-then-time priority, never two on liquidity only one can take, and never one a cancel got to first."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 
+from chalicelib.domain.commands import TradeOnPool
 from chalicelib.domain.limit_orders import TimeInForce
 from chalicelib.domain.orders import Status
+from chalicelib.services import errors as refused
 from chalicelib.services.execution import RetryLater
 from tests.unit.test_limit_execution import FILLED, place, push_sol_price_up
 from tests.unit.test_services import World
@@ -122,3 +125,27 @@ def test_an_event_of_a_pair_with_nothing_resting_reads_no_pool_state(world):
     read.clear()  # placing read them too (a limit beyond every pool's reserves is refused)
     world.triggers.on_pools_changed([SOL_USDC])
     assert read == [SOL_USDC]
+
+
+def test_another_traders_direct_swap_moves_the_price_and_wakes_a_resting_order(world):
+    order = rest(world, price="152")
+    receipt = world.engine.market.trade("bob", TradeOnPool("raydium-sol-usdc", "USDC", Decimal("1000000")))
+    assert receipt.memo == "wallet:bob" and receipt.token_out == "SOL" and receipt.amount_out > 0
+    assert world.triggers.on_pools_changed([SOL_USDC]).triggered == [order.id]
+
+
+@pytest.mark.parametrize("trade, field", [
+    (TradeOnPool("raydium-btc-usdc", "USDC", Decimal("1")), "poolId"),
+    (TradeOnPool("raydium-sol-usdc", "JUP", Decimal("1")), "tokenIn"),
+    (TradeOnPool("raydium-sol-usdc", "SOL", Decimal("1"), Decimal("150.0000001")), "minAmountOut"),
+])
+def test_a_direct_swap_the_venues_cannot_take_is_refused_naming_the_field(world, trade, field):
+    with pytest.raises(refused.Invalid) as caught:
+        world.engine.market.trade("bob", trade)
+    assert caught.value.fields[0]["field"] == field and world.venues.ledger == {}
+
+
+def test_a_direct_swap_below_its_least_output_is_a_conflict_and_moves_nothing(world):
+    with pytest.raises(refused.Conflict):
+        world.engine.market.trade("bob", TradeOnPool("raydium-sol-usdc", "SOL", Decimal("1"), Decimal("1000")))
+    assert world.venues.ledger == {}
