@@ -26,6 +26,7 @@ STOP_DEADLINE_S = 4.5
 CLOUD_FILE = "cloud.json"
 EMULATORS = ("moto", "localstack")
 FUNCTIONS = ("gateway", "worker")  # the processes that run the app's functions; the rest are servers
+CLIENTS = ("market-activity",)  # processes that use the API as its clients do: stopped first
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class LocalSettings:
     gateway_processes: int
     worker_processes: int
     quiet: bool
+    market_activity_per_second: float = 0.0
 
     @classmethod
     def from_env(cls) -> LocalSettings:
@@ -64,6 +66,7 @@ class LocalSettings:
             gateway_processes=max(1, int(env.get("GATEWAY_PROCESSES") or os.cpu_count() or 1)),
             worker_processes=max(1, int(env.get("WORKER_PROCESSES") or os.cpu_count() or 1)),
             quiet=env.get("LOCAL_QUIET", "0") not in ("", "0"),
+            market_activity_per_second=float(env.get("MARKET_ACTIVITY_PER_SECOND") or 0),
         )
 
 
@@ -160,6 +163,11 @@ class LocalCloud:
                                        env=worker_env, cwd=PROJECT_DIR, pass_fds=fds).start())
         for port in (self.s.http_port, self.s.ws_port):
             wait_until(functools.partial(port_open, port), 60, "the gateway", gateway)
+        if self.s.market_activity_per_second > 0:  # other traders, through the public API
+            rate = str(self.s.market_activity_per_second)
+            self.children.append(Child("market-activity", [python, "-m", "infra.local.market_activity"],
+                                       self.log_dir / "market-activity.log",
+                                       env={**env, "MARKET_ACTIVITY_PER_SECOND": rate}, cwd=PROJECT_DIR).start())
         self.function_env_used = env
         self.describe()
         return env
@@ -250,11 +258,13 @@ class LocalCloud:
         return 0.0 if count == 0 else min(30.0, 2.0 ** (count - 1))
 
     def stop(self) -> None:
-        """Functions first (they finish what they hold), then the servers they use; all within the deadline."""
+        """The API's own clients first, then the functions (they finish what they hold), then the servers they use;
+        all within the deadline."""
         deadline = time.monotonic() + STOP_DEADLINE_S
+        clients = [c for c in self.children if c.name.startswith(CLIENTS)]
         apps = [c for c in self.children if c.name.startswith(FUNCTIONS)]
-        servers = [c for c in self.children if c not in apps]
-        for group in (apps, servers):
+        servers = [c for c in self.children if c not in apps and c not in clients]
+        for group in (clients, apps, servers):
             for child in group:
                 child.signal_stop()
             for child in group:

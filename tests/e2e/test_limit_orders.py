@@ -143,3 +143,21 @@ def test_ioc_fills_in_part_and_fok_expires_when_not_all_of_it_can_fill(cloud):
     assert 0 < filled < 3000 and filled + Decimal(confirmed["unfilledAmountIn"]) == 3000
     assert Decimal(ioc["execution"]["amountOut"]) >= (half * filled).quantize(MICRO, ROUND_DOWN)
     assert fok["status"] == "expired" and [e["status"] for e in fok["events"]] == ["pending", "routing", "expired"]
+
+
+def test_simulated_market_activity_trades_on_every_pool_through_the_public_api():
+    with running_cloud(MARKET_ACTIVITY_PER_SECOND="10", DEX_SWAP_LATENCY_MS="1", DEX_QUOTE_LATENCY_MS="1") as active:
+        async def scenario():
+            async with aiohttp.ClientSession() as session:
+                deadline, swaps = time.monotonic() + 20, []
+                while time.monotonic() < deadline and len({s["poolId"] for s in swaps}) < 6:
+                    await asyncio.sleep(0.5)
+                    _, _, ledger = await call(session, "GET", f"{active.http}/dex/swaps?orderId=wallet:market-activity")
+                    swaps = ledger["swaps"]
+                return swaps
+
+        swaps = asyncio.run(scenario())
+        stopped_in = active.stop()
+    assert len({s["poolId"] for s in swaps}) == 6  # every pool traded
+    assert {s["tokenIn"] for s in swaps} >= {"SOL", "USDC"}  # both ways
+    assert stopped_in < 10
