@@ -219,7 +219,7 @@ def build_engine(
     executor = Executor(orders, venues, notifier, clock, RetryPolicy(base_delay_seconds=settings.retry_base_seconds),
                         crash_points.reached, timedelta(seconds=settings.signature_validity_seconds),
                         metrics=metric_sink)
-    triggers = Triggers(orders, venues, queue, notifier, clock, locks)
+    triggers = Triggers(orders, venues, queue, notifier, clock, locks, checkpoint=crash_points.reached)
     make_placement = placement
     placement_on_first_use = PlacementOnFirstUse(lambda: make_placement(order_service))
     queues = {settings.orders_queue_name: queue, settings.dead_letter_queue_name: dead_letters}

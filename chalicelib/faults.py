@@ -6,7 +6,8 @@ reaches it. The steps:
 
 - ``after_routing``: the route is chosen and stored, the order is not yet ``building``;
 - ``after_swap``: the venue executed the swap, the order is not yet ``confirmed`` in the database;
-- ``after_commit``: every order of the batch is stored, the batch's messages are not yet deleted.
+- ``after_commit``: every order of the batch is stored, the batch's messages are not yet deleted;
+- ``after_triggered``: a resting limit order is triggered, and not yet on the orders queue.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import signal
 import threading
 from collections.abc import Callable
 
-CRASH_POINTS = ("after_routing", "after_swap", "after_commit")
+CRASH_POINTS = ("after_routing", "after_swap", "after_commit", "after_triggered")
 
 log = logging.getLogger(__name__)
 

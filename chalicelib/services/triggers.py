@@ -12,7 +12,7 @@ trigger on liquidity only one of them can take. Evaluations of one pair are seri
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -38,7 +38,8 @@ class TriggerReport:
 
 class Triggers:
     def __init__(self, orders: RestingOrders, venues: VenueData, queue: OrderQueue, notifier: Notifier, clock: Clock,
-                 locks: PairLocks, max_checked_per_side: int = MAX_CHECKED_PER_SIDE):
+                 locks: PairLocks, max_checked_per_side: int = MAX_CHECKED_PER_SIDE,
+                 checkpoint: Callable[[str], None] = lambda step: None):
         self._orders = orders
         self._venues = venues
         self._queue = queue
@@ -46,6 +47,7 @@ class Triggers:
         self._clock = clock
         self._locks = locks
         self._max_checked = max_checked_per_side
+        self._checkpoint = checkpoint  # "after_triggered": fault injection hooks in here
 
     def on_pools_changed(self, pairs: Iterable[tuple[str, str]], cause: str = "pool") -> TriggerReport:
         """Checks the resting orders of each pair once, however many of its pools' events arrived together."""
@@ -91,7 +93,8 @@ class Triggers:
         if event is None:  # cancelled, expired or triggered by another evaluation since it was read
             return False
         state[pool.id] = outcome.pool_after
-        self._queue.enqueue(order.id)  # lost with a crash right here, the backstop finds it triggered and stuck
+        self._checkpoint("after_triggered")
+        self._queue.enqueue(order.id)  # lost with a crash right here, the sweeper finds it triggered and stuck
         self._notifier.publish(order.id, [event])
         return True
 

@@ -27,7 +27,7 @@ from infra.local.processes import free_port
 from infra.local.servers import MotoServer, PostgresServer, ValkeyServer
 from tests.conftest import scratch_dir
 
-FINAL = {"confirmed", "failed"}
+FINAL = {"confirmed", "failed", "cancelled", "expired"}  # a market order ends in one of the first two
 USER = "fault-tester"
 PAIRS = [("SOL", "USDC", "0.05"), ("USDC", "SOL", "7.5"), ("SOL", "USDT", "0.1"), ("JUP", "USDC", "12")]
 
@@ -321,14 +321,16 @@ async def run_load(
     return report
 
 
-def run_case(http: str, ws: str, case: str, fault: Callable[[], str] | None = None, **options) -> Report:
-    """The load runs in a thread of its own while ``fault`` runs here: servers must be started from the main
-    thread (a child gets its parent-death signal when the thread that started it exits)."""
+def run_case(http: str, ws: str, case: str, fault: Callable[[], str] | None = None,
+             load_with: Callable[..., Awaitable[Report]] = run_load, **options) -> Report:
+    """The load (market orders, or ``load_with``'s) runs in a thread of its own while ``fault`` runs here: servers
+    must be started from the main thread (a child gets its parent-death signal when the thread that started it
+    exits)."""
     outcome: dict[str, Report | BaseException] = {}
 
     def load() -> None:
         try:
-            outcome["report"] = asyncio.run(run_load(http, ws, case, **options))
+            outcome["report"] = asyncio.run(load_with(http, ws, case, **options))
         except BaseException as error:  # re-raised in the test's thread
             outcome["report"] = error
 

@@ -17,6 +17,7 @@ import pytest
 from tests.e2e.conftest import Cloud, running_cloud
 from tests.faults.conftest import REPORTS
 from tests.faults.harness import CLOUD_SETTINGS, Report, TestServers, count_in_log, run_case
+from tests.faults.limit_load import run_limit_load
 
 pytestmark = pytest.mark.slow
 
@@ -149,4 +150,46 @@ def test_every_postgres_process_killed_outright_under_load():
         restarts = "".join(cloud.output).count("warning: postgres exited with code -9")
         report.faults = f"{len(kills)} kills of {'+'.join(map(str, kills))} processes; {restarts} restarts"
     assert len(kills) == 2 and all(kills) and restarts >= 2, report.faults
+    check(report)
+
+
+# Limit orders: resting near the market while other traders push the price both ways ------------------------------
+
+LIMIT_ORDERS = 120
+
+
+def test_limit_orders_with_every_pool_event_delivered_three_times(servers):
+    with cloud_on(servers) as cloud:
+        sqs = servers.sqs()
+        queue_url = sqs.get_queue_url(QueueName="pool-events")["QueueUrl"]
+        copies = []
+
+        async def deliver_again(swap: dict) -> None:
+            base, quote = ("SOL", "USDC")
+            body = json.dumps({"pools": [{"poolId": swap["poolId"], "base": base, "quote": quote}]})
+            for _ in range(2):  # the event the swap published, twice more
+                await asyncio.to_thread(sqs.send_message, QueueUrl=queue_url, MessageBody=body)
+                copies.append(1)
+
+        report = run_case(cloud.http, cloud.ws, "8. limit: pool events 3 times", orders=LIMIT_ORDERS,
+                          load_with=run_limit_load, on_swap=deliver_again)
+        report.faults = f"{len(copies)} extra pool events"
+    check(report)
+
+
+def test_limit_orders_with_the_worker_killed_after_triggering(servers):
+    with cloud_on(servers, FAULT_CRASH_AT="after_triggered", FAULT_CRASH_EVERY="4") as cloud:
+        report = run_case(cloud.http, cloud.ws, "9. limit: killed after triggered", orders=LIMIT_ORDERS,
+                          load_with=run_limit_load)
+        kills = sum(count_in_log(log, "fault injection: killing this process") for log in worker_logs(cloud))
+        report.faults = f"worker killed {kills} times"
+    check(report)
+    assert kills > 0
+
+
+def test_limit_orders_with_cancels_and_expiries_racing_their_triggers(servers):
+    with cloud_on(servers) as cloud:
+        report = run_case(cloud.http, cloud.ws, "10. limit: cancels, expiries race", orders=LIMIT_ORDERS,
+                          load_with=run_limit_load, cancel_share=0.6, gtd_share=0.5)
+        report.faults = "60 % cancelled at random, 50 % GTD of 2-8 s"
     check(report)
