@@ -304,6 +304,7 @@ class OrderEngineStack(Stack):
         self.queue.grant_consume_messages(worker)
         self.queue.grant_send_messages(worker)  # the sweeper sends stuck orders again, the trigger triggered ones
         self.pool_events.grant_send_messages(worker)  # the worker's swaps change pools
+        self.pool_events.grant_send_messages(api)  # and so do other traders' (POST /dex/swaps)
         self.pool_events.grant_consume_messages(worker)  # the trigger function
         manage_connections = iam.PolicyStatement(
             actions=["execute-api:ManageConnections"],

@@ -194,6 +194,7 @@ def test_each_role_may_do_only_what_its_functions_need(template):
     pool_events_id, _ = the(template, "AWS::SQS::Queue", "PoolEventsQueue")
 
     granted: dict[str, set[str]] = {}
+    sends_pool_events: set[str] = set()
     for role, statement in statements(template):
         actions = as_list(statement["Action"])
         assert statement["Effect"] == "Allow"
@@ -202,11 +203,14 @@ def test_each_role_may_do_only_what_its_functions_need(template):
         granted.setdefault(role, set()).update(actions)
         if any(a.startswith("sqs:") for a in actions):
             assert {target(r) for r in as_list(statement["Resource"])} <= {queue_id, dlq_id, pool_events_id}, statement
+            if "sqs:SendMessage" in actions and pool_events_id in {target(r) for r in as_list(statement["Resource"])}:
+                sends_pool_events.add(role)
         if "execute-api:ManageConnections" in actions:
             (arn,) = as_list(statement["Resource"])
             parts = arn["Fn::Join"][1]
             assert {"Ref": "WebsocketAPI"} in parts and parts[-1] == "/api/*/@connections/*", statement
     assert "execute-api:ManageConnections" in granted[api_role] & granted[worker_role]
+    assert sends_pool_events == {api_role, worker_role}  # swaps by the worker and by other traders (the REST API)
     assert {"sqs:ReceiveMessage", "sqs:DeleteMessage"} <= granted[worker_role]
     assert not {"sqs:ReceiveMessage", "sqs:DeleteMessage"} & granted[api_role]
     assert granted[authorizer_role] == {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
