@@ -161,3 +161,36 @@ def test_simulated_market_activity_trades_on_every_pool_through_the_public_api()
     assert len({s["poolId"] for s in swaps}) == 6  # every pool traded
     assert {s["tokenIn"] for s in swaps} >= {"SOL", "USDC"}  # both ways
     assert stopped_in < 10
+
+
+def test_every_time_in_force_submitted_over_the_websocket_streams_to_its_end(cloud):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            near = (await price_for(session, cloud, "1")).quantize(MICRO)
+            far = near * 2
+            expires_at = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+            orders = {
+                "GTD": {"limitPrice": str(far), "timeInForce": "GTD", "expiresAt": expires_at},
+                "IOC": {"limitPrice": str((near * Decimal("0.98")).quantize(MICRO)), "timeInForce": "IOC"},
+                "FOK": {"limitPrice": str(far), "timeInForce": "FOK"},
+            }
+            streamed: dict[str, list[str]] = {}
+            async with session.ws_connect(f"{cloud.ws}?token={auth('erin')['Authorization'][7:]}") as ws:
+                for tif, terms in orders.items():
+                    await ws.send_json({"action": "submit", "idempotencyKey": f"ws-{tif}", "order": {
+                        "type": "limit", "tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1", **terms}})
+                ids: dict[str, str] = {}
+                deadline = time.monotonic() + 20
+                while time.monotonic() < deadline and (len(ids) < 3 or any(
+                        not streamed.get(oid) or streamed[oid][-1] not in FINAL for oid in ids.values())):
+                    frame = await ws.receive_json(timeout=20)
+                    if frame["type"] == "order.accepted":
+                        ids[frame["idempotencyKey"].removeprefix("ws-")] = frame["orderId"]
+                    elif frame["type"] == "order.update":
+                        streamed.setdefault(frame["orderId"], []).append(frame["status"])
+            return {tif: streamed.get(order_id, []) for tif, order_id in ids.items()}
+
+    streams = asyncio.run(scenario())
+    assert streams["GTD"] == ["pending", "open", "expired"]
+    assert streams["IOC"] == ["pending", "routing", "building", "submitted", "confirmed"]
+    assert streams["FOK"] == ["pending", "routing", "expired"]
