@@ -60,6 +60,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--connection-per-order", action="store_true",
                         help="follow each order on a WebSocket connection of its own (default: one per user)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds after which the load stops waiting")
+    parser.add_argument("--scenario", choices=("market", "limit"), default="market",
+                        help="market: the burst of market orders (default); limit: resting limit orders and the "
+                             "trigger (see infra/bench/limit.py)")
+    parser.add_argument("--resting", type=int, default=10_000, help="limit scenario: resting orders to place")
     parser.add_argument("--attach", action="store_true",
                         help="use the local cloud running at --http/--ws instead of starting one; the venue, "
                              "failure and emulator options are then the running cloud's")
@@ -166,6 +170,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         http, ws, data_dir = cloud.http, cloud.ws, cloud.data_dir
     try:
         described = json.loads((data_dir / "cloud.json").read_text()) if (data_dir / "cloud.json").exists() else {}
+        if args.scenario == "limit":
+            from .limit import run_limit
+
+            return {"scenario": "limit", **run_limit(args, http, {**os.environ, **described.get("env", {})})}
         run_id = uuid.uuid4().hex[:8]
         warm_up = min(20, args.orders)
         tokens = tokens_for(args.orders, args.concurrency, run_id)
@@ -252,6 +260,13 @@ def summary(result: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     result = run(args)
+    if result.get("scenario") == "limit":
+        from .limit import summary as limit_summary
+
+        print(limit_summary(result), flush=True)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / f"bench-{time.strftime('%Y%m%d-%H%M%S')}-limit.json").write_text(json.dumps(result, indent=2))
+        return 0 if result["trigger_latency_ms"]["orders"] else 1
     print(summary(result), flush=True)
     ok = result["orders_lost"] == 0 and result["subscribers_complete_fraction"] == 1.0
     return 0 if ok else 1

@@ -29,3 +29,18 @@ def test_the_benchmark_reports_every_figure_and_loses_nothing(tmp_path, capsys):
     chart = result["chart"]
     assert chart.endswith(".png") and open(chart, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     assert "orders lost          0" in capsys.readouterr().out
+
+
+def test_the_limit_scenario_reports_the_triggers_cost_and_latency(tmp_path, capsys):
+    code = main(["--scenario", "limit", "--resting", "90", "--venue-latency", "1", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    (written,) = tmp_path.glob("bench-*-limit.json")
+    result = json.loads(written.read_text())
+    assert result["resting"] >= 90  # and one far order per pair
+    nothing = result["event_cpu_ms_triggering_nothing"]
+    assert len(nothing) == 2 and all(ms > 0 for ms in nothing.values())
+    assert result["event_cpu_ms_triggering_k"]["cpu_ms"] > 0
+    latency = result["trigger_latency_ms"]
+    assert latency["orders"] > 0 and 0 <= latency["p50"] <= latency["p99"]
+    assert "trigger latency" in out
