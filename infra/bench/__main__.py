@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.scenario == "limit":
             from .limit import run_limit
 
-            return {"scenario": "limit", **run_limit(args, http, {**os.environ, **described.get("env", {})})}
+            return {"scenario": "limit", **run_limit(args, http, ws, {**os.environ, **described.get("env", {})})}
         run_id = uuid.uuid4().hex[:8]
         warm_up = min(20, args.orders)
         tokens = tokens_for(args.orders, args.concurrency, run_id)

@@ -98,7 +98,7 @@ def _evaluation_cpu_ms(engine: Any, runs: int = 20) -> float:
     return round(statistics.median(samples), 2)
 
 
-def run_limit(args: argparse.Namespace, http: str, env: dict[str, str]) -> dict[str, Any]:
+def run_limit(args: argparse.Namespace, http: str, ws: str, env: dict[str, str]) -> dict[str, Any]:
     from chalicelib.bootstrap import build_engine
 
     # The trigger measured here queues what it triggers on the cloud's own SQS: botocore reads its wiring from the
@@ -110,13 +110,13 @@ def run_limit(args: argparse.Namespace, http: str, env: dict[str, str]) -> dict[
 
     db = connect_pool(db_url, max_size=2)
     try:
-        return asyncio.run(_scenario(args, http, engine, db))
+        return asyncio.run(_scenario(args, http, ws, engine, db))
     finally:
         engine.close()
         db.close()
 
 
-async def _scenario(args: argparse.Namespace, http: str, engine: Any, db: Any) -> dict[str, Any]:
+async def _scenario(args: argparse.Namespace, http: str, ws: str, engine: Any, db: Any) -> dict[str, Any]:
     rng_offsets = [(0.01 + 0.01 * (n % 100) / 100) for n in range(args.resting)]  # near: 1-2 %
     async with aiohttp.ClientSession() as session:
         prices = {(b, q): await _price(session, http, b, q, a) for b, q, a in PAIRS}
@@ -151,27 +151,32 @@ async def _scenario(args: argparse.Namespace, http: str, engine: Any, db: Any) -
     k_report = engine.triggers.on_pools_changed([("SOL", "USDC")])
     cpu_k = round((time.process_time() - started_cpu) * 1000, 2)
 
-    # Other traders cross the near orders of every pair, up then down, through the public API.
-    print("other traders move every pair up, then down...", flush=True)
+    # Other traders cross the near orders of every pair, up then down, through the public API, until none of them
+    # rests any more (the triggered orders' own fills push the price back, so the traders keep pushing).
+    print("other traders move every pair up, then down, across the near orders...", flush=True)
     moved_at = time.time()
+    swaps = 0
     async with aiohttp.ClientSession() as session:
         for direction in ("up", "down"):
-            for base, quote, amount in PAIRS:
+            for base, quote, _ in PAIRS:
                 pool = f"meteora-{base}-{quote}".lower()
                 start = prices[(base, quote)]
-                for _ in range(80):  # past every near order's limit (and its fill's impact), against their selling
-                    now = await _price(session, http, base, quote, amount)
-                    if (direction == "up" and now > start * Decimal("1.035")) or (
-                            direction == "down" and now < start * Decimal("0.965")):
+                for _ in range(200):
+                    if not await asyncio.to_thread(_near_resting, db, base, quote, start, direction == "up"):
                         break
                     token_in = quote if direction == "up" else base
                     size = (Decimal("40000") if token_in != base else Decimal("40000") / start).quantize(MICRO)
                     async with session.post(f"{http}/dex/swaps", headers=_auth("bench-trader"),
                                             json={"poolId": pool, "tokenIn": token_in, "amountIn": str(size)}):
-                        pass
+                        swaps += 1
+                    await asyncio.sleep(0.05)
     await asyncio.sleep(5)  # the last triggers, and their orders' swaps
     latencies = await asyncio.to_thread(_trigger_latencies_ms, db, moved_at)
+    still_resting = await asyncio.to_thread(_count_open, db)
+    market = await asyncio.to_thread(_market_orders_while_resting, args, http, ws)
     return {
+        "crossed": {"swaps": swaps, "still_resting": still_resting},
+        "market_orders_while_resting": market,
         "resting": resting, "placing_s": round(placing_s, 1),
         "event_cpu_ms_triggering_nothing": {"one_resting_per_pair": cpu_few, f"{resting}_resting": cpu_many},
         "event_cpu_ms_triggering_k": {"k": len(k_report.triggered), "cpu_ms": cpu_k},
@@ -179,6 +184,39 @@ async def _scenario(args: argparse.Namespace, http: str, engine: Any, db: Any) -
                                "p50": round(statistics.median(latencies), 1) if latencies else None,
                                "p99": round(_p99(latencies), 1) if latencies else None},
     }
+
+
+def _near_resting(db: Any, base: str, quote: str, start: Decimal, sells: bool) -> bool:
+    """Whether a near order of this side (within 2 % of the starting price) still rests."""
+    token_in, token_out = (base, quote) if sells else (quote, base)
+    bound = start * Decimal("1.02") if sells else -(start * Decimal("0.98"))
+    with db.connection() as conn:
+        return conn.execute(
+            """SELECT EXISTS (SELECT 1 FROM orders WHERE status = 'open' AND token_in = %s AND token_out = %s
+                              AND trigger_key <= %s) AS found""",
+            (token_in, token_out, bound),
+        ).fetchone()["found"]
+
+
+def _market_orders_while_resting(args: argparse.Namespace, http: str, ws: str) -> dict[str, Any]:
+    """The usual market-order burst (``--orders``, 1,000 by default) while the far orders still rest."""
+    import uuid
+
+    from infra.local.processes import run_loop
+
+    from .__main__ import tokens_for
+    from .load import LoadPlan, run_load, stored_sequences
+    from .report import figures
+
+    orders = args.orders
+    run_id = uuid.uuid4().hex[:8]
+    tokens = tokens_for(orders, orders, run_id)
+    started = time.monotonic()
+    traces = run_loop(run_load(LoadPlan(http, ws, orders, orders, tokens, run_id, started + args.timeout)))
+    owners = {t.order_id: tokens[t.index % len(tokens)] for t in traces if t.order_id}
+    result = figures(traces, run_loop(stored_sequences(http, owners)))
+    return {key: result[key] for key in ("orders", "accepted", "completed_per_s", "orders_lost",
+                                         "subscribers_complete_fraction")}
 
 
 def _p99(values: list[float]) -> float:
@@ -212,4 +250,9 @@ def summary(result: dict[str, Any]) -> str:
         f"pool event, k orders k = {k['k']}: {k['cpu_ms']} ms CPU",
         f"trigger latency      p50 {latency['p50']} ms, p99 {latency['p99']} ms over {latency['orders']} orders "
         "(swap to triggered)",
+        f"crossing             {result['crossed']['swaps']} swaps by other traders; "
+        f"{result['crossed']['still_resting']} orders still resting (the far ones)",
+        f"market orders        {result['market_orders_while_resting']['completed_per_s']} completed/s while they "
+        f"rest ({result['market_orders_while_resting']['accepted']} accepted, "
+        f"{result['market_orders_while_resting']['orders_lost']} lost)",
     ])

@@ -32,7 +32,8 @@ def test_the_benchmark_reports_every_figure_and_loses_nothing(tmp_path, capsys):
 
 
 def test_the_limit_scenario_reports_the_triggers_cost_and_latency(tmp_path, capsys):
-    code = main(["--scenario", "limit", "--resting", "90", "--venue-latency", "1", "--out", str(tmp_path)])
+    code = main(["--scenario", "limit", "--resting", "90", "--orders", "20", "--venue-latency", "1",
+                 "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0, out
     (written,) = tmp_path.glob("bench-*-limit.json")
@@ -43,4 +44,7 @@ def test_the_limit_scenario_reports_the_triggers_cost_and_latency(tmp_path, caps
     assert result["event_cpu_ms_triggering_k"]["cpu_ms"] > 0
     latency = result["trigger_latency_ms"]
     assert latency["orders"] > 0 and 0 <= latency["p50"] <= latency["p99"]
-    assert "trigger latency" in out
+    assert result["crossed"]["swaps"] > 0
+    market = result["market_orders_while_resting"]
+    assert market["accepted"] == 20 and market["orders_lost"] == 0 and market["completed_per_s"] > 0
+    assert "trigger latency" in out and "market orders" in out
