@@ -258,23 +258,8 @@ async def run_load(
             # Every 7th order tolerates 0.01 %: when another swap moves its pool first, it fails (with no swap).
             body = {"tokenIn": token_in, "tokenOut": token_out, "amountIn": amount,
                     "slippageBps": 1 if n % 7 == 0 else 300}
-            # As a careful bot does: retry what was not accepted, under one Idempotency-Key.
-            headers = {**_auth(), "Idempotency-Key": f"{case}-{n}"}
-            for attempt in range(40):  # about a minute: longer than an in-progress key's expiry (30 s)
-                try:
-                    async with session.post(f"{http}/orders", json=body, headers=headers) as response:
-                        if response.status == 202:
-                            order_id = (await response.json())["orderId"]
-                            break
-                        if response.status not in (409, 503):
-                            report.given_up[response.status] += 1
-                            return
-                        report.refused[response.status] += 1
-                except (TimeoutError, aiohttp.ClientError) as error:
-                    report.refused[type(error).__name__] += 1
-                await asyncio.sleep(min(2.0, 0.25 * 1.5**attempt))
-            else:
-                report.given_up["retries exhausted"] += 1
+            order_id = await place_as_a_careful_bot(session, http, body, f"{case}-{n}", report)
+            if order_id is None:
                 return
             accepted.append(order_id)
             followers[n % len(followers)].follow(order_id)
@@ -319,6 +304,28 @@ async def run_load(
                 report.incomplete.append((order_id, by_order[order_id].frames.get(order_id), statuses))
     report.seconds = time.monotonic() - started
     return report
+
+
+async def place_as_a_careful_bot(session: aiohttp.ClientSession, http: str, body: dict, key: str,
+                                 report: Report) -> str | None:
+    """Places an order as a careful bot does: what is not accepted (409, 503, a broken connection) is retried under
+    one Idempotency-Key, for about a minute (longer than an in-progress key's expiry, 30 s). The order's id, or None
+    (counted in ``report.given_up``)."""
+    headers = {**_auth(), "Idempotency-Key": key}
+    for attempt in range(40):
+        try:
+            async with session.post(f"{http}/orders", json=body, headers=headers) as response:
+                if response.status == 202:
+                    return (await response.json())["orderId"]
+                if response.status not in (409, 503):
+                    report.given_up[response.status] += 1
+                    return None
+                report.refused[response.status] += 1
+        except (TimeoutError, aiohttp.ClientError) as error:
+            report.refused[type(error).__name__] += 1
+        await asyncio.sleep(min(2.0, 0.25 * 1.5**attempt))
+    report.given_up["retries exhausted"] += 1
+    return None
 
 
 def run_case(http: str, ws: str, case: str, fault: Callable[[], str] | None = None,

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import aiohttp
 
-from tests.faults.harness import FINAL, Report, Subscriber, _auth, _get_json
+from tests.faults.harness import FINAL, Report, Subscriber, _auth, _get_json, place_as_a_careful_bot
 
 Hook = Callable[[dict], Awaitable[None]]  # called with each of the other traders' swaps
 POOLS = ("raydium-sol-usdc", "meteora-sol-usdc")
@@ -51,22 +51,8 @@ async def run_limit_load(http: str, ws: str, case: str, orders: int = 120, cance
                 body.update(timeInForce="GTD", expiresAt=expires_at.isoformat())
             elif roll < gtd_share + 0.1:
                 body["timeInForce"] = rng.choice(["IOC", "FOK"])
-            headers = {**_auth(), "Idempotency-Key": f"{case}-{n}"}
-            for attempt in range(40):
-                try:
-                    async with session.post(f"{http}/orders", json=body, headers=headers) as response:
-                        if response.status == 202:
-                            order_id = (await response.json())["orderId"]
-                            break
-                        if response.status not in (409, 503):
-                            report.given_up[response.status] += 1
-                            return
-                        report.refused[response.status] += 1
-                except (TimeoutError, aiohttp.ClientError) as error:
-                    report.refused[type(error).__name__] += 1
-                await asyncio.sleep(min(2.0, 0.25 * 1.5**attempt))
-            else:
-                report.given_up["retries exhausted"] += 1
+            order_id = await place_as_a_careful_bot(session, http, body, f"{case}-{n}", report)
+            if order_id is None:
                 return
             accepted[order_id] = body
             followers[n % len(followers)].follow(order_id)
