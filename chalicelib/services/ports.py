@@ -36,50 +36,6 @@ class NoMetrics:
 OrderField = int | str | datetime | None  # a column a transition may set alongside the status
 
 
-class Orders(Protocol):
-    def ping(self) -> None:
-        """Raises if the store cannot be reached (for /health)."""
-        ...
-
-    def add(self, order: Order, event: OrderEvent) -> bool:
-        """Stores a new order and its first event; False (and nothing stored) when its id exists already."""
-        ...
-
-    def get(self, order_id: str) -> Order | None: ...
-
-    def events(self, order_id: str, after_seq: int = 0) -> list[OrderEvent]: ...
-
-    def transition(
-        self, order_id: str, expected: Status, new: Status, at: datetime, data: dict[str, Any],
-        expected_seq: int | None = None, **fields: OrderField,
-    ) -> OrderEvent | None: ...
-
-    def save_decision(self, order_id: str, decision: RoutingDecision, at: datetime) -> None: ...
-
-    def page(
-        self, user_id: str, statuses: list[Status], types: list[str], before: tuple[datetime, str] | None,
-        limit: int,
-    ) -> list[Order]: ...
-
-    def stuck(self, before: datetime, limit: int = 100) -> list[Order]: ...
-
-    def finished_since(self, since: datetime, limit: int = 500) -> list[Order]: ...
-
-    def record_sweep(self, order_id: str, expected_seq: int, at: datetime) -> bool: ...
-
-    def decision(self, order_id: str) -> RecordedDecision | None: ...
-
-    def any_resting(self, base: str, quote: str) -> bool: ...
-
-    def resting(self, token_in: str, token_out: str, key_bound: Decimal, limit: int) -> list[Order]: ...
-
-    def claiming(self, base: str, quote: str) -> list[Order]: ...
-
-    def expiring(self, before: datetime, limit: int = 100) -> list[Order]:
-        """Resting orders whose time in force ends by ``before``, soonest first."""
-        ...
-
-
 class RestingOrders(Protocol):
     """The resting limit orders a pool event may wake, read through an index, and the change that wakes one."""
 
@@ -100,6 +56,41 @@ class RestingOrders(Protocol):
         self, order_id: str, expected: Status, new: Status, at: datetime, data: dict[str, Any],
         expected_seq: int | None = None, **fields: OrderField,
     ) -> OrderEvent | None: ...
+
+
+class Orders(RestingOrders, Protocol):
+    """Orders, their events and routing decisions; and, for the trigger, the resting limit orders."""
+
+    def ping(self) -> None:
+        """Raises if the store cannot be reached (for /health)."""
+        ...
+
+    def add(self, order: Order, event: OrderEvent) -> bool:
+        """Stores a new order and its first event; False (and nothing stored) when its id exists already."""
+        ...
+
+    def get(self, order_id: str) -> Order | None: ...
+
+    def events(self, order_id: str, after_seq: int = 0) -> list[OrderEvent]: ...
+
+    def save_decision(self, order_id: str, decision: RoutingDecision, at: datetime) -> None: ...
+
+    def page(
+        self, user_id: str, statuses: list[Status], types: list[str], before: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[Order]: ...
+
+    def stuck(self, before: datetime, limit: int = 100) -> list[Order]: ...
+
+    def finished_since(self, since: datetime, limit: int = 500) -> list[Order]: ...
+
+    def record_sweep(self, order_id: str, expected_seq: int, at: datetime) -> bool: ...
+
+    def decision(self, order_id: str) -> RecordedDecision | None: ...
+
+    def expiring(self, before: datetime, limit: int = 100) -> list[Order]:
+        """Resting orders whose time in force ends by ``before``, soonest first."""
+        ...
 
 
 class PoolChanges(Protocol):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shutil
 import signal
@@ -23,23 +22,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from chalicelib.auth import issue_token
-from chalicelib.settings import LOCAL_JWT_SECRET
 from infra.chalice_config import PROJECT_DIR
 from infra.local.processes import free_port, run_loop
 
-from .load import LoadPlan, run_load, stored_sequences
+from .load import LoadPlan, run_load, stored_sequences, tokens_for
 from .processes import ProcessSampler, python_loop_ms
 from .report import chart, figures
 
 RESULTS_DIR = PROJECT_DIR / "bench-results"
 CLOUD_START_TIMEOUT_S = 180
-# The per-user limits a trader has (20 WebSocket connections, a burst of 100 requests) hold: the load is spread
-# over as many users as that takes, as many bots would place it. Each order spends two requests of the burst: its
-# placement and its subscription.
-CONNECTIONS_PER_USER = 20
-BURST_PER_USER = 100
-REQUESTS_PER_ORDER = 2
 PROGRESS_EVERY_S = 3.0  # a line of orders accepted and completed so far, while the load runs
 
 
@@ -150,13 +141,6 @@ def cold_starts(env: dict[str, str]) -> dict[str, Any]:
         else:
             results[function] = sorted(runs, key=lambda r: r["total_ms"])[1]
     return results
-
-
-def tokens_for(orders: int, concurrency: int, run_id: str) -> list[str]:
-    users = max(math.ceil(concurrency / CONNECTIONS_PER_USER),
-                math.ceil(orders * REQUESTS_PER_ORDER / BURST_PER_USER), 1)
-    secret = os.environ.get("JWT_SECRET") or LOCAL_JWT_SECRET
-    return [issue_token(f"bench-{run_id}-{n}", secret) for n in range(users)]
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

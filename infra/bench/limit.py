@@ -204,8 +204,7 @@ def _market_orders_while_resting(args: argparse.Namespace, http: str, ws: str) -
 
     from infra.local.processes import run_loop
 
-    from .__main__ import tokens_for
-    from .load import LoadPlan, run_load, stored_sequences
+    from .load import LoadPlan, run_load, stored_sequences, tokens_for
     from .report import figures
 
     orders = args.orders

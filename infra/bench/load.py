@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import os
 import time
 from dataclasses import dataclass, field
 
 import aiohttp
+
+from chalicelib.auth import issue_token
+from chalicelib.settings import LOCAL_JWT_SECRET
 
 FINAL_STATUSES = {"confirmed", "failed", "cancelled", "expired"}
 # Market orders across every pair and both directions, sized so no single one drains a pool.
@@ -22,6 +27,21 @@ ORDER_BODIES = [
     {"tokenIn": "SOL", "tokenOut": "USDT", "amountIn": "0.1", "slippageBps": 300},
     {"tokenIn": "JUP", "tokenOut": "USDC", "amountIn": "12", "slippageBps": 300},
 ]
+
+
+# The per-user limits a trader has (20 WebSocket connections, a burst of 100 requests) hold: the load is spread
+# over as many users as that takes, as many bots would place it. Each order spends two requests of the burst: its
+# placement and its subscription.
+CONNECTIONS_PER_USER = 20
+BURST_PER_USER = 100
+REQUESTS_PER_ORDER = 2
+
+
+def tokens_for(orders: int, concurrency: int, run_id: str) -> list[str]:
+    users = max(math.ceil(concurrency / CONNECTIONS_PER_USER),
+                math.ceil(orders * REQUESTS_PER_ORDER / BURST_PER_USER), 1)
+    secret = os.environ.get("JWT_SECRET") or LOCAL_JWT_SECRET
+    return [issue_token(f"bench-{run_id}-{n}", secret) for n in range(users)]
 
 
 @dataclass

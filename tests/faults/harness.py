@@ -207,6 +207,28 @@ class Report:
     def subscriber_fraction(self) -> float:
         return self.subscribers_complete / self.accepted if self.accepted else 0.0
 
+    def tally(self, order_id: str, view: dict, swaps: list[dict], follower: Subscriber,
+              swap_ok: Callable[[dict, dict], bool] = lambda view, swap: True) -> None:
+        """Counts one order as the engine stored it (``view``), the venues' ledger for it, and what its subscriber
+        saw. A confirmed order needs exactly one swap (that ``swap_ok``); any other final status none."""
+        statuses = [e["status"] for e in view["events"]]
+        finals = [s for s in statuses if s in FINAL]
+        self.exactly_one_final += len(finals) == 1 and statuses[-1] == finals[0] == view["status"]
+        if view["status"] not in FINAL:
+            self.stuck += 1
+            if len(self.incomplete) < 3:
+                self.incomplete.append((order_id, "stuck", [(e["status"], e["at"], e["data"]) for e in view["events"]]))
+        elif view["status"] == "confirmed":
+            self.confirmed += 1
+            self.confirmed_with_one_swap += len(swaps) == 1 and swap_ok(view, swaps[0])
+        else:  # failed, cancelled or expired: no swap may have landed
+            self.failed += 1
+            self.swaps_for_failed += len(swaps)
+        complete = follower.saw_complete_sequence(order_id, statuses)
+        self.subscribers_complete += complete
+        if not complete and len(self.incomplete) < 3:
+            self.incomplete.append((order_id, follower.frames.get(order_id), statuses))
+
     def perfect(self) -> bool:
         return (self.accepted > 0 and not self.given_up and self.exactly_one_final == self.accepted
                 and self.confirmed_with_one_swap == self.confirmed and self.swaps_for_failed == 0
@@ -286,22 +308,7 @@ async def run_load(
         for order_id in accepted:
             view = await _get_json(session, f"{http}/orders/{order_id}", _auth())
             swaps = (await _get_json(session, f"{http}/dex/swaps?orderId={order_id}", {}))["swaps"]
-            statuses = [e["status"] for e in view["events"]]
-            finals = [s for s in statuses if s in FINAL]
-            if len(finals) == 1 and statuses[-1] == finals[0] == view["status"]:
-                report.exactly_one_final += 1
-            if view["status"] not in FINAL:
-                report.stuck += 1
-            if view["status"] == "confirmed":
-                report.confirmed += 1
-                report.confirmed_with_one_swap += len(swaps) == 1
-            elif view["status"] == "failed":
-                report.failed += 1
-                report.swaps_for_failed += len(swaps)
-            complete = by_order[order_id].saw_complete_sequence(order_id, statuses)
-            report.subscribers_complete += complete
-            if not complete and len(report.incomplete) < 3:
-                report.incomplete.append((order_id, by_order[order_id].frames.get(order_id), statuses))
+            report.tally(order_id, view, swaps, by_order[order_id])
     report.seconds = time.monotonic() - started
     return report
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import aiohttp
 
-from tests.faults.harness import FINAL, Report, Subscriber, _auth, _get_json, place_as_a_careful_bot
+from tests.faults.harness import Report, Subscriber, _auth, _get_json, place_as_a_careful_bot
 
 Hook = Callable[[dict], Awaitable[None]]  # called with each of the other traders' swaps
 POOLS = ("raydium-sol-usdc", "meteora-sol-usdc")
@@ -97,23 +97,7 @@ async def run_limit_load(http: str, ws: str, case: str, orders: int = 120, cance
         for order_id in accepted:
             view = await _get_json(session, f"{http}/orders/{order_id}", _auth())
             swaps = (await _get_json(session, f"{http}/dex/swaps?orderId={order_id}", {}))["swaps"]
-            statuses = [e["status"] for e in view["events"]]
-            finals = [s for s in statuses if s in FINAL]
-            report.exactly_one_final += len(finals) == 1 and statuses[-1] == finals[0] == view["status"]
-            report.stuck += view["status"] not in FINAL
-            if view["status"] not in FINAL and len(report.incomplete) < 3:
-                report.incomplete.append((order_id, "stuck", [(e["status"], e["at"], e["data"])
-                                                              for e in view["events"]]))
-            if view["status"] == "confirmed":
-                report.confirmed += 1
-                report.confirmed_with_one_swap += len(swaps) == 1 and _at_or_above_limit(view, swaps[0])
-            else:  # failed, cancelled or expired: no swap may have landed
-                report.failed += 1
-                report.swaps_for_failed += len(swaps)
-            complete = by_order[order_id].saw_complete_sequence(order_id, statuses)
-            report.subscribers_complete += complete
-            if not complete and len(report.incomplete) < 3:
-                report.incomplete.append((order_id, by_order[order_id].frames.get(order_id), statuses))
+            report.tally(order_id, view, swaps, by_order[order_id], swap_ok=_at_or_above_limit)
     report.seconds = time.monotonic() - started
     return report
 
