@@ -22,6 +22,7 @@ from chalicelib.settings import ORDERS_QUEUE_NAME, POOL_EVENTS_QUEUE_NAME
 # are imported by those functions: a cold start loads what its function needs and nothing more.
 
 MAX_ORDER_ID_LENGTH = 128
+ADMIN_PATHS = ("/dex/tokens", "/dex/tokens/*", "/dex/pools", "/dex/pools/*")
 
 app = Chalice(app_name="order-engine")
 app.experimental_feature_flags.update(["WEBSOCKETS"])  # `chalice package` refuses WebSocket handlers without it
@@ -35,8 +36,11 @@ def jwt_auth(auth_request: AuthRequest) -> AuthResponse:
     except ServiceError as refused:
         logs.logger.info("token refused: %s", refused.detail)  # what is wrong with it, never the token itself
         raise Exception("Unauthorized") from None  # API Gateway's contract for answering 401
-    # A token without the orders:write scope may only read: API Gateway answers 403 to anything else.
-    routes = ["*"] if principal.can_trade else [AuthRoute("*", ["GET"])]
+    # A token without the orders:write scope may only read: API Gateway answers 403 to anything else. One with
+    # dex:admin may list on the venues too (the routes check the scope themselves, for a trader's token).
+    routes: list[str | AuthRoute] = ["*"] if principal.can_trade else [AuthRoute("*", ["GET"])]
+    if principal.can_list_on_venues and not principal.can_trade:
+        routes += [AuthRoute(path, ["POST"]) for path in ADMIN_PATHS]
     # The context reaches the routes as requestContext.authorizer (strings only, as API Gateway passes them).
     return AuthResponse(routes=routes, principal_id=principal.user_id,
                         context={"scope": " ".join(sorted(principal.scopes))})
@@ -157,6 +161,69 @@ def trade_on_a_venue() -> Response:
     from chalicelib.api.views import Swap
 
     return view_response(Swap.of(receipt), status=201)
+
+
+def _require_admin() -> None:
+    from chalicelib.auth import DEX_ADMIN_SCOPE
+
+    scopes = (app.current_request.context["authorizer"].get("scope") or "").split()
+    if DEX_ADMIN_SCOPE not in scopes:
+        raise Forbidden(f"listing on the venues needs a token with the {DEX_ADMIN_SCOPE} scope")
+
+
+@app.route("/dex/tokens", methods=["POST"], authorizer=jwt_auth, content_types=["application/json"])
+@answers_problems
+def list_token() -> Response:
+    """A new token on the venues' registry, as its creator mints it on a chain."""
+    _require_admin()
+    from chalicelib.api.requests import parse_token_listing
+    from chalicelib.api.views import TokenInfo
+
+    listed = engine().launches.list_token(parse_token_listing(app.current_request.raw_body).to_command())
+    return view_response(TokenInfo.of(listed), status=201)
+
+
+@app.route("/dex/tokens/{symbol}/revoke", methods=["POST"], authorizer=jwt_auth, content_types=["application/json"])
+@answers_problems
+def revoke_authority(symbol: str) -> Response:
+    _require_admin()
+    from chalicelib.api.requests import parse_revoke
+    from chalicelib.api.views import TokenInfo
+
+    asked = parse_revoke(app.current_request.raw_body)
+    try:
+        listing = engine().launches.revoke(symbol, asked.authority)
+    finally:
+        _publish_pool_events()  # a sniper waiting for the revoke is checked again on its pools' event
+    return view_response(TokenInfo.of(listing))
+
+
+@app.route("/dex/pools", methods=["POST"], authorizer=jwt_auth, content_types=["application/json"])
+@answers_problems
+def open_pool() -> Response:
+    _require_admin()
+    from chalicelib.api.requests import parse_pool_launch
+    from chalicelib.api.views import LaunchedPool
+
+    command = parse_pool_launch(app.current_request.raw_body).to_command()
+    try:
+        pool = engine().launches.open_pool(command)
+    finally:
+        _publish_pool_events()  # snipers waiting for the pair wake on it
+    return view_response(LaunchedPool.of(pool), status=201)
+
+
+@app.route("/dex/pools/{pool_id}/burn-lp", methods=["POST"], authorizer=jwt_auth)
+@answers_problems
+def burn_lp(pool_id: str) -> Response:
+    _require_admin()
+    from chalicelib.api.views import LaunchedPool
+
+    try:
+        pool = engine().launches.burn_lp(pool_id)
+    finally:
+        _publish_pool_events()
+    return view_response(LaunchedPool.of(pool))
 
 
 @app.route("/metrics", methods=["GET"], authorizer=jwt_auth)

@@ -2,7 +2,8 @@
 
 An optional ``scope`` claim narrows what the token may do: without ``orders:write`` it may read but not place or
 cancel orders (a dashboard's token). A token with no ``scope`` may do everything a trader may. ``metrics:read``
-is an operator's: only a token that names it may read ``/metrics``, the whole engine's figures."""
+is an operator's: only a token that names it may read ``/metrics``, the whole engine's figures. ``dex:admin`` lists
+tokens and pools on the mock venues (``/dex/tokens``, ``/dex/pools``), as a token's creator does on a chain."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from .services.errors import Unauthenticated
 ALGORITHM = "HS256"
 TRADE_SCOPE = "orders:write"
 METRICS_SCOPE = "metrics:read"
+DEX_ADMIN_SCOPE = "dex:admin"  # lists tokens and pools on the mock venues
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,10 @@ class Principal:
     @property
     def can_read_metrics(self) -> bool:
         return METRICS_SCOPE in self.scopes
+
+    @property
+    def can_list_on_venues(self) -> bool:
+        return DEX_ADMIN_SCOPE in self.scopes
 
 
 def issue_token(user_id: str, secret: str, ttl: timedelta = timedelta(hours=12), now: datetime | None = None,

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .auth import Principal
     from .domain.commands import PlaceOrder
     from .services.execution import Executor
+    from .services.launches import Launches
     from .services.market import Market
     from .services.metrics import MetricsReader
     from .services.notifications import Notifier
@@ -47,9 +48,10 @@ if TYPE_CHECKING:
         OrderStatistics,
         PairLocks,
         Placement,
-        PoolChanges,
+        PoolEvents,
         Push,
         RateLimiter,
+        VenueData,
         VenueNetwork,
     )
     from .services.read_models import PlacedOrder
@@ -102,7 +104,8 @@ class Engine:
     notifier: Notifier
     executor: Executor
     triggers: Triggers
-    pool_events: PoolChanges
+    launches: Launches
+    pool_events: PoolEvents
     sweeper: Sweeper
     market: Market
     metrics: MetricsReader
@@ -140,7 +143,7 @@ def build_engine(
     venues: VenueNetwork | None = None,
     statistics: OrderStatistics | None = None,
     locks: PairLocks | None = None,
-    pool_events: PoolChanges | None = None,
+    pool_events: PoolEvents | None = None,
     queue: MessageQueue | None = None,
     dead_letters: MessageQueue | None = None,
     connections: Connections | None = None,
@@ -156,6 +159,7 @@ def build_engine(
     from .domain.orders import RetryPolicy
     from .faults import CrashPoints
     from .services.execution import Executor
+    from .services.launches import Launches
     from .services.market import Market
     from .services.metrics import MetricsReader
     from .services.notifications import Notifier
@@ -216,10 +220,12 @@ def build_engine(
     notifier = Notifier(orders, connections, push)
     order_service = OrderService(orders, queue, clock, publish=notifier.publish, metrics=metric_sink, venues=venues)
     crash_points = CrashPoints(settings.crash_at, settings.crash_every)  # one count per process, as it kills one
+    learn_listings_from(venues)
     executor = Executor(orders, venues, notifier, clock, RetryPolicy(base_delay_seconds=settings.retry_base_seconds),
                         crash_points.reached, timedelta(seconds=settings.signature_validity_seconds),
-                        metrics=metric_sink)
-    triggers = Triggers(orders, venues, queue, notifier, clock, locks, checkpoint=crash_points.reached)
+                        metrics=metric_sink, queue=queue)
+    triggers = Triggers(orders, venues, queue, notifier, clock, locks, checkpoint=crash_points.reached,
+                        wakeups=pool_events, sleep=getattr(clock, "sleep", lambda seconds: None))
     make_placement = placement
     placement_on_first_use = PlacementOnFirstUse(lambda: make_placement(order_service))
     queues = {settings.orders_queue_name: queue, settings.dead_letter_queue_name: dead_letters}
@@ -239,6 +245,7 @@ def build_engine(
         notifier=notifier,
         executor=executor,
         triggers=triggers,
+        launches=Launches(venues, clock),
         pool_events=pool_events,
         sweeper=Sweeper(orders, queue, executor, clock, timedelta(seconds=settings.stuck_after_seconds),
                         settings.max_sweeps, notifier=notifier, triggers=triggers),
@@ -342,6 +349,15 @@ def default_metric_sink(settings: Settings) -> MetricsSink:
     from .adapters.emf_metrics import EmfMetrics
 
     return EmfMetrics(settings.metrics_namespace, settings.service_name)
+
+
+def learn_listings_from(venues: VenueData) -> None:
+    """Tokens and pairs listed after this process started are learnt from the venues on their first use."""
+    from .domain.markets import LISTED_PAIRS
+    from .domain.tokens import TOKENS
+
+    TOKENS.learn_with(lambda key: None if (found := venues.listing(key)) is None else found.token)
+    LISTED_PAIRS.learn_with(venues.pairs)
 
 
 def prepare_database(pool: DbPool, dex: MockDexNetwork) -> None:

@@ -13,10 +13,11 @@ from typing import Any
 from chalicelib.domain.commands import PlaceOrder
 from chalicelib.domain.limits import TokenBucket
 from chalicelib.domain.orders import Order, OrderEvent, Status
-from chalicelib.domain.pools import Pool
+from chalicelib.domain.pools import Pool, PoolError
 from chalicelib.domain.routing import RecordedDecision, RoutingDecision, VenueQuote, quote_pool
 from chalicelib.domain.telemetry import Measurement
-from chalicelib.domain.venues import SlippageExceeded, SwapReceipt, SwapRejected, VenueError
+from chalicelib.domain.tokens import GENESIS_TOKENS, TOKENS, TokenListing
+from chalicelib.domain.venues import ListingConflict, SlippageExceeded, SwapReceipt, SwapRejected, VenueError
 from chalicelib.services import ports
 from chalicelib.services.orders import OrderService
 from chalicelib.services.ports import Delivery, OrderField
@@ -30,6 +31,9 @@ class FakeClock:
     def now(self) -> datetime:
         self.current += timedelta(milliseconds=1)
         return self.current
+
+    def sleep(self, seconds: float) -> None:
+        self.current += timedelta(seconds=max(0.0, seconds))
 
 
 class FakeOrders:
@@ -51,7 +55,8 @@ class FakeOrders:
             return True
 
     def get(self, order_id: str) -> Order | None:
-        return self.orders.get(order_id)
+        found = self.orders.get(order_id)
+        return None if found is None else _read(found)
 
     def events(self, order_id: str, after_seq: int = 0) -> list[OrderEvent]:
         return [e for e in self.event_log.get(order_id, []) if e.seq > after_seq]
@@ -87,7 +92,25 @@ class FakeOrders:
 
     def any_resting(self, base: str, quote: str) -> bool:
         return any(o.status is Status.OPEN and o.limit is not None
-                   and {o.token_in.symbol, o.token_out.symbol} == {base, quote} for o in self.orders.values())
+                   and {o.token_in.symbol, o.token_out.symbol} == {base, quote} for o in self.orders.values()) \
+            or bool(self.snipers(base, quote))
+
+    def snipers(self, base: str, quote: str, statuses: tuple[Status, ...] = (Status.OPEN,)) -> list[Order]:
+        mints = {t.mint for t in (TOKENS.resolve(base), TOKENS.resolve(quote)) if t is not None}
+        found = [_read(o) for o in self.orders.values() if o.sniper is not None and o.status in statuses
+                 and o.token_out.mint in mints and o.token_in.symbol in (base, quote)]
+        return sorted(found, key=lambda o: (o.created_at, o.id))
+
+    def ahead_in_line(self, order: Order) -> bool:
+        return any(o.sniper is not None and o.token_out.mint == order.token_out.mint
+                   and o.token_in == order.token_in and (o.created_at, o.id) < (order.created_at, order.id)
+                   and o.status in (Status.TRIGGERED, Status.ROUTING, Status.BUILDING, Status.SUBMITTED)
+                   for o in self.orders.values())
+
+    def next_in_line(self, token_in: str, target_mint: str) -> Order | None:
+        waiting = [o for o in self.orders.values() if o.sniper is not None and o.status is Status.TRIGGERED
+                   and o.token_out.mint == target_mint and o.token_in.symbol == token_in]
+        return min(waiting, key=lambda o: (o.created_at, o.id), default=None)
 
     def resting(self, token_in: str, token_out: str, key_bound: Decimal, limit: int) -> list[Order]:
         found = [o for o in self.orders.values() if o.status is Status.OPEN and o.limit is not None
@@ -98,12 +121,13 @@ class FakeOrders:
     def claiming(self, base: str, quote: str) -> list[Order]:
         return [o for o in self.orders.values() if o.limit is not None
                 and o.status in (Status.TRIGGERED, Status.ROUTING, Status.BUILDING)
-                and {o.token_in.symbol, o.token_out.symbol} == {base, quote}]
+                and {o.token_in.symbol, o.token_out.symbol} == {base, quote}] + self.snipers(
+            base, quote, (Status.TRIGGERED, Status.ROUTING, Status.BUILDING))
 
     def expiring(self, before: datetime, limit: int = 100) -> list[Order]:
-        due = [o for o in self.orders.values() if o.status is Status.OPEN and o.limit is not None
-               and o.limit.expires_at is not None and o.limit.expires_at <= before]
-        return sorted(due, key=lambda o: o.limit.expires_at)[:limit]  # type: ignore[union-attr, arg-type, return-value]
+        due = [o for o in self.orders.values() if o.status is Status.OPEN
+               and o.expires_at is not None and o.expires_at <= before]
+        return sorted(due, key=lambda o: o.expires_at)[:limit]  # type: ignore[arg-type, return-value]
 
     def finished_since(self, since, limit=500):
         done = [o for o in self.orders.values() if o.status.is_final and o.updated_at >= since]
@@ -115,6 +139,13 @@ class FakeOrders:
             return False
         self.orders[order_id] = dataclasses.replace(order, sweeps=order.sweeps + 1, updated_at=at)
         return True
+
+
+def _read(order: Order) -> Order:
+    """As the database reads it back: a sniper's target by its mint, listed by now or not."""
+    if order.token_out.listed:
+        return order
+    return dataclasses.replace(order, token_out=TOKENS.resolve_or_unlisted(order.token_out.mint))
 
 
 class FakePairLocks:
@@ -169,11 +200,34 @@ class FakeStatistics:
         return OrderFigures(counts, {})
 
 
-class FakeVenues:
-    """Pools in memory, with the real pool math; ``failures`` injects venue errors."""
+class FakePoolEvents:
+    """The pool-events queue: changes published, and wake-ups asked for (pair, delay)."""
 
-    def __init__(self, pools: list[Pool], clock: FakeClock):
+    def __init__(self) -> None:
+        self.pending: set[tuple[str, str]] = set()
+        self.published: list[tuple[str, str]] = []
+        self.wakeups: list[tuple[str, str, int]] = []
+
+    def changed(self, pool_id: str, base: str, quote: str) -> None:
+        self.pending.add((base, quote))
+
+    def flush(self) -> int:
+        sent, self.pending = sorted(self.pending), set()
+        self.published.extend(sent)
+        return len(sent)
+
+    def wake(self, base: str, quote: str, delay_seconds: int) -> None:
+        self.wakeups.append((base, quote, delay_seconds))
+
+
+class FakeVenues:
+    """Pools and the token registry in memory, with the real pool math; ``failures`` injects venue errors."""
+
+    def __init__(self, pools: list[Pool], clock: FakeClock, changes: FakePoolEvents | None = None):
         self.by_id = {p.id: p for p in pools}
+        self.tokens = {t.symbol: TokenListing(t, t.symbol in ("SOL", "JUP"), t.symbol in ("SOL", "JUP"))
+                       for t in GENESIS_TOKENS}
+        self.changes = changes or FakePoolEvents()
         self.ledger: dict[str, SwapReceipt] = {}
         self.failed: dict[str, VenueError] = {}  # a failed signature stays failed, as on a chain
         self.swap_calls = 0
@@ -185,8 +239,54 @@ class FakeVenues:
         return [p for p in self.by_id.values() if token_in is None or {p.base, p.quote} == {token_in, token_out}]
 
     def quote(self, token_in: str, token_out: str, amount_in: int) -> list[VenueQuote]:
-        return [quote_pool(p, token_in, token_out, amount_in, 0) for p in self.by_id.values()
+        return [quote_pool(p, token_in, token_out, amount_in, self._seconds()) for p in self.by_id.values()
                 if {p.base, p.quote} == {token_in, token_out}]
+
+    def _seconds(self) -> int:
+        return int(self._clock.current.timestamp())
+
+    def pairs(self) -> list[tuple[str, str]]:
+        return sorted({(p.base, p.quote) for p in self.by_id.values()})
+
+    def listing(self, symbol_or_mint: str) -> TokenListing | None:
+        return next((t for t in self.tokens.values() if symbol_or_mint in (t.token.symbol, t.token.mint)), None)
+
+    def listings(self) -> list[TokenListing]:
+        return list(self.tokens.values())
+
+    def list_token(self, listing: TokenListing) -> TokenListing:
+        taken = [t for t in self.tokens.values() if t.token.symbol.lower() == listing.token.symbol.lower()
+                 or t.token.mint == listing.token.mint]
+        if taken:
+            raise ListingConflict(f"{taken[0].token.symbol} is listed already")
+        self.tokens[listing.token.symbol] = listing
+        return listing
+
+    def revoke(self, symbol: str, authority: str) -> TokenListing | None:
+        found = self.tokens.get(symbol)
+        if found is None:
+            return None
+        self.tokens[symbol] = TokenListing(found.token, found.mint_authority_revoked or authority == "mint",
+                                           found.freeze_authority_revoked or authority == "freeze")
+        for pool in self.by_id.values():
+            if symbol in (pool.base, pool.quote):
+                self.changes.changed(pool.id, pool.base, pool.quote)
+        return self.tokens[symbol]
+
+    def open_pool(self, pool: Pool) -> Pool:
+        if any(p.venue == pool.venue and {p.base, p.quote} == {pool.base, pool.quote} for p in self.by_id.values()):
+            raise ListingConflict(f"{pool.venue} has a {pool.base}/{pool.quote} pool already")
+        self.by_id[pool.id] = pool
+        self.changes.changed(pool.id, pool.base, pool.quote)
+        return pool
+
+    def burn_lp(self, pool_id: str) -> Pool | None:
+        pool = self.by_id.get(pool_id)
+        if pool is None:
+            return None
+        self.by_id[pool_id] = dataclasses.replace(pool, lp_burned=True)  # type: ignore[type-var]
+        self.changes.changed(pool_id, pool.base, pool.quote)
+        return self.by_id[pool_id]
 
     def swap(self, signature: str, memo: str, pool_id: str, token_in: str, token_out: str, amount_in: int,
              min_out: int, valid_until: datetime | None = None, injected_failures: bool = True) -> SwapReceipt:
@@ -202,12 +302,17 @@ class FakeVenues:
             raise self.failed[signature]
         pool = self.by_id[pool_id]
         if self.move_price_before_swap:  # someone else trades first
-            pool = pool.swap(token_in, self.move_price_before_swap, 0).pool_after
-        outcome = pool.swap(token_in, amount_in, 0)
+            pool = pool.swap(token_in, self.move_price_before_swap, self._seconds()).pool_after
+        try:
+            outcome = pool.swap(token_in, amount_in, self._seconds())
+        except PoolError as error:
+            self.failed[signature] = SwapRejected(str(error))
+            raise self.failed[signature] from None
         if outcome.amount_out < min_out:
             self.failed[signature] = SlippageExceeded(f"{outcome.amount_out} below {min_out}")
             raise self.failed[signature]
         self.by_id[pool_id] = outcome.pool_after
+        self.changes.changed(pool_id, pool.base, pool.quote)
         receipt = SwapReceipt(signature, memo, pool_id, pool.venue, token_in, token_out, amount_in,
                               outcome.amount_out, outcome.fee, len(self.ledger) + 1, self._clock.now())
         self.ledger[signature] = receipt
@@ -347,6 +452,7 @@ def _conforms() -> None:
     _queue: ports.MessageQueue = FakeQueue()
     _statistics: ports.OrderStatistics = FakeStatistics(orders)
     _venues: ports.VenueNetwork = FakeVenues([], clock)
+    _pool_events: ports.PoolEvents = FakePoolEvents()
     _connections: ports.Connections = FakeConnections()
     _limiter: ports.RateLimiter = FakeRateLimiter(TokenBucket(1, 1), clock)
     _push: ports.Push = FakePush()

@@ -13,13 +13,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from psycopg.types.json import Json
 
-from ..domain.markets import pair_of
 from ..domain.pools import Pool, PoolError, SwapOutcome, pool_from_state
 from ..domain.routing import VenueQuote, quote_pool
+from ..domain.tokens import Token, TokenListing
 from ..domain.venues import (
     LatencyRange,
+    ListingConflict,
     SlippageExceeded,
     SwapReceipt,
     SwapRejected,
@@ -35,6 +37,15 @@ def _receipt(row: dict[str, Any]) -> SwapReceipt:
         row["signature"], row["memo"], row["pool_id"], row["venue"], row["token_in"], row["token_out"],
         int(row["amount_in"]), int(row["amount_out"]), int(row["fee"]), row["slot"], row["executed_at"],
     )
+
+
+def _pool(row: dict[str, Any]) -> Pool:
+    return pool_from_state(row["venue"], row["id"], row["base"], row["quote"], row["state"])
+
+
+def _listing(row: dict[str, Any]) -> TokenListing:
+    return TokenListing(Token(row["symbol"], row["mint"], row["decimals"]), row["mint_authority_revoked"],
+                        row["freeze_authority_revoked"])
 
 
 _FAILURES: dict[str, type[VenueError]] = {"SwapRejected": SwapRejected, "SlippageExceeded": SlippageExceeded}
@@ -87,13 +98,98 @@ class MockDexNetwork:
     def pools(self, token_in: str | None = None, token_out: str | None = None) -> list[Pool]:
         query, params = "SELECT * FROM dex.pools", tuple[str, ...]()
         if token_in and token_out:
-            pair = pair_of(token_in, token_out)
-            if pair is None:
-                return []
-            query, params = "SELECT * FROM dex.pools WHERE base = %s AND quote = %s", pair
+            query = "SELECT * FROM dex.pools WHERE (base = %s AND quote = %s) OR (base = %s AND quote = %s)"
+            params = (token_in, token_out, token_out, token_in)
         with self._db.connection() as conn:
             rows = conn.execute(query + " ORDER BY id", params).fetchall()
-        return [pool_from_state(r["venue"], r["id"], r["base"], r["quote"], r["state"]) for r in rows]
+        return [_pool(r) for r in rows]
+
+    def pairs(self) -> list[tuple[str, str]]:
+        with self._db.connection() as conn:
+            rows = conn.execute("SELECT DISTINCT base, quote FROM dex.pools ORDER BY base, quote").fetchall()
+        return [(r["base"], r["quote"]) for r in rows]
+
+    def listing(self, symbol_or_mint: str) -> TokenListing | None:
+        with self._db.connection() as conn:
+            row = conn.execute("SELECT * FROM dex.tokens WHERE symbol = %s OR mint = %s",
+                               (symbol_or_mint, symbol_or_mint)).fetchone()
+        return None if row is None else _listing(row)
+
+    def listings(self) -> list[TokenListing]:
+        with self._db.connection() as conn:
+            rows = conn.execute("SELECT * FROM dex.tokens ORDER BY listed_at, symbol").fetchall()
+        return [_listing(r) for r in rows]
+
+    def list_token(self, listing: TokenListing) -> TokenListing:
+        token = listing.token
+        try:
+            with self._db.connection() as conn:
+                row = conn.execute(
+                    """INSERT INTO dex.tokens (symbol, mint, decimals, mint_authority_revoked,
+                                               freeze_authority_revoked, listed_at)
+                       VALUES (%s, %s, %s, %s, %s, %s) RETURNING *""",
+                    (token.symbol, token.mint, token.decimals, listing.mint_authority_revoked,
+                     listing.freeze_authority_revoked, self._now()),
+                ).fetchone()
+        except psycopg.errors.UniqueViolation:
+            taken = self.listing(token.mint)
+            if taken is not None:
+                raise ListingConflict(f"the mint {token.mint} is listed already, as {taken.token.symbol}") from None
+            raise ListingConflict(f"a token named {token.symbol} (in any case) is listed already") from None
+        assert row is not None
+        return _listing(row)
+
+    def revoke(self, symbol: str, authority: str) -> TokenListing | None:
+        column = {"mint": "mint_authority_revoked", "freeze": "freeze_authority_revoked"}[authority]
+        with self._db.connection() as conn:
+            row = conn.execute(f"UPDATE dex.tokens SET {column} = true WHERE symbol = %s RETURNING *",
+                               (symbol,)).fetchone()
+        if row is None:
+            return None
+        self._publish_pools_of(row["symbol"])  # a sniper waiting for the revoke is checked again
+        return _listing(row)
+
+    def open_pool(self, pool: Pool) -> Pool:
+        with self._db.connection() as conn, conn.transaction():
+            # One pool creation at a time: two launches of a pair in opposite orders cannot both pass the check.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('dex.pools'))")
+            taken = conn.execute(
+                """SELECT id, base, quote FROM dex.pools WHERE venue = %s
+                   AND ((base = %s AND quote = %s) OR (base = %s AND quote = %s))""",
+                (pool.venue, pool.base, pool.quote, pool.quote, pool.base)).fetchone()
+            if taken is not None:
+                raise ListingConflict(f"{pool.venue} has a {taken['base']}/{taken['quote']} pool already: "
+                                      f"{taken['id']}")
+            listed = conn.execute(
+                "SELECT base, quote FROM dex.pools WHERE base = %s AND quote = %s LIMIT 1",
+                (pool.quote, pool.base)).fetchone()
+            if listed is not None:
+                raise ListingConflict(f"the pair is listed as {pool.quote}/{pool.base}: launch it with base "
+                                      f"{pool.quote} and quote {pool.base}")
+            conn.execute(
+                """INSERT INTO dex.pools (id, venue, base, quote, state, updated_at)
+                   VALUES (%s, %s, %s, %s, %s, %s)""",
+                (pool.id, pool.venue, pool.base, pool.quote, Json(pool.to_state()), self._now()),
+            )
+        self._changes.changed(pool.id, pool.base, pool.quote)
+        return pool
+
+    def burn_lp(self, pool_id: str) -> Pool | None:
+        with self._db.connection() as conn:
+            row = conn.execute(
+                """UPDATE dex.pools SET state = state || '{"lp_burned": true}'::jsonb, updated_at = %s
+                   WHERE id = %s RETURNING *""", (self._now(), pool_id)).fetchone()
+        if row is None:
+            return None
+        self._changes.changed(row["id"], row["base"], row["quote"])
+        return _pool(row)
+
+    def _publish_pools_of(self, symbol: str) -> None:
+        with self._db.connection() as conn:
+            rows = conn.execute("SELECT id, base, quote FROM dex.pools WHERE base = %s OR quote = %s",
+                                (symbol, symbol)).fetchall()
+        for row in rows:
+            self._changes.changed(row["id"], row["base"], row["quote"])
 
     def quote(self, token_in: str, token_out: str, amount_in: int) -> list[VenueQuote]:
         """Every venue's quote for the pair, asked in parallel as a router would."""
@@ -132,7 +228,7 @@ class MockDexNetwork:
             if earlier["failed_kind"] is not None:
                 raise _FAILURES[earlier["failed_kind"]](earlier["failed_reason"])
             now = self._now()
-            pool = pool_from_state(row["venue"], row["id"], row["base"], row["quote"], row["state"])
+            pool = _pool(row)
             failure: SwapRejected | SlippageExceeded | None
             try:
                 outcome = _execute(pool, token_in, amount_in, min_out, valid_until, now)

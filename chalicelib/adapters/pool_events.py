@@ -43,6 +43,13 @@ class SqsPoolEvents:
             raise
         return len(changed)
 
+    def wake(self, base: str, quote: str, delay_seconds: int) -> None:
+        """An event sent now and delivered after ``delay_seconds`` (a message timer, at most 900 s): the trigger
+        then evaluates the pair as if a pool had changed, e.g. when a pool opens to its snipers."""
+        body = json.dumps({"pools": [], "wake": [{"base": base, "quote": quote}]})
+        self._sqs().send_message(QueueUrl=self._queue_url(), MessageBody=body,
+                                 DelaySeconds=max(0, min(900, delay_seconds)))
+
     def _queue_url(self) -> str:
         if self._url is None:
             self._url = self._sqs().get_queue_url(QueueName=self._name)["QueueUrl"]
@@ -51,5 +58,8 @@ class SqsPoolEvents:
 
 def pairs_of(records: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """The pairs an SQS batch of pool events names (each once)."""
-    pairs = {(pool["base"], pool["quote"]) for record in records for pool in json.loads(record["body"])["pools"]}
+    pairs: set[tuple[str, str]] = set()
+    for record in records:
+        body = json.loads(record["body"])
+        pairs.update((pool["base"], pool["quote"]) for pool in body["pools"] + body.get("wake", []))
     return sorted(pairs)

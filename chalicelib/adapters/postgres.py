@@ -18,6 +18,7 @@ from psycopg_pool import ConnectionPool
 from ..domain.limit_orders import LimitTerms, Side, TimeInForce
 from ..domain.orders import Order, OrderEvent, OrderType, Status
 from ..domain.routing import RecordedDecision, RoutingDecision, VenueQuote
+from ..domain.sniper_orders import Conditions, SniperTerms
 from ..domain.tokens import TOKENS
 from ..services.ports import OrderField
 
@@ -86,7 +87,7 @@ def _order(row: dict[str, Any]) -> Order:
         user_id=row["user_id"],
         type=OrderType(row["type"]),
         token_in=TOKENS[row["token_in"]],
-        token_out=TOKENS[row["token_out"]],
+        token_out=TOKENS[row["token_out"]] if row["type"] != "sniper" else TOKENS.resolve_or_unlisted(row["token_out"]),
         amount_in=int(row["amount_in"]),
         slippage_bps=row["slippage_bps"],
         status=Status(row["status"]),
@@ -106,12 +107,30 @@ def _order(row: dict[str, Any]) -> Order:
         limit=None if row["time_in_force"] is None else LimitTerms(
             Side(row["side"]), row["limit_price"], int(row["min_amount_out"]), TimeInForce(row["time_in_force"]),
             row["expires_at"]),
+        sniper=None if row["type"] != "sniper" else SniperTerms(
+            row["expires_at"], row["max_price"], Conditions.from_json(row["conditions"]), row["delay_seconds"]),
     )
 
 
-def _limit_columns(terms: LimitTerms | None) -> tuple[object, ...]:
+def _stored_token_out(order: Order) -> str:
+    """A sniper's target is stored by its mint (it may not be listed yet); every other order's by its symbol."""
+    return order.token_out.mint if order.sniper is not None else order.token_out.symbol
+
+
+def _sniper_columns(terms: SniperTerms | None) -> tuple[object, ...]:
     if terms is None:
-        return (None,) * 6
+        return (None,) * 3
+    return terms.max_price, Jsonb(terms.conditions.to_json()), terms.delay_seconds
+
+
+def _mints(*symbols: str) -> list[str]:
+    return [t.mint for t in (TOKENS.resolve(s) for s in symbols) if t is not None]
+
+
+def _limit_columns(order: Order) -> tuple[object, ...]:
+    terms = order.limit
+    if terms is None:
+        return (None, None, None, None, order.expires_at, None)
     return (str(terms.time_in_force), str(terms.side), terms.limit_price, terms.min_amount_out, terms.expires_at,
             terms.trigger_key)
 
@@ -188,15 +207,17 @@ class PostgresOrders:
                 """WITH inserted AS (
                        INSERT INTO orders (id, user_id, type, token_in, token_out, amount_in, slippage_bps, status,
                                            seq, created_at, updated_at, time_in_force, side, limit_price,
-                                           min_amount_out, expires_at, trigger_key)
-                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                                           min_amount_out, expires_at, trigger_key, max_price, conditions,
+                                           delay_seconds)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                        ON CONFLICT (id) DO NOTHING RETURNING id)
                    INSERT INTO order_events (order_id, seq, status, at, data)
                    SELECT id, %s, %s, %s, %s FROM inserted""",
                 (
-                    order.id, order.user_id, str(order.type), order.token_in.symbol, order.token_out.symbol,
+                    order.id, order.user_id, str(order.type), order.token_in.symbol, _stored_token_out(order),
                     order.amount_in, order.slippage_bps, str(order.status), order.seq, order.created_at,
-                    order.updated_at, *_limit_columns(order.limit), event.seq, str(event.status), event.at,
+                    order.updated_at, *_limit_columns(order), *_sniper_columns(order.sniper), event.seq,
+                    str(event.status), event.at,
                     Jsonb(event.data),
                 ),
             ).rowcount == 1
@@ -273,14 +294,44 @@ class PostgresOrders:
         return [_order(r) for r in rows]
 
     def any_resting(self, base: str, quote: str) -> bool:
-        with self._pool.connection() as conn:  # orders_resting, twice: one index probe per direction
+        with self._pool.connection() as conn:  # orders_resting, twice: one index probe per direction; orders_sniping
             row = conn.execute(
                 """SELECT EXISTS (SELECT 1 FROM orders WHERE status = 'open' AND token_in = %s AND token_out = %s)
                        OR EXISTS (SELECT 1 FROM orders WHERE status = 'open' AND token_in = %s AND token_out = %s)
+                       OR EXISTS (SELECT 1 FROM orders WHERE type = 'sniper' AND status = 'open'
+                                  AND token_out = ANY(%s))
                        AS found""",
-                (base, quote, quote, base),
+                (base, quote, quote, base, _mints(base, quote)),
             ).fetchone()
         return bool(row and row["found"])
+
+    def snipers(self, base: str, quote: str, statuses: tuple[Status, ...] = (Status.OPEN,)) -> list[Order]:
+        with self._pool.connection() as conn:  # orders_sniping, in placement order
+            rows = conn.execute(
+                """SELECT * FROM orders WHERE type = 'sniper' AND status = ANY(%s) AND token_out = ANY(%s)
+                   AND token_in IN (%s, %s) ORDER BY created_at, id""",
+                ([str(s) for s in statuses], _mints(base, quote), base, quote),
+            ).fetchall()
+        return [_order(r) for r in rows]
+
+    def ahead_in_line(self, order: Order) -> bool:
+        with self._pool.connection() as conn:  # orders_sniping
+            row = conn.execute(
+                """SELECT EXISTS (SELECT 1 FROM orders WHERE type = 'sniper' AND token_out = %s AND token_in = %s
+                   AND status IN ('triggered', 'routing', 'building', 'submitted')
+                   AND (created_at, id) < (%s, %s)) AS found""",
+                (order.token_out.mint, order.token_in.symbol, order.created_at, order.id),
+            ).fetchone()
+        return bool(row and row["found"])
+
+    def next_in_line(self, token_in: str, target_mint: str) -> Order | None:
+        with self._pool.connection() as conn:  # orders_sniping
+            row = conn.execute(
+                """SELECT * FROM orders WHERE type = 'sniper' AND token_out = %s AND token_in = %s
+                   AND status = 'triggered' ORDER BY created_at, id LIMIT 1""",
+                (target_mint, token_in),
+            ).fetchone()
+        return None if row is None else _order(row)
 
     def resting(self, token_in: str, token_out: str, key_bound: Decimal, limit: int) -> list[Order]:
         with self._pool.connection() as conn:  # orders_resting: only what the price may satisfy, best first
@@ -298,7 +349,8 @@ class PostgresOrders:
                    AND ((token_in = %s AND token_out = %s) OR (token_in = %s AND token_out = %s))""",
                 (base, quote, quote, base),
             ).fetchall()
-        return [_order(r) for r in rows]
+        return [_order(r) for r in rows] + self.snipers(
+            base, quote, (Status.TRIGGERED, Status.ROUTING, Status.BUILDING))
 
     def expiring(self, before: datetime, limit: int = 100) -> list[Order]:
         with self._pool.connection() as conn:  # orders_expiring

@@ -9,8 +9,31 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from .requests import DirectSwapRequest, LimitOrderRequest, MarketOrderRequest, OrderListQuery, QuoteQuery
-from .views import Health, Order, OrderAccepted, OrderPage, Pools, Problem, Quote, Swap, Swaps, Tokens
+from .requests import (
+    DirectSwapRequest,
+    LimitOrderRequest,
+    MarketOrderRequest,
+    OrderListQuery,
+    PoolLaunchRequest,
+    QuoteQuery,
+    RevokeRequest,
+    SniperOrderRequest,
+    TokenListingRequest,
+)
+from .views import (
+    Health,
+    LaunchedPool,
+    Order,
+    OrderAccepted,
+    OrderPage,
+    Pools,
+    Problem,
+    Quote,
+    Swap,
+    Swaps,
+    TokenInfo,
+    Tokens,
+)
 
 VERSION = "1.0.0"
 
@@ -18,18 +41,24 @@ VERSION = "1.0.0"
 _MODELS: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
     (MarketOrderRequest, "validation"),
     (LimitOrderRequest, "validation"),
+    (SniperOrderRequest, "validation"),
     (DirectSwapRequest, "validation"),
-    *((m, "serialization") for m in (Problem, OrderAccepted, Order, OrderPage, Quote, Tokens, Pools, Swap, Swaps,
-                                     Health)),
+    (TokenListingRequest, "validation"),
+    (RevokeRequest, "validation"),
+    (PoolLaunchRequest, "validation"),
+    *((m, "serialization") for m in (Problem, OrderAccepted, Order, OrderPage, Quote, Tokens, TokenInfo, Pools,
+                                     LaunchedPool, Swap, Swaps, Health)),
 ]
 
 _PROBLEMS = {
     400: "The request is malformed: not JSON, or a cursor this API did not issue",
     401: "No bearer token, or one that is malformed, forged, expired or names no user",
-    403: "The token lacks the scope this request needs (orders:write to place or cancel; metrics:read for /metrics)",
-    404: "No such order for this user, a malformed id, or no such route",
-    409: "The order's state does not allow this (already submitted), the same Idempotency-Key is in flight, or a "
-         "direct swap would fill below its minAmountOut",
+    403: "The token lacks the scope this request needs (orders:write to place or cancel; metrics:read for /metrics; "
+         "dex:admin to list on the venues)",
+    404: "No such order for this user, a malformed id, or no such route (or token, or pool)",
+    409: "The order's state does not allow this (already submitted), the same Idempotency-Key is in flight, a "
+         "direct swap would fill below its minAmountOut, a sniper's pair has an open pool already, or the symbol, "
+         "mint or venue's pool of the pair is listed already",
     413: "The body is over 64 KB",
     415: "The body is not application/json",
     422: "The request is well-formed but invalid; `errors` names each field that is wrong",
@@ -86,18 +115,30 @@ _ORDER_ID = {"name": "orderId", "in": "path", "required": True, "schema": {"type
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
+def _admin(operation: str, summary: str, body: str | None, status: str, answer: dict[str, Any],
+           *more_problems: int) -> dict[str, Any]:
+    operation_object: dict[str, Any] = {
+        "operationId": operation, "summary": summary, "security": _BEARER,
+        "responses": {status: answer, **_problems(400, 401, 403, *more_problems, 409, 413, 415, 422, 429, 503)}}
+    if body is not None:
+        operation_object["requestBody"] = {"required": True,
+                                           "content": {"application/json": {"schema": _ref(body)}}}
+    return operation_object
+
+
 def _paths() -> dict[str, Any]:
     return {
         "/orders": {
             "post": {
-                "operationId": "placeOrder", "summary": "Place a market or a limit order", "security": _BEARER,
+                "operationId": "placeOrder", "summary": "Place a market, limit or sniper order", "security": _BEARER,
                 "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
                                 "schema": {"type": "string", "minLength": 1, "maxLength": 255},
                                 "description": "Repeat a request safely: the same key and body give the same order "
                                                "for 24 hours"}],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     # "type" tells them apart: "limit" is required on a limit order, a market order may omit it.
-                    "oneOf": [_ref("MarketOrderRequest"), _ref("LimitOrderRequest")]}}}},
+                    "oneOf": [_ref("MarketOrderRequest"), _ref("LimitOrderRequest"),
+                              _ref("SniperOrderRequest")]}}}},
                 "responses": {
                     "202": _json("OrderAccepted", "Accepted; follow it over the WebSocket or at Location",
                                  {"Location": {"schema": {"type": "string"}}}),
@@ -132,8 +173,20 @@ def _paths() -> dict[str, Any]:
                               **_problems(422, 429, 503)},
             },
         },
-        "/tokens": {"get": {"operationId": "listTokens", "summary": "The supported tokens",
-                            "responses": {"200": _json("Tokens", "Every supported token"), **_problems(429)}}},
+        "/tokens": {"get": {"operationId": "listTokens", "summary": "The listed tokens and their authorities",
+                            "responses": {"200": _json("Tokens", "Every listed token"), **_problems(429, 503)}}},
+        "/dex/tokens": {"post": _admin("listToken", "List a new token on the venues (dex:admin)",
+                                       "TokenListingRequest", "201", _json("TokenInfo", "The token listed"))},
+        "/dex/tokens/{symbol}/revoke": {"post": {
+            **_admin("revokeAuthority", "Revoke a token's mint or freeze authority (dex:admin)", "RevokeRequest",
+                     "200", _json("TokenInfo", "The token, its authority revoked"), 404),
+            "parameters": [{"name": "symbol", "in": "path", "required": True, "schema": {"type": "string"}}]}},
+        "/dex/pools": {"post": _admin("openPool", "Open a pool on a venue, swappable from its openTime (dex:admin)",
+                                      "PoolLaunchRequest", "201", _json("LaunchedPool", "The pool opened"))},
+        "/dex/pools/{pool_id}/burn-lp": {"post": {
+            **_admin("burnLp", "Mark a pool's liquidity burned (dex:admin)", None, "200",
+                     _json("LaunchedPool", "The pool, its liquidity burned"), 404),
+            "parameters": [{"name": "pool_id", "in": "path", "required": True, "schema": {"type": "string"}}]}},
         "/pools": {"get": {"operationId": "listPools", "summary": "The venues' pools and their current state",
                            "responses": {"200": _json("Pools", "Every pool"), **_problems(429, 503)}}},
         "/dex/swaps": {
@@ -185,8 +238,8 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "Order execution engine",
             "version": VERSION,
-            "description": "Market and limit orders routed across Raydium and Meteora. Statuses stream over the "
-                           "WebSocket API (actions subscribe, unsubscribe, ping, submit). Every error is "
+            "description": "Market, limit and sniper orders routed across Raydium and Meteora. Statuses stream over "
+                           "the WebSocket API (actions subscribe, unsubscribe, ping, submit). Every error is "
                            "application/problem+json.",
         },
         "paths": _paths(),

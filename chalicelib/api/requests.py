@@ -14,6 +14,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     ValidationError,
     ValidationInfo,
@@ -21,12 +22,13 @@ from pydantic import (
     field_validator,
 )
 
-from ..domain.commands import Limit, ListOrders, PlaceOrder, QuoteSwap, TradeOnPool
+from ..domain.commands import Limit, ListOrders, ListToken, OpenPool, PlaceOrder, QuoteSwap, Sniper, TradeOnPool
 from ..domain.limit_orders import TimeInForce
 from ..domain.limits import DEFAULT_MAX_AMOUNT_IN
 from ..domain.markets import pair_of
 from ..domain.orders import OrderType, Status
-from ..domain.tokens import TOKENS
+from ..domain.sniper_orders import MAX_DELAY_SECONDS, Conditions
+from ..domain.tokens import SYMBOL, TOKENS, is_mint_address
 from .problems import BadRequest, Unprocessable
 
 # A positive decimal written out in digits: "1", "1.5", "0.001". No sign, exponent, spaces, NaN or Infinity.
@@ -52,14 +54,13 @@ def _decimal_not_float_or_bool(value: Any) -> Any:
 
 def _supported_token(symbol: str) -> str:
     if symbol not in TOKENS:
-        raise ValueError(f"unsupported token {symbol!r}; supported: {', '.join(TOKENS)}")
+        raise ValueError(f"unsupported token {symbol!r}; GET /tokens lists the tokens the venues list")
     return symbol
 
 
 TokenSymbol = Annotated[
     str,
-    Field(min_length=1, max_length=16, description="A supported token's symbol (see GET /tokens)",
-          json_schema_extra={"enum": list(TOKENS)}),
+    Field(min_length=1, max_length=16, description="A listed token's symbol (see GET /tokens)"),
 ]
 Amount = Annotated[
     Decimal,
@@ -146,7 +147,135 @@ class LimitOrderRequest(_PairFields):
                                 self.expires_at))
 
 
-OrderRequest = MarketOrderRequest | LimitOrderRequest
+class SniperConditionsRequest(BaseModel):
+    """The checks a launch must pass before a sniper buys."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    min_liquidity: Amount | None = Field(None, alias="minLiquidity",
+                                         description="The least the pool must hold of tokenIn, in its units")
+    require_mint_revoked: StrictBool = Field(True, alias="requireMintRevoked",
+                                             description="Buy only once the token's mint authority is revoked")
+    require_freeze_revoked: StrictBool = Field(True, alias="requireFreezeRevoked",
+                                               description="Buy only once the token's freeze authority is revoked")
+    require_lp_burned: StrictBool = Field(False, alias="requireLpBurned",
+                                          description="Buy only once the pool's liquidity is burned")
+
+    @field_validator("min_liquidity")
+    @classmethod
+    def _positive(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None and value <= 0:
+            raise ValueError("must be greater than zero")
+        return value
+
+
+class SniperOrderRequest(BaseModel):
+    """A sniper order: buy ``tokenOut`` with ``amountIn`` of ``tokenIn`` as its first pool opens, only if the
+    launch passes the checks."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    type: Literal["sniper"]
+    token_in: Literal["USDC", "SOL"] = Field(alias="tokenIn", description="What the sniper pays with")
+    token_out: str = Field(alias="tokenOut", min_length=1, max_length=44,
+                           description="A listed token's symbol, or a mint address (listed yet or not)")
+    amount_in: Amount = Field(alias="amountIn")
+    max_price: Amount | None = Field(None, alias="maxPrice",
+                                     description="The highest price for the whole size, in tokenIn per tokenOut")
+    slippage_bps: StrictInt = Field(500, alias="slippageBps", ge=1, le=5000,
+                                    description="The most the output may fall short of the quote at the open, in "
+                                                "basis points (launch prices move fast: 5 % by default)")
+    expires_at: AwareDatetime = Field(alias="expiresAt", description="ISO 8601 with a timezone, at most 7 days ahead")
+    conditions: SniperConditionsRequest = Field(default_factory=lambda: SniperConditionsRequest.model_validate({}))
+    delay_seconds: StrictInt = Field(0, alias="delaySeconds", ge=0, le=MAX_DELAY_SECONDS,
+                                     description="Waits this long after the pool opens")
+
+    @field_validator("token_out")
+    @classmethod
+    def _symbol_or_mint(cls, value: str) -> str:
+        if not (SYMBOL.match(value) or is_mint_address(value)):
+            raise ValueError("must be a token's symbol (1-10 letters or digits) or a base58 mint address")
+        return value
+
+    @field_validator("amount_in", "max_price")
+    @classmethod
+    def _positive_and_bounded(cls, amount: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        maximum = (info.context or {}).get("max_amount_in", DEFAULT_MAX_AMOUNT_IN)
+        if amount is not None and amount <= 0:
+            raise ValueError("must be greater than zero")
+        if info.field_name == "amount_in" and amount is not None and amount > maximum:
+            raise ValueError(f"must be at most {maximum}")
+        return amount
+
+    def to_command(self) -> PlaceOrder:
+        given = self.conditions
+        return PlaceOrder(self.token_in, self.token_out, self.amount_in, self.slippage_bps, OrderType.SNIPER,
+                          sniper=Sniper(self.expires_at, self.max_price,
+                                        Conditions(given.min_liquidity, given.require_mint_revoked,
+                                                   given.require_freeze_revoked, given.require_lp_burned),
+                                        self.delay_seconds))
+
+
+OrderRequest = MarketOrderRequest | LimitOrderRequest | SniperOrderRequest
+
+
+class TokenListingRequest(BaseModel):
+    """``POST /dex/tokens``: list a new token on the venues."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    symbol: str = Field(pattern=SYMBOL.pattern, description="1 to 10 letters or digits, unique in any case")
+    decimals: StrictInt = Field(ge=0, le=9)
+    mint: str | None = Field(None, min_length=32, max_length=44, description="A base58 address; a new one if absent")
+    mint_authority: Literal["active", "revoked"] = Field("active", alias="mintAuthority")
+    freeze_authority: Literal["active", "revoked"] = Field("active", alias="freezeAuthority")
+
+    @field_validator("mint")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and not is_mint_address(value):
+            raise ValueError("must be a base58 address of 32 bytes")
+        return value
+
+    def to_command(self) -> ListToken:
+        return ListToken(self.symbol, self.decimals, self.mint, self.mint_authority == "revoked",
+                         self.freeze_authority == "revoked")
+
+
+class RevokeRequest(BaseModel):
+    """``POST /dex/tokens/{symbol}/revoke``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    authority: Literal["mint", "freeze"]
+
+
+class PoolLaunchRequest(BaseModel):
+    """``POST /dex/pools``: open a pool on a venue, swappable from ``openTime``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    venue: Literal["raydium", "meteora"]
+    base: str = Field(pattern=SYMBOL.pattern, description="A listed token's symbol")
+    quote: str = Field(pattern=SYMBOL.pattern, description="A listed token's symbol")
+    base_amount: Amount = Field(alias="baseAmount", description="The base deposited, in its units")
+    quote_amount: Amount = Field(alias="quoteAmount", description="The quote deposited; with baseAmount, the price")
+    open_time: AwareDatetime | None = Field(None, alias="openTime",
+                                            description="No swap before it; now if absent; at most 7 days ahead")
+    bin_step: StrictInt | None = Field(None, alias="binStep", ge=1, le=400,
+                                       description="Meteora only: each bin's price step, in basis points (25 if "
+                                                   "absent)")
+
+    @field_validator("base_amount", "quote_amount")
+    @classmethod
+    def _positive(cls, value: Decimal) -> Decimal:
+        if value <= 0:
+            raise ValueError("must be greater than zero")
+        return value
+
+    def to_command(self) -> OpenPool:
+        return OpenPool(self.venue, self.base, self.quote, self.base_amount, self.quote_amount, self.open_time,
+                        self.bin_step)
 
 
 class DirectSwapRequest(BaseModel):
@@ -220,7 +349,7 @@ class SubmitMessage(BaseModel):
     idempotency_key: str | None = Field(None, alias="idempotencyKey", min_length=1, max_length=255)
 
 
-ORDER_TYPES = ("market", "limit")
+ORDER_TYPES = ("market", "limit", "sniper")
 
 
 def _field_errors(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
@@ -275,6 +404,8 @@ def order_request(body: Any, max_amount_in: Decimal = DEFAULT_MAX_AMOUNT_IN, pre
         raise _unprocessable([{"field": f"{prefix}type", "message": f"must be one of: {', '.join(ORDER_TYPES)}"}])
     if kind == "limit":
         return _limit_order(body, max_amount_in, prefix)
+    if kind == "sniper":
+        return _sniper_order(body, max_amount_in, prefix)
     try:
         order = MarketOrderRequest.model_validate(body, context={"max_amount_in": max_amount_in})
     except ValidationError as error:
@@ -301,6 +432,48 @@ def _limit_order(body: dict[str, Any], max_amount_in: Decimal, prefix: str) -> L
     if errors:
         raise _unprocessable(errors)
     return _tradable(order)
+
+
+def _sniper_order(body: dict[str, Any], max_amount_in: Decimal, prefix: str) -> SniperOrderRequest:
+    try:
+        order = SniperOrderRequest.model_validate(body, context={"max_amount_in": max_amount_in})
+    except ValidationError as error:
+        raise _unprocessable(_field_errors(error, prefix)) from None
+    errors = []
+    token = TOKENS[order.token_in]
+    if not token.fits_precision(order.amount_in):
+        errors.append({"field": f"{prefix}amountIn",
+                       "message": f"{token.symbol} has at most {token.decimals} decimals"})
+    if order.token_out in (order.token_in, token.mint):
+        errors.append({"field": f"{prefix}tokenOut", "message": "must differ from tokenIn"})
+    if errors:
+        raise _unprocessable(errors)
+    return order
+
+
+def _admin_body(raw: bytes | None, model: type[Admin]) -> Admin:
+    body = parse_json_body(raw)
+    if not isinstance(body, dict):
+        raise _unprocessable([{"field": "body", "message": "must be a JSON object"}])
+    try:
+        return model.model_validate(body)
+    except ValidationError as error:
+        raise _unprocessable(_field_errors(error)) from None
+
+
+Admin = TypeVar("Admin", TokenListingRequest, RevokeRequest, PoolLaunchRequest)
+
+
+def parse_token_listing(raw: bytes | None) -> TokenListingRequest:
+    return _admin_body(raw, TokenListingRequest)
+
+
+def parse_revoke(raw: bytes | None) -> RevokeRequest:
+    return _admin_body(raw, RevokeRequest)
+
+
+def parse_pool_launch(raw: bytes | None) -> PoolLaunchRequest:
+    return _admin_body(raw, PoolLaunchRequest)
 
 
 def parse_order(raw: bytes | None, max_amount_in: Decimal = DEFAULT_MAX_AMOUNT_IN) -> OrderRequest:

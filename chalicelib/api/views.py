@@ -5,7 +5,7 @@ these same models). A shape is therefore written once, and the document cannot d
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
@@ -15,7 +15,7 @@ from ..domain.markets import fee_bps_now, price_of, reserves_of
 from ..domain.pools import DlmmPool, Pool
 from ..domain.routing import RecordedDecision
 from ..domain.routing import VenueQuote as DomainVenueQuote
-from ..domain.tokens import TOKENS, Token
+from ..domain.tokens import TOKENS, TokenListing
 from ..domain.venues import SwapReceipt
 from ..services.idempotency import PlacedOrder
 from ..services.market import MarketQuote
@@ -122,6 +122,13 @@ class Routing(_Out):
                    decidedAt=decision.decided_at)
 
 
+class SniperConditions(_Out):
+    minLiquidity: str | None = Field(description="The least the pool must hold of tokenIn")
+    requireMintRevoked: bool
+    requireFreezeRevoked: bool
+    requireLpBurned: bool
+
+
 class OrderSummary(_Out):
     """An order as lists show it: its current state without the event history."""
 
@@ -143,7 +150,11 @@ class OrderSummary(_Out):
     minAmountOut: str | None = Field(None, description="The least a limit order accepts in tokenOut for its whole "
                                                        "size: given, or derived from limitPrice in the trader's favour")
     timeInForce: Literal["GTC", "GTD", "IOC", "FOK"] | None = None
-    expiresAt: Timestamp | None = Field(None, description="When a resting limit order expires")
+    expiresAt: Timestamp | None = Field(None, description="When a resting limit or sniper order expires")
+    maxPrice: str | None = Field(None, description="A sniper's highest price for its whole size, in tokenIn per "
+                                                   "tokenOut")
+    delaySeconds: int | None = Field(None, description="How long a sniper waits after its pool opens")
+    conditions: SniperConditions | None = Field(None, description="A sniper's checks of the launch")
 
     @classmethod
     def fields_of(cls, order: domain.Order) -> dict[str, Any]:
@@ -158,6 +169,11 @@ class OrderSummary(_Out):
             fields.update(side=str(terms.side), limitPrice=f"{terms.limit_price.normalize():f}",
                           minAmountOut=order.token_out.format(terms.min_amount_out),
                           timeInForce=str(terms.time_in_force), expiresAt=terms.expires_at)
+        if order.sniper is not None:
+            sniper = order.sniper
+            fields.update(expiresAt=sniper.expires_at, delaySeconds=sniper.delay_seconds,
+                          maxPrice=None if sniper.max_price is None else f"{sniper.max_price.normalize():f}",
+                          conditions=SniperConditions(**sniper.conditions.to_json()))
         return fields
 
     @classmethod
@@ -180,6 +196,8 @@ class Order(OrderSummary):
     routing: Routing | None = Field(description="Both venues' quotes and why one was chosen")
     executable: Executable | None = Field(None, description="An open limit order only: the best quote for its "
                                                             "whole size against its limit, now")
+    waitingFor: list[str] | None = Field(None, description="An open sniper only: what its launch has yet to do "
+                                                           "(its pool to open, an authority revoked, ...), now")
 
     @classmethod
     def of_details(cls, details: OrderDetails) -> Order:
@@ -189,7 +207,8 @@ class Order(OrderSummary):
                    executable=None if executable is None else Executable(
                        quotedOut=order.token_out.format(executable.quoted_out),
                        requiredOut=order.token_out.format(executable.required_out),
-                       shortfallBps=str(executable.shortfall_bps)))
+                       shortfallBps=str(executable.shortfall_bps)),
+                   waitingFor=None if details.waiting_for is None else list(details.waiting_for))
 
 
 class OrderPage(_Out):
@@ -244,14 +263,23 @@ class TokenInfo(_Out):
     symbol: str
     mint: str
     decimals: int
+    mintAuthority: Literal["active", "revoked"] = Field(description="Active: more of the token can be minted")
+    freezeAuthority: Literal["active", "revoked"] = Field(description="Active: a holder's account can be frozen")
+
+    @classmethod
+    def of(cls, listing: TokenListing) -> TokenInfo:
+        t = listing.token
+        return cls(symbol=t.symbol, mint=t.mint, decimals=t.decimals,
+                   mintAuthority="revoked" if listing.mint_authority_revoked else "active",
+                   freezeAuthority="revoked" if listing.freeze_authority_revoked else "active")
 
 
 class Tokens(_Out):
     tokens: list[TokenInfo]
 
     @classmethod
-    def of(cls, tokens: Iterable[Token]) -> Tokens:
-        return cls(tokens=[TokenInfo(symbol=t.symbol, mint=t.mint, decimals=t.decimals) for t in tokens])
+    def of(cls, listings: Iterable[TokenListing]) -> Tokens:
+        return cls(tokens=[TokenInfo.of(t) for t in listings])
 
 
 class Reserves(_Out):
@@ -267,6 +295,8 @@ class _PoolInfo(_Out):
     price: str = Field(description="Units of quote per unit of base")
     feeBps: str = Field(description="The fee a swap pays now, in basis points (Meteora's varies with volatility)")
     reserves: Reserves
+    openTime: Timestamp = Field(description="No swap before it (the epoch for the genesis pools)")
+    lpBurned: bool = Field(description="The pool's liquidity is burned: it can never be withdrawn")
 
 
 class ConstantProductPoolInfo(_PoolInfo):
@@ -294,6 +324,7 @@ def pool_info(pool: Pool) -> ConstantProductPoolInfo | DlmmPoolInfo:
         "id": pool.id, "venue": pool.venue, "base": base.symbol, "quote": quote.symbol, "price": str(price_of(pool)),
         "feeBps": str(fee_bps_now(pool)), "reserves": Reserves(base=base.format(base_units),
                                                                quote=quote.format(quote_units)),
+        "openTime": datetime.fromtimestamp(pool.open_time, UTC), "lpBurned": pool.lp_burned,
     }
     if isinstance(pool, DlmmPool):
         return DlmmPoolInfo(**common, kind="dlmm", binStep=pool.bin_step, activeBinId=pool.active_id,
@@ -307,6 +338,20 @@ class Pools(_Out):
     @classmethod
     def of(cls, pools: Iterable[Pool]) -> Pools:
         return cls(pools=[pool_info(p) for p in pools])
+
+
+class LaunchedPool(_Out):
+    """A pool just opened on a venue: its id, opening price and open time, and the pool as GET /pools shows it."""
+
+    poolId: str
+    price: str = Field(description="Its opening price, in quote per base")
+    openTime: Timestamp
+    pool: PoolInfo
+
+    @classmethod
+    def of(cls, pool: Pool) -> LaunchedPool:
+        info = pool_info(pool)
+        return cls(poolId=pool.id, price=info.price, openTime=info.openTime, pool=info)
 
 
 class Swap(_Out):

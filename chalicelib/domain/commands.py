@@ -3,12 +3,13 @@ bodies and queries, WebSocket messages), and a use case never sees how they arri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
 from .limit_orders import TimeInForce
 from .orders import OrderType, Status
+from .sniper_orders import Conditions
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,16 @@ class Limit:
 
 
 @dataclass(frozen=True)
+class Sniper:
+    """A sniper's terms as the trader gave them (``token_out`` may be a mint no venue lists yet)."""
+
+    expires_at: datetime
+    max_price: Decimal | None = None
+    conditions: Conditions = field(default_factory=Conditions)
+    delay_seconds: int = 0
+
+
+@dataclass(frozen=True)
 class PlaceOrder:
     """Swap ``amount_in`` (in the token's own units, e.g. 1.5 SOL) of ``token_in`` for ``token_out``: at the market
     within ``slippage_bps``, or, with ``limit``, only at its limit."""
@@ -33,6 +44,7 @@ class PlaceOrder:
     slippage_bps: int | None = 50
     type: OrderType = OrderType.MARKET
     limit: Limit | None = None
+    sniper: Sniper | None = None
 
 
 @dataclass(frozen=True)
@@ -64,3 +76,28 @@ class TradeOnPool:
     token_in: str
     amount_in: Decimal
     min_amount_out: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class ListToken:
+    """List a new token on the venues, as its creator mints it on a chain (a fresh mint address if none given)."""
+
+    symbol: str
+    decimals: int
+    mint: str | None = None
+    mint_authority_revoked: bool = False
+    freeze_authority_revoked: bool = False
+
+
+@dataclass(frozen=True)
+class OpenPool:
+    """Open a pool of ``base``/``quote`` on a venue with these deposits (in the tokens' own units); swaps are
+    refused until ``open_time`` (now if None). A Meteora pool takes a bin step."""
+
+    venue: str
+    base: str
+    quote: str
+    base_amount: Decimal
+    quote_amount: Decimal
+    open_time: datetime | None = None
+    bin_step: int | None = None

@@ -49,14 +49,28 @@ class Opened(OrderChange):
 
 
 @dataclass(frozen=True)
+class Sniping(OrderChange):
+    """A sniper waits for its launch: a pool of its pair open (plus its delay) and passing its checks."""
+
+    status: ClassVar[Status] = Status.OPEN
+    target: str  # the token's symbol, or its mint while no venue lists it
+    target_mint: str
+    expires_at: datetime
+    max_price: str | None
+    delay_seconds: int
+    conditions: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Triggered(OrderChange):
-    """The best executable quote for the order's whole size reached its least output."""
+    """The best executable quote for the order's whole size reached its least output (a limit order's), or a
+    sniper's launch passed its checks."""
 
     status: ClassVar[Status] = Status.TRIGGERED
     cause: str  # what woke it: "placed" (fillable at once), "pool" (a pool's price moved), "recheck"
     pool_id: str
     quoted_out: str
-    required_out: str
+    required_out: str | None = None
 
 
 @dataclass(frozen=True)

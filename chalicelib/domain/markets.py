@@ -2,20 +2,51 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 from .pools import FEE_PRECISION, ConstantProductPool, DlmmPool, Pool, dlmm_bin_for_price
 from .tokens import TOKENS
 
-PAIRS: tuple[tuple[str, str], ...] = (("SOL", "USDC"), ("SOL", "USDT"), ("JUP", "USDC"))
+PAIRS: tuple[tuple[str, str], ...] = (("SOL", "USDC"), ("SOL", "USDT"), ("JUP", "USDC"))  # the genesis pairs
+
+
+class PairRegistry:
+    """The (base, quote) pairs some pool trades, as this process knows them: a pair it has not seen is asked of
+    the loader the wiring installs (pools are launched, never removed, so what a process learnt stays true)."""
+
+    def __init__(self, genesis: tuple[tuple[str, str], ...]):
+        self._genesis = genesis
+        self._pairs: dict[frozenset[str], tuple[str, str]] = {}
+        self._loader: Callable[[], list[tuple[str, str]]] = lambda: []
+        self.forget_learnt()
+
+    def learn_with(self, loader: Callable[[], list[tuple[str, str]]]) -> None:
+        """``loader()``: every pair the venues list now."""
+        self._loader = loader
+
+    def forget_learnt(self) -> None:
+        self._pairs = {frozenset(pair): pair for pair in self._genesis}
+
+    def pair_of(self, token_in: str, token_out: str) -> tuple[str, str] | None:
+        key = frozenset((token_in, token_out))
+        found = self._pairs.get(key)
+        if found is None and len(key) == 2:
+            for pair in self._loader():
+                self._pairs.setdefault(frozenset(pair), pair)
+            found = self._pairs.get(key)
+        return found
+
+    def known(self) -> list[tuple[str, str]]:
+        return sorted(self._pairs.values())
+
+
+LISTED_PAIRS = PairRegistry(PAIRS)
 
 
 def pair_of(token_in: str, token_out: str) -> tuple[str, str] | None:
     """The listed (base, quote) pair that trades these two tokens, in either direction."""
-    for base, quote in PAIRS:
-        if {base, quote} == {token_in, token_out}:
-            return base, quote
-    return None
+    return LISTED_PAIRS.pair_of(token_in, token_out)
 
 
 def price_of(pool: Pool) -> Decimal:
@@ -80,3 +111,29 @@ def genesis_pools() -> list[Pool]:
         raydium_pool("JUP", "USDC", "5000000", "0.85"),
         meteora_pool("JUP", "USDC", "20000", "0.851", bin_step=20, bins_each_side=100),
     ]
+
+
+# Liquidity a launched pool spreads on each side of its opening price (a DLMM position spans at most 70 bins).
+LAUNCH_BINS_EACH_SIDE = 34
+
+
+def launched_raydium_pool(base: str, quote: str, base_units: int, quote_units: int, open_time: int) -> Pool:
+    """A new Raydium CPMM pool, as ``initialize`` creates it: the deposits are its reserves, and their ratio its
+    opening price."""
+    return ConstantProductPool(f"raydium-{base}-{quote}".lower(), base, quote, base_units, quote_units,
+                               open_time=open_time)
+
+
+def launched_meteora_pool(base: str, quote: str, base_units: int, quote_units: int, bin_step: int,
+                          open_time: int) -> Pool:
+    """A new Meteora DLMM pool opening at the deposits' ratio: the base spread over the active bin and the bins
+    above it, the quote over the active bin and the bins below it, in equal parts."""
+    active = dlmm_bin_for_price(Decimal(quote_units) / Decimal(base_units), bin_step)
+    shares = LAUNCH_BINS_EACH_SIDE + 1
+    base_per_bin, quote_per_bin = base_units // shares, quote_units // shares
+    bins = {active: (base_per_bin, quote_per_bin)}
+    for offset in range(1, shares):
+        bins[active + offset] = (base_per_bin, 0)
+        bins[active - offset] = (0, quote_per_bin)
+    return DlmmPool(f"meteora-{base}-{quote}".lower(), base, quote, bin_step, active, dict(sorted(bins.items())),
+                    index_reference=active, open_time=open_time)

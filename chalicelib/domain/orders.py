@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from .limit_orders import LimitTerms
+from .sniper_orders import SniperTerms
 from .tokens import Token
 
 
@@ -76,6 +77,7 @@ def can_transition(current: Status, new: Status) -> bool:
 class OrderType(StrEnum):
     MARKET = "market"
     LIMIT = "limit"
+    SNIPER = "sniper"
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ class Order:
     token_in: Token
     token_out: Token
     amount_in: int  # base units of token_in
-    slippage_bps: int | None  # a market order's tolerance; a limit order has its limit instead
+    slippage_bps: int | None  # a market or sniper order's tolerance; a limit order has its limit instead
     status: Status
     seq: int
     created_at: datetime
@@ -102,14 +104,28 @@ class Order:
     sweeps: int = 0  # times the sweeper found it stuck and enqueued it again
     limit: LimitTerms | None = None  # a limit order's terms
     fill_amount_in: int | None = None  # what the swap sells, when an IOC fills only part of amount_in
+    sniper: SniperTerms | None = None  # a sniper order's terms
 
     @property
     def swap_amount_in(self) -> int:
         return self.amount_in if self.fill_amount_in is None else self.fill_amount_in
 
+    @property
+    def rests(self) -> bool:
+        """Whether the order waits (``open``) for the venues to meet its terms: GTC and GTD limit orders, snipers."""
+        return self.sniper is not None or (self.limit is not None and self.limit.time_in_force.rests)
+
+    @property
+    def expires_at(self) -> datetime | None:
+        """When a limit or sniper order's time is up (a market order has none)."""
+        if self.sniper is not None:
+            return self.sniper.expires_at
+        return None if self.limit is None else self.limit.expires_at
+
     def expired_at(self, now: datetime) -> bool:
-        """Whether a limit order's time is up (a market order's never is)."""
-        return self.limit is not None and self.limit.expires_at is not None and now >= self.limit.expires_at
+        """Whether a limit or sniper order's time is up (a market order's never is)."""
+        expires_at = self.expires_at
+        return expires_at is not None and now >= expires_at
 
     def swap_may_still_land(self, now: datetime) -> bool:
         """Whether a swap submitted under this order's signature could still execute."""

@@ -8,6 +8,7 @@ fee plus a variable fee that grows with how far and how fast the price has recen
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 from typing import Protocol
 
@@ -21,6 +22,10 @@ class PoolError(Exception):
 
 class InsufficientLiquidity(PoolError):
     pass
+
+
+class NotOpenYet(PoolError):
+    """Swaps before the pool's open time are refused (Raydium's ``open_time``, Meteora's activation point)."""
 
 
 class UnsupportedToken(PoolError):
@@ -60,6 +65,12 @@ class Pool(Protocol):
     @property
     def quote(self) -> str: ...
 
+    @property
+    def open_time(self) -> int: ...  # unix seconds; no swap before it
+
+    @property
+    def lp_burned(self) -> bool: ...
+
     def swap(self, token_in: str, amount_in: int, now: int) -> SwapOutcome: ...
 
     def spot_price(self, token_in: str) -> Decimal: ...
@@ -69,6 +80,16 @@ class Pool(Protocol):
 
 def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
+
+
+def _refuse_before_open(pool_id: str, open_time: int, now: int) -> None:
+    if now < open_time:
+        opens = datetime.fromtimestamp(open_time, UTC).isoformat()
+        raise NotOpenYet(f"{pool_id} is not open yet: it opens at {opens}")
+
+
+def _listing_state(open_time: int, lp_burned: bool) -> dict:
+    return {"open_time": open_time, "lp_burned": lp_burned} if open_time or lp_burned else {}
 
 
 @dataclass(frozen=True)
@@ -82,6 +103,8 @@ class ConstantProductPool:
     reserve_quote: int
     fee_bps: int = 25
     venue: str = RAYDIUM
+    open_time: int = 0
+    lp_burned: bool = False
 
     def _reserves(self, token_in: str) -> tuple[int, int]:
         if token_in == self.base:
@@ -97,6 +120,7 @@ class ConstantProductPool:
     def swap(self, token_in: str, amount_in: int, now: int = 0) -> SwapOutcome:
         if amount_in <= 0:
             raise PoolError("amount must be positive")
+        _refuse_before_open(self.id, self.open_time, now)
         x, y = self._reserves(token_in)
         fee = _ceil_div(amount_in * self.fee_bps, 10_000)
         net = amount_in - fee
@@ -110,11 +134,13 @@ class ConstantProductPool:
         return SwapOutcome(amount_in, out, fee, self.spot_price(token_in), after)
 
     def to_state(self) -> dict:
-        return {"reserve_base": self.reserve_base, "reserve_quote": self.reserve_quote, "fee_bps": self.fee_bps}
+        return {"reserve_base": self.reserve_base, "reserve_quote": self.reserve_quote, "fee_bps": self.fee_bps,
+                **_listing_state(self.open_time, self.lp_burned)}
 
     @classmethod
     def from_state(cls, id: str, base: str, quote: str, state: dict) -> ConstantProductPool:
-        return cls(id, base, quote, int(state["reserve_base"]), int(state["reserve_quote"]), int(state["fee_bps"]))
+        return cls(id, base, quote, int(state["reserve_base"]), int(state["reserve_quote"]), int(state["fee_bps"]),
+                   open_time=int(state.get("open_time", 0)), lp_burned=bool(state.get("lp_burned", False)))
 
 
 FEE_PRECISION = 1_000_000_000
@@ -155,6 +181,8 @@ class DlmmPool:
     index_reference: int = 0
     last_update: int = 0
     venue: str = METEORA
+    open_time: int = 0  # Meteora's activation point, as a time
+    lp_burned: bool = False
 
     def bin_price(self, bin_id: int) -> Decimal:
         with localcontext() as ctx:
@@ -199,6 +227,7 @@ class DlmmPool:
             raise UnsupportedToken(f"{self.id} does not trade {token_in}")
         if amount_in <= 0:
             raise PoolError("amount must be positive")
+        _refuse_before_open(self.id, self.open_time, now)
         selling_base = token_in == self.base
         step = -1 if selling_base else 1
         volatility_reference, index_reference = self._references_at(now)
@@ -272,6 +301,7 @@ class DlmmPool:
             "volatility_reference": self.volatility_reference,
             "index_reference": self.index_reference,
             "last_update": self.last_update,
+            **_listing_state(self.open_time, self.lp_burned),
         }
 
     @classmethod
@@ -288,6 +318,8 @@ class DlmmPool:
             volatility_reference=int(state["volatility_reference"]),
             index_reference=int(state["index_reference"]),
             last_update=int(state["last_update"]),
+            open_time=int(state.get("open_time", 0)),
+            lp_burned=bool(state.get("lp_burned", False)),
         )
 
 

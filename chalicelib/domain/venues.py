@@ -25,6 +25,10 @@ class SwapRejected(VenueError):
     pass
 
 
+class ListingConflict(Exception):
+    """A token or pool the venues list already (a symbol, a mint, a venue's pool of a pair)."""
+
+
 @dataclass(frozen=True)
 class SwapReceipt:
     signature: str

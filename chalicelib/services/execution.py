@@ -32,6 +32,7 @@ from ..domain.events import (
     Routed,
     RoutingStarted,
     SignedAgain,
+    Sniping,
     Submitted,
     Triggered,
 )
@@ -40,22 +41,27 @@ from ..domain.orders import (
     SETTLEMENT_GRACE,
     SIGNATURE_VALIDITY,
     Order,
+    OrderType,
     RetryPolicy,
     Status,
     can_transition,
     transaction_signature,
 )
-from ..domain.routing import NoRoute, RoutingDecision, choose_route, min_out, quote_pool
+from ..domain.routing import NoRoute, RoutingDecision, VenueQuote, choose_route, min_out, quote_pool
 from ..domain.settlement import Settlement, Step, after_failed_send, before_sending
+from ..domain.sniper_orders import LaunchCheck, check_launch, sniper_min_out
 from ..domain.telemetry import order_measurements
 from ..domain.venues import SlippageExceeded, SwapReceipt, VenueError
 from .notifications import Notifier
-from .ports import Clock, MetricsSink, NoMetrics, Orders, Venues
+from .ports import Clock, MetricsSink, NoMetrics, OrderQueue, Orders, Venues
 
 if TYPE_CHECKING:
     from ..domain.pools import Pool
 
 log = logging.getLogger(__name__)
+
+# Statuses of a sniper on its way to its swap: the next sniper of its pair waits for it (placement order).
+IN_LINE = frozenset({Status.TRIGGERED, Status.ROUTING, Status.BUILDING, Status.SUBMITTED})
 
 # A resting order's message is kept for its expiry when that is this close (SQS delays a message by at most 15
 # minutes); the sweeper sends one for a later expiry as it nears.
@@ -91,7 +97,9 @@ class Executor:
         checkpoint: Callable[[str], None] = lambda step: None,
         signature_validity: timedelta = SIGNATURE_VALIDITY,
         metrics: MetricsSink | None = None,
+        queue: OrderQueue | None = None,
     ):
+        self._queue = queue  # hands a sniper's pair over to the next sniper in line
         self._orders = orders
         self._venues = venues
         self._notifier = notifier
@@ -112,10 +120,20 @@ class Executor:
         if order.status is not Status.PENDING:
             self._notifier.catch_up(order.id, order.seq)
         try:
-            return self._run(order).status
+            left = self._run(order)
         except OrderMovedOn as moved:
             log.info("%s; this delivery stops", moved)
             return None
+        if left.sniper is not None and left.status not in IN_LINE:
+            self._hand_over(left)
+        return left.status
+
+    def _hand_over(self, sniper: Order) -> None:
+        """A sniper past its swap (or back to waiting) lets the next one of its pair go. Done again by a
+        redelivery (the first may have died before it): a duplicate message is harmless."""
+        following = self._orders.next_in_line(sniper.token_in.symbol, sniper.token_out.mint)
+        if following is not None and self._queue is not None:
+            self._queue.enqueue(following.id)
 
     def _run(self, order: Order) -> Order:
         # Only an order found already submitted may have swapped in an earlier delivery.
@@ -123,15 +141,15 @@ class Executor:
         cause = "recheck"
         try:
             if order.status is Status.PENDING:
-                if order.limit is not None and order.limit.time_in_force.rests:
-                    order, cause = self._open(order, order.limit), "placed"
+                if order.rests:
+                    order, cause = self._open(order), "placed"
                 else:
                     order = self._advance(order, RoutingStarted())
             if order.status is Status.OPEN:
                 order = self._check_resting(order, cause)
-                if order.status is Status.OPEN:
-                    self._wait_for_expiry(order)
             if order.status is Status.TRIGGERED:
+                if order.sniper is not None and self._orders.ahead_in_line(order):
+                    return order  # its turn comes when the sniper ahead of it hands the pair over
                 order = self._unless_expired(order) or self._advance(order, RoutingStarted())
             if order.status is Status.ROUTING:
                 order = self._route_and_build(order)
@@ -143,45 +161,74 @@ class Executor:
             order = self._fail(order, str(error))
         return order
 
-    def _open(self, order: Order, terms: LimitTerms) -> Order:
+    def _open(self, order: Order) -> Order:
+        if order.sniper is not None:
+            sniper = order.sniper
+            return self._advance(order, Sniping(
+                target=order.token_out.symbol, target_mint=order.token_out.mint, expires_at=sniper.expires_at,
+                max_price=None if sniper.max_price is None else f"{sniper.max_price:f}",
+                delay_seconds=sniper.delay_seconds, conditions=sniper.conditions.to_json()))
+        assert order.limit is not None
+        terms = order.limit
         return self._advance(order, Opened(side=str(terms.side), limit_price=f"{terms.limit_price:f}",
                                            min_amount_out=order.token_out.format(terms.min_amount_out),
                                            time_in_force=str(terms.time_in_force), expires_at=terms.expires_at))
 
     def _check_resting(self, order: Order, cause: str) -> Order:
-        """A resting order: expired once its time is up; triggered once the venues' best quote for its whole size
-        reaches its least output; else it keeps resting."""
-        assert order.limit is not None
+        """A resting order: expired once its time is up; triggered once the venues can fill it on its terms (a
+        limit order's least output for its whole size, a sniper's launch checks); else it keeps resting, and its
+        message comes back for what it waits for when that is near (its expiry, a sniper's pool opening)."""
         expired = self._unless_expired(order)
         if expired is not None:
             return expired
+        if order.sniper is not None:
+            check = self._check_launch(order)
+            if check.fires:
+                assert check.pool is not None and check.outcome is not None
+                return self._advance(order, Triggered(cause=cause, pool_id=check.pool.id,
+                                                      quoted_out=order.token_out.format(check.outcome.amount_out)))
+            self._wait_for(order, check.fire_at)
+            return order
+        assert order.limit is not None
         quotes = [q for q in self._venues.quote(order.token_in.symbol, order.token_out.symbol, order.amount_in)
                   if q.error is None]
         best = max(quotes, key=lambda q: q.amount_out, default=None)
         if best is None or best.amount_out < order.limit.min_amount_out:
+            self._wait_for(order)
             return order
         return self._advance(order, Triggered(cause=cause, pool_id=best.pool_id,
                                               quoted_out=order.token_out.format(best.amount_out),
                                               required_out=order.token_out.format(order.limit.min_amount_out)))
 
-    def _wait_for_expiry(self, order: Order) -> None:
+    def _check_launch(self, order: Order) -> LaunchCheck:
+        assert order.sniper is not None
+        listing = self._venues.listing(order.token_out.mint)
+        pools = self._venues.pools(order.token_in.symbol, order.token_out.symbol) if listing is not None else []
+        return check_launch(order.sniper, order.token_in, order.token_out, order.amount_in, listing, pools,
+                            self._clock.now())
+
+    def _wait_for(self, order: Order, wake_at: datetime | None = None) -> None:
         """A resting order whose time ends soon keeps its message, which comes back when it does: the order then
-        expires on time. One that ends later lets its message go; the sweeper sends another as the time nears."""
-        assert order.limit is not None
-        if order.limit.expires_at is None:
+        expires on time (or a sniper's pool opens to it). One that ends later lets its message go; the sweeper
+        sends another as the time nears (the trigger wakes a sniper's pool when it opens)."""
+        moments = [m for m in (order.expires_at, wake_at) if m is not None]
+        if not moments:
             return
-        remaining = (order.limit.expires_at - self._clock.now()).total_seconds()
+        remaining = (min(moments) - self._clock.now()).total_seconds()
         if remaining <= EXPIRY_TIMER_HORIZON.total_seconds():
-            raise RetryLater(order.id, max(1, math.ceil(remaining)), "resting until its time in force ends")
+            raise RetryLater(order.id, max(1, math.ceil(remaining)), "resting until its time in force ends"
+                             if wake_at is None or min(moments) != wake_at else "waiting for its pool to open")
 
     def _unless_expired(self, order: Order) -> Order | None:
-        """The order expired, if a limit order's time is up; None otherwise."""
+        """The order expired, if a limit or sniper order's time is up; None otherwise."""
         if not order.expired_at(self._clock.now()):
             return None
-        assert order.limit is not None and order.limit.expires_at is not None
-        return self._advance(order, Expired(reason=f"its time in force ended at {order.limit.expires_at.isoformat()}"))
+        assert order.expires_at is not None
+        return self._advance(order, Expired(reason=f"its time in force ended at {order.expires_at.isoformat()}"))
 
     def _route_and_build(self, order: Order) -> Order:
+        if order.sniper is not None:
+            return self._route_and_build_sniper(order)
         if order.limit is not None:
             return self._route_and_build_limit(order, order.limit)
         asked_at = self._clock.now()
@@ -207,34 +254,57 @@ class Executor:
         usable = [q for q in quotes if q.error is None and q.amount_out >= required]
         if not usable:
             quoted = max((q.amount_out for q in quotes if q.error is None), default=0)
-            return self._missed_limit(order, terms, "the venues' best quote for its size is below its limit now",
+            return self._missed_limit(order, "the venues' best quote for its size is below its limit now",
                                       quoted, required)
         decision = choose_route(usable + [q for q in quotes if q not in usable])
         fields = {"fill_amount_in": fill} if fill != order.amount_in else {}
         return self._build(order, decision, required, venue_ms, **fields)
 
+    def _route_and_build_sniper(self, order: Order) -> Order:
+        """Checks the launch again on fresh state right before building (the pool may have moved since the
+        trigger): the swap's minimum is the stricter of the max-price bound and the slippage bound on the quote."""
+        assert order.sniper is not None and order.slippage_bps is not None
+        expired = self._unless_expired(order)
+        if expired is not None:
+            return expired
+        asked_at = self._clock.now()
+        check = self._check_launch(order)
+        venue_ms = self._ms_since(asked_at)
+        if not check.fires:
+            return self._missed_limit(order, "the launch no longer passes its checks: waiting for "
+                                      + "; ".join(check.waiting_for))
+        assert check.pool is not None and check.outcome is not None
+        chosen = VenueQuote.from_outcome(check.pool, order.token_in.symbol, order.token_out.symbol, check.outcome)
+        decision = RoutingDecision(chosen, (chosen,), f"{chosen.venue} is the best pool passing every check of the "
+                                                      "sniper")
+        least = sniper_min_out(order.sniper, order.token_in, order.token_out, order.amount_in, chosen.amount_out,
+                               order.slippage_bps)
+        return self._build(order, decision, least, venue_ms)
+
     def _largest_fill(self, order: Order, terms: LimitTerms) -> int:
         """An IOC's fill: the most of its amount one pool gives at the limit now (the pools' own math, in memory)."""
         token_in, token_out = order.token_in.symbol, order.token_out.symbol
+        now = int(self._clock.now().timestamp())
         best = 0
         for pool in self._venues.pools(token_in, token_out):
             def quote(size: int, pool: Pool = pool) -> int:
-                return quote_pool(pool, token_in, token_out, size, 0).amount_out if size else 0
+                return quote_pool(pool, token_in, token_out, size, now).amount_out if size else 0
 
             best = max(best, largest_fill(order.amount_in, lambda x: required_out(terms, order.amount_in, x), quote))
         return best
 
-    def _missed_limit(self, order: Order, terms: LimitTerms, reason: str, quoted: int | None = None,
+    def _missed_limit(self, order: Order, reason: str, quoted: int | None = None,
                       required: int | None = None) -> Order:
-        """The limit cannot be met now: a resting order rests again (a race with the price never fails it); an
-        IOC or FOK order, which may not rest, expires."""
-        if terms.time_in_force.rests and not order.expired_at(self._clock.now()):
+        """Its terms cannot be met now: a resting order (GTC, GTD, sniper) rests again (a race with the price never
+        fails it); an IOC or FOK order, which may not rest, expires."""
+        if order.rests and not order.expired_at(self._clock.now()):
             return self._advance(order, Reopened(
                 reason=reason, quoted_out=None if quoted is None else order.token_out.format(quoted),
                 required_out=None if required is None else order.token_out.format(required)))
-        if terms.time_in_force is TimeInForce.FOK:
+        terms = order.limit
+        if terms is not None and terms.time_in_force is TimeInForce.FOK:
             reason = f"not all of it could be filled at its limit ({reason})"
-        elif terms.time_in_force is TimeInForce.IOC:
+        elif terms is not None and terms.time_in_force is TimeInForce.IOC:
             reason = f"nothing could be filled at its limit ({reason})"
         return self._advance(order, Expired(reason=reason))
 
@@ -242,12 +312,12 @@ class Executor:
         self._orders.save_decision(order.id, decision, self._clock.now())
         self._checkpoint("after_routing")
         chosen = decision.chosen
-        # A limit order may be built again after resting: each build signs anew (the venues remember a failed
-        # signature forever, as a chain does).
-        signature = transaction_signature(order.id, nonce=order.seq if order.limit is not None else 0)
+        # A limit or sniper order may be built again after resting: each build signs anew (the venues remember a
+        # failed signature forever, as a chain does).
+        signature = transaction_signature(order.id, nonce=order.seq if order.type is not OrderType.MARKET else 0)
         valid_until = self._clock.now() + self._signature_validity
-        if order.limit is not None and order.limit.expires_at is not None:
-            valid_until = min(valid_until, order.limit.expires_at)  # no swap of it may land after its expiry
+        if order.expires_at is not None:
+            valid_until = min(valid_until, order.expires_at)  # no swap of it may land after its expiry
         return self._advance(
             order,
             Routed(venue=chosen.venue, reason=decision.reason, quoted_out=order.token_out.format(chosen.amount_out),
@@ -281,9 +351,9 @@ class Executor:
         receipt = self._venues.swap_status(order.tx_signature) if ask_venue_first or expired else None
         if receipt is not None:
             return self._confirm(order, receipt)
-        if order.limit is not None and order.expired_at(now) and not order.swap_may_still_land(now):
+        if order.expired_at(now) and not order.swap_may_still_land(now):
             # Its time is up and nothing sent under its signature can land now: it ends expired, never signed again.
-            return self._missed_limit(order, order.limit, "its time in force ended before its swap landed")
+            return self._missed_limit(order, "its time in force ended before its swap landed")
         plan = before_sending(order, now, self._retry)
         if plan.step is Step.SIGN_AGAIN:
             order = self._sign_again(order)
@@ -301,11 +371,11 @@ class Executor:
         except VenueError as error:
             venue_ms = self._ms_since(sent_at)
             now = self._clock.now()
-            if order.limit is not None and (isinstance(error, SlippageExceeded) or
-                                            (not error.transient and order.expired_at(now))):
+            if order.type is not OrderType.MARKET and (isinstance(error, SlippageExceeded) or
+                                                       (not error.transient and order.expired_at(now))):
                 # Refused below the least output, or past its time, and recorded so under the signature: nothing of
                 # it can land. A resting order rests again; one that may not rest, or whose time is up, expires.
-                return self._missed_limit(order, order.limit, str(error))
+                return self._missed_limit(order, str(error))
             return self._carry_out(order, after_failed_send(order, error.transient, now, self._retry), str(error),
                                    now, venue_ms, sent=True)
         venue_ms = self._ms_since(sent_at)

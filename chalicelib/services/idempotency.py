@@ -16,9 +16,10 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
-from ..domain.commands import Limit, PlaceOrder
+from ..domain.commands import Limit, PlaceOrder, Sniper
 from ..domain.limit_orders import TimeInForce
 from ..domain.orders import OrderType, Status
+from ..domain.sniper_orders import Conditions
 from .errors import Conflict, Invalid, Unavailable
 from .orders import OrderService
 from .read_models import PlacedOrder
@@ -98,6 +99,11 @@ def _payload(order: PlaceOrder) -> dict[str, Any]:
             "minAmountOut": None if given.min_amount_out is None else _number(given.min_amount_out),
             "expiresAt": None if given.expires_at is None else given.expires_at.isoformat(),
         }
+    if order.sniper is not None:
+        terms = order.sniper
+        payload["sniper"] = {"expiresAt": terms.expires_at.isoformat(),
+                             "maxPrice": None if terms.max_price is None else _number(terms.max_price),
+                             "conditions": terms.conditions.to_json(), "delaySeconds": terms.delay_seconds}
     return payload
 
 
@@ -113,5 +119,9 @@ def _from_payload(payload: dict[str, Any]) -> PlaceOrder:
         None if given["minAmountOut"] is None else Decimal(given["minAmountOut"]),
         None if given["expiresAt"] is None else datetime.fromisoformat(given["expiresAt"]),
     )
+    terms = payload.get("sniper")
+    sniper = None if terms is None else Sniper(
+        datetime.fromisoformat(terms["expiresAt"]), None if terms["maxPrice"] is None else Decimal(terms["maxPrice"]),
+        Conditions.from_json(terms["conditions"]), terms["delaySeconds"])
     return PlaceOrder(payload["tokenIn"], payload["tokenOut"], Decimal(payload["amountIn"]), payload["slippageBps"],
-                      OrderType(payload["type"]), limit)
+                      OrderType(payload["type"]), limit, sniper)

@@ -8,7 +8,7 @@ from ..domain.commands import QuoteSwap, TradeOnPool
 from ..domain.orders import transaction_signature
 from ..domain.pools import Pool
 from ..domain.routing import NoRoute, choose_route, min_out
-from ..domain.tokens import TOKENS, Token
+from ..domain.tokens import TOKENS, TokenListing
 from ..domain.venues import SlippageExceeded, SwapReceipt, SwapRejected, VenueUnavailable
 from .errors import Conflict, Invalid, Unavailable
 from .ports import VenueNetwork
@@ -50,8 +50,8 @@ class Market:
             raise Unavailable(f"the venue did not take the swap: {refused}; try again", retry_after_seconds=1) \
                 from None
 
-    def tokens(self) -> list[Token]:
-        return list(TOKENS.values())
+    def tokens(self) -> list[TokenListing]:
+        return self._venues.listings()
 
     def pools(self) -> list[Pool]:
         return self._venues.pools()

@@ -14,8 +14,9 @@ from ..domain.events import Accepted, Cancelled, Failed
 from ..domain.limit_orders import InvalidTerms, LimitTerms, TimeInForce, limit_terms, shortfall_bps
 from ..domain.markets import reserves_of
 from ..domain.orders import Order, OrderEvent, OrderType, Status
+from ..domain.sniper_orders import SniperTerms, check_launch, sniper_terms
 from ..domain.telemetry import order_measurements
-from ..domain.tokens import TOKENS
+from ..domain.tokens import TOKENS, Token, is_mint_address
 from .errors import Conflict, Invalid, Malformed, NotFound, Unavailable
 from .ports import Clock, MetricsSink, NoMetrics, OrderQueue, Orders, VenueData
 from .read_models import Executability, OrderDetails, OrderPage
@@ -58,7 +59,8 @@ class OrderService:
         again if it has not started (the first attempt may have failed to), and returns it.
         """
         now = self._clock.now()
-        token_in, token_out = TOKENS[request.token_in], TOKENS[request.token_out]
+        token_in = TOKENS[request.token_in]
+        token_out = TOKENS[request.token_out] if request.sniper is None else _sniper_target(request.token_out)
         amount_in = token_in.to_units(request.amount_in)
         order = Order(
             id=order_id or self._new_id(),
@@ -73,15 +75,18 @@ class OrderService:
             created_at=now,
             updated_at=now,
             limit=None if request.limit is None else _terms(request, amount_in, now),
+            sniper=None if request.sniper is None else _sniper_terms(request, token_in, now),
         )
         if order.limit is not None:
             assert request.limit is not None
             self._within_reach(order, order.limit, "limitPrice" if request.limit.limit_price else "minAmountOut")
+        if order.sniper is not None:
+            self._not_launched_yet(order)
         accepted = OrderEvent(order.id, 1, Status.PENDING, now, Accepted(
             type=str(order.type), token_in=token_in.symbol, token_out=token_out.symbol,
             amount_in=str(request.amount_in), slippage_bps=order.slippage_bps).data())
         if not self._orders.add(order, accepted):  # a repeat of this Idempotency-Key stored it first
-            return self._repeat(self._orders.get(order.id), user_id, request)
+            return self._repeat(self._orders.get(order.id), order)
         try:
             self._queue.enqueue(order.id)
         except Exception as error:
@@ -108,6 +113,34 @@ class OrderService:
                           f"({order.token_out.format(held)}): it could never fill",
                           [{"field": field, "message": "more than the venues' pools could ever pay"}])
 
+    def _hand_over(self, sniper: Order) -> None:
+        """A sniper cancelled on its way to its swap lets the next one of its pair go (as the worker does when
+        one ends)."""
+        following = self._orders.next_in_line(sniper.token_in.symbol, sniper.token_out.mint)
+        if following is not None:
+            self._queue.enqueue(following.id)
+
+    def _not_launched_yet(self, order: Order) -> None:
+        """A sniper waits for a launch: with a pool of its pair open already, it would be a market order."""
+        if self._venues is None or not order.token_out.listed:
+            return
+        now = self._clock.now()
+        for pool in self._venues.pools(order.token_in.symbol, order.token_out.symbol):
+            if pool.open_time <= now.timestamp():
+                raise Conflict(f"{pool.id} trades {order.token_in.symbol}/{order.token_out.symbol} already (open "
+                               "since its launch): a sniper waits for a pool to open; place a market or limit order")
+
+    def waiting_for(self, order: Order) -> tuple[str, ...] | None:
+        """What an open sniper waits for, read now (its pool to open, an authority revoked, the LP burned, more
+        liquidity, a lower price)."""
+        if order.status is not Status.OPEN or order.sniper is None or self._venues is None:
+            return None
+        listing = self._venues.listing(order.token_out.mint)
+        pools = self._venues.pools(order.token_in.symbol, order.token_out.symbol) if listing is not None else []
+        check = check_launch(order.sniper, order.token_in, order.token_out, order.amount_in, listing, pools,
+                             self._clock.now())
+        return check.waiting_for if not check.fires else ("its trigger: the launch passes every check now",)
+
     def executable(self, order: Order) -> Executability | None:
         """Why an open limit order has not filled yet, read now: the best quote for its whole size against what it
         requires (the marginal price touching the limit is not a fill at the limit for the full size)."""
@@ -118,15 +151,16 @@ class OrderService:
         best = max((q.amount_out for q in quotes), default=0)
         return Executability(best, order.limit.min_amount_out, shortfall_bps(best, order.limit.min_amount_out))
 
-    def _repeat(self, existing: Order | None, user_id: str, request: PlaceOrder) -> Order:
+    def _repeat(self, existing: Order | None, asked: Order) -> Order:
         assert existing is not None  # orders are never deleted
         same = (
-            existing.user_id == user_id
-            and str(existing.type) == request.type
-            and (existing.token_in.symbol, existing.token_out.symbol) == (request.token_in, request.token_out)
-            and existing.amount_in == existing.token_in.to_units(request.amount_in)
-            and existing.slippage_bps == (request.slippage_bps if request.limit is None else None)
-            and _same_terms(existing, request)
+            existing.user_id == asked.user_id
+            and existing.type is asked.type
+            and (existing.token_in.mint, existing.token_out.mint) == (asked.token_in.mint, asked.token_out.mint)
+            and existing.amount_in == asked.amount_in
+            and existing.slippage_bps == asked.slippage_bps
+            and _same_terms(existing, asked)
+            and existing.sniper == asked.sniper
         )
         if not same:
             raise Invalid("this Idempotency-Key was used with a different request body",
@@ -148,7 +182,7 @@ class OrderService:
     def view(self, user_id: str, order_id: str) -> OrderDetails:
         order = self.owned(user_id, order_id)
         return OrderDetails(order, self._orders.events(order.id), self._orders.decision(order.id),
-                            self.executable(order))
+                            self.executable(order), self.waiting_for(order))
 
     def page(self, user_id: str, query: ListOrders) -> OrderPage:
         """One page of the caller's orders, newest first, and the cursor of the next page (None: last page)."""
@@ -177,6 +211,8 @@ class OrderService:
             if event is not None:
                 self._publish(order.id, [event])
                 self._metrics.record(order_measurements(order, event))
+                if order.sniper is not None and order.status is not Status.OPEN:
+                    self._hand_over(order)
                 return self.view(user_id, order.id)
         raise Conflict("the order is changing too fast to cancel; read it and try again")
 
@@ -192,19 +228,36 @@ def _terms(request: PlaceOrder, amount_in: int, now: datetime) -> LimitTerms:
         raise Invalid(str(refused), [{"field": refused.field, "message": str(refused)}]) from None
 
 
-def _same_terms(existing: Order, request: PlaceOrder) -> bool:
+def _same_terms(existing: Order, asked: Order) -> bool:
     """Whether a repeat asks for the same limit as the stored order (a GTC's expiry is the first attempt's)."""
-    if existing.limit is None or request.limit is None:
-        return existing.limit is None and request.limit is None
-    given, terms = request.limit, existing.limit
+    if existing.limit is None or asked.limit is None:
+        return existing.limit is None and asked.limit is None
+    given, terms = asked.limit, existing.limit
     if given.time_in_force is not terms.time_in_force:
         return False
     if given.time_in_force is TimeInForce.GTD and given.expires_at != terms.expires_at:
         return False
-    if given.limit_price is not None:
-        return given.limit_price == terms.limit_price
-    return given.min_amount_out is not None and existing.token_out.to_units(given.min_amount_out) == \
-        terms.min_amount_out
+    return (given.limit_price, given.min_amount_out) == (terms.limit_price, terms.min_amount_out)
+
+
+def _sniper_target(symbol_or_mint: str) -> Token:
+    """A listed token (by symbol or mint), or a mint no venue lists yet: a sniper often knows it before the listing."""
+    found = TOKENS.resolve(symbol_or_mint)
+    if found is not None:
+        return found
+    if is_mint_address(symbol_or_mint):
+        return Token.unlisted(symbol_or_mint)
+    raise Invalid(f"tokenOut {symbol_or_mint!r} is neither a listed token's symbol (GET /tokens) nor a mint address",
+                  [{"field": "tokenOut", "message": "not a listed symbol or a base58 mint address"}])
+
+
+def _sniper_terms(request: PlaceOrder, token_in: Token, now: datetime) -> SniperTerms:
+    assert request.sniper is not None
+    given = request.sniper
+    try:
+        return sniper_terms(now, token_in, given.expires_at, given.max_price, given.conditions, given.delay_seconds)
+    except InvalidTerms as refused:
+        raise Invalid(str(refused), [{"field": refused.field, "message": str(refused)}]) from None
 
 
 def _too_late(order: Order) -> str:

@@ -13,6 +13,7 @@ from ..domain.orders import Order, OrderEvent, Status
 from ..domain.pools import Pool
 from ..domain.routing import RecordedDecision, RoutingDecision, VenueQuote
 from ..domain.telemetry import Measurement
+from ..domain.tokens import TokenListing
 from ..domain.venues import SwapReceipt
 from .read_models import OrderFigures, PlacedOrder
 
@@ -37,10 +38,22 @@ OrderField = int | str | datetime | None  # a column a transition may set alongs
 
 
 class RestingOrders(Protocol):
-    """The resting limit orders a pool event may wake, read through an index, and the change that wakes one."""
+    """The resting orders a pool event may wake, read through an index, and the change that wakes one."""
 
     def any_resting(self, base: str, quote: str) -> bool:
-        """Whether any limit order of the pair rests (open), in either direction."""
+        """Whether any limit order of the pair rests (open), in either direction, or any sniper waits for it."""
+        ...
+
+    def snipers(self, base: str, quote: str, statuses: tuple[Status, ...] = (Status.OPEN,)) -> list[Order]:
+        """Snipers buying either token of the pair with the other, in these statuses, in placement order."""
+        ...
+
+    def ahead_in_line(self, order: Order) -> bool:
+        """Whether a sniper of the same pair placed before this one is triggered and not yet past its swap."""
+        ...
+
+    def next_in_line(self, token_in: str, target_mint: str) -> Order | None:
+        """The earliest placed sniper of the pair that is triggered and waits for its turn."""
         ...
 
     def resting(self, token_in: str, token_out: str, key_bound: Decimal, limit: int) -> list[Order]:
@@ -49,7 +62,8 @@ class RestingOrders(Protocol):
         ...
 
     def claiming(self, base: str, quote: str) -> list[Order]:
-        """Limit orders of the pair triggered and not yet submitted: the liquidity their swaps will take."""
+        """Limit and sniper orders of the pair triggered and not yet submitted: the liquidity their swaps will
+        take."""
         ...
 
     def transition(
@@ -101,12 +115,25 @@ class PoolChanges(Protocol):
     def flush(self) -> int: ...
 
 
+class Wakeups(Protocol):
+    def wake(self, base: str, quote: str, delay_seconds: int) -> None:
+        """Has the trigger evaluate the pair again after ``delay_seconds`` (at most 900), as if a pool changed."""
+        ...
+
+
+class PoolEvents(PoolChanges, Wakeups, Protocol):
+    """The pool-events queue: the venues' changes, and the timers that wake a pair when a pool opens."""
+
+
 class NoPoolChanges:
     def changed(self, pool_id: str, base: str, quote: str) -> None:
         pass
 
     def flush(self) -> int:
         return 0
+
+    def wake(self, base: str, quote: str, delay_seconds: int) -> None:
+        pass
 
 
 class PairLocks(Protocol):
@@ -145,6 +172,10 @@ class Venues(Protocol):
 
     def swap_status(self, signature: str) -> SwapReceipt | None: ...
 
+    def listing(self, symbol_or_mint: str) -> TokenListing | None:
+        """The listed token and its authorities as they are now; None if no venue lists it."""
+        ...
+
 
 class VenueData(Protocol):
     """What the venues show without executing anything."""
@@ -155,9 +186,37 @@ class VenueData(Protocol):
 
     def swaps_for(self, memo: str) -> list[SwapReceipt]: ...
 
+    def listing(self, symbol_or_mint: str) -> TokenListing | None: ...
 
-class VenueNetwork(Venues, VenueData, Protocol):
-    """The venues whole: what the worker executes on and what the market data shows."""
+    def listings(self) -> list[TokenListing]: ...
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """Every (base, quote) pair some pool trades."""
+        ...
+
+
+class Launchpad(Protocol):
+    """Listing on the venues, as a token's and a pool's creators do on a chain."""
+
+    def list_token(self, listing: TokenListing) -> TokenListing:
+        """Raises ListingConflict when the symbol (in any case) or the mint is taken."""
+        ...
+
+    def revoke(self, symbol: str, authority: str) -> TokenListing | None:
+        """Revokes the token's ``mint`` or ``freeze`` authority (revoking twice changes nothing); None: no token."""
+        ...
+
+    def open_pool(self, pool: Pool) -> Pool:
+        """Creates the pool; ListingConflict when the venue has a pool of the pair already (in either order)."""
+        ...
+
+    def burn_lp(self, pool_id: str) -> Pool | None:
+        """Marks the pool's liquidity burned (it can never be withdrawn); None: no such pool."""
+        ...
+
+
+class VenueNetwork(Venues, VenueData, Launchpad, Protocol):
+    """The venues whole: what the worker executes on, what the market data shows, and listing."""
 
 
 @dataclass

@@ -32,12 +32,13 @@ class Executability:
 @dataclass(frozen=True)
 class OrderDetails:
     """An order whole: its current state, every event it went through, how it was routed (once it was), and for
-    an open limit order why it has not filled yet."""
+    an open limit order why it has not filled yet (an open sniper's, what it waits for)."""
 
     order: Order
     events: list[OrderEvent]
     routing: RecordedDecision | None
     executable: Executability | None = None
+    waiting_for: tuple[str, ...] | None = None  # an open sniper's: what its launch has yet to do
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ its swap landed after all, failed once the swap's signature has expired and so c
 
 It is the resting orders' backstop too: each resting order whose time in force ends within ``EXPIRY_LOOKAHEAD``
 gets a message delayed until then (the worker expires it on time), and the trigger rechecks every pair, in case a
-pool event was lost.
+pool event was lost; a sniper whose pool opens within ``EXPIRY_LOOKAHEAD`` gets its pair's wake-up then, however far
+ahead the pool was launched.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import math
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ..domain.markets import PAIRS
 from .execution import Executor
 from .notifications import Notifier
 from .ports import Clock, OrderQueue, Orders
@@ -73,9 +73,11 @@ class Sweeper:
             for order in self._orders.finished_since(now - 2 * self._stuck_after):
                 report.caught_up += self._notifier.catch_up(order.id, order.seq)
         for order in self._orders.expiring(now + EXPIRY_LOOKAHEAD, self._batch):
-            assert order.limit is not None and order.limit.expires_at is not None
-            self._queue.enqueue(order.id, math.ceil(max(0.0, (order.limit.expires_at - now).total_seconds())))
+            assert order.expires_at is not None
+            self._queue.enqueue(order.id, math.ceil(max(0.0, (order.expires_at - now).total_seconds())))
             report.expiry_timers += 1
         if self._triggers is not None:
-            report.rechecked_triggered = len(self._triggers.on_pools_changed(PAIRS, cause="recheck").triggered)
+            # Snipers whose pool opens to them before the next sweep get their wake-up (from this sweep and the
+            # one before, at most: the event that announced the pool scheduled those within 15 minutes).
+            report.rechecked_triggered = len(self._triggers.recheck(wake_within=EXPIRY_LOOKAHEAD).triggered)
         return report

@@ -7,26 +7,37 @@ Each is checked against the executable quote for its whole size on the simulated
 from ``open`` to ``triggered`` (a conditional change, so a cancel or an expiry that got there first wins) and onto
 the orders queue, and its fill is applied to the simulated state before the next order is checked: two orders never
 trigger on liquidity only one of them can take. Evaluations of one pair are serialised by a lock.
+
+Snipers waiting for the pair come after the limit orders, in placement order: each whose launch passes its checks
+now is triggered the same way, on the state its predecessors left. For one whose pool opens later (or whose delay
+after the open has not passed), the pair's evaluation is scheduled again for that instant: a pool event delayed by a
+message timer (at most 15 minutes ahead; the sweeper schedules later opens as they near), and the last second waited
+here, so that no sniper triggers before its time and none much after it.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from ..domain.events import Triggered
 from ..domain.limit_orders import Side, best_price_bound
 from ..domain.orders import Order, Status
 from ..domain.pools import Pool, PoolError, SwapOutcome
-from ..domain.tokens import TOKENS
+from ..domain.sniper_orders import check_launch
+from ..domain.tokens import TOKENS, TokenListing
 from .notifications import Notifier
-from .ports import Clock, OrderQueue, PairLocks, RestingOrders, VenueData
+from .ports import Clock, NoPoolChanges, OrderQueue, PairLocks, RestingOrders, VenueData, Wakeups
 
 log = logging.getLogger(__name__)
 
 MAX_CHECKED_PER_SIDE = 200  # orders one evaluation checks per side; the backstop rechecks any left behind
+WAKE_HORIZON = timedelta(minutes=15)  # SQS delays a message by at most this
+LAST_WAIT = timedelta(seconds=1)  # message timers count whole seconds: the rest is waited here
 
 
 @dataclass
@@ -39,7 +50,10 @@ class TriggerReport:
 class Triggers:
     def __init__(self, orders: RestingOrders, venues: VenueData, queue: OrderQueue, notifier: Notifier, clock: Clock,
                  locks: PairLocks, max_checked_per_side: int = MAX_CHECKED_PER_SIDE,
-                 checkpoint: Callable[[str], None] = lambda step: None):
+                 checkpoint: Callable[[str], None] = lambda step: None, wakeups: Wakeups | None = None,
+                 sleep: Callable[[float], None] = lambda seconds: None):
+        self._wakeups = wakeups or NoPoolChanges()
+        self._sleep = sleep
         self._orders = orders
         self._venues = venues
         self._queue = queue
@@ -49,21 +63,32 @@ class Triggers:
         self._max_checked = max_checked_per_side
         self._checkpoint = checkpoint  # "after_triggered": fault injection hooks in here
 
-    def on_pools_changed(self, pairs: Iterable[tuple[str, str]], cause: str = "pool") -> TriggerReport:
-        """Checks the resting orders of each pair once, however many of its pools' events arrived together."""
+    def on_pools_changed(self, pairs: Iterable[tuple[str, str]], cause: str = "pool",
+                         wake_within: timedelta = WAKE_HORIZON) -> TriggerReport:
+        """Checks the resting orders of each pair once, however many of its pools' events arrived together; a
+        sniper's pool opening within ``wake_within`` gets its wake-up scheduled."""
         report = TriggerReport()
         for base, quote in sorted(set(pairs)):
             report.pairs += 1
             with self._locks.hold(f"{base}/{quote}"):
-                self._evaluate(base, quote, cause, report)
+                self._evaluate(base, quote, cause, report, wake_within)
         return report
 
-    def _evaluate(self, base: str, quote: str, cause: str, report: TriggerReport) -> None:
+    def recheck(self, wake_within: timedelta) -> TriggerReport:
+        """Every listed pair, as the backstop does in case a pool event was lost."""
+        return self.on_pools_changed(self._venues.pairs(), cause="recheck", wake_within=wake_within)
+
+    def _evaluate(self, base: str, quote: str, cause: str, report: TriggerReport, wake_within: timedelta) -> None:
         if not self._orders.any_resting(base, quote):
             return  # the common case under market orders alone: one indexed read, no pool state to parse
         state = {pool.id: pool for pool in self._venues.pools(base, quote)}
         for claiming in self._orders.claiming(base, quote):
             self._take(state, claiming)
+        self._evaluate_limits(base, quote, cause, report, state)
+        self._evaluate_snipers(base, quote, cause, report, state, wake_within)
+
+    def _evaluate_limits(self, base: str, quote: str, cause: str, report: TriggerReport,
+                         state: dict[str, Pool]) -> None:
         for side in (Side.SELL, Side.BUY):
             token_in, token_out = (base, quote) if side is Side.SELL else (quote, base)
             bound = best_price_bound(state.values(), side)
@@ -79,16 +104,61 @@ class Triggers:
                 if self._trigger(order, state, cause):
                     report.triggered.append(order.id)
 
+    def _evaluate_snipers(self, base: str, quote: str, cause: str, report: TriggerReport, state: dict[str, Pool],
+                          wake_within: timedelta) -> None:
+        snipers = self._orders.snipers(base, quote)
+        if not snipers:
+            return
+        listings: dict[str, TokenListing | None] = {}
+        fire_at = self._snipe(snipers, state, cause, report, listings)
+        if fire_at is not None and fire_at - self._clock.now() <= LAST_WAIT:
+            # Its open is less than a message timer's second away: waited here, then those it opens to go first.
+            self._sleep(max(0.0, (fire_at - self._clock.now()).total_seconds()))
+            fire_at = self._snipe(self._orders.snipers(base, quote), state, cause, report, listings)
+        if fire_at is not None:
+            delay = fire_at - self._clock.now()
+            if delay <= wake_within:
+                self._wakeups.wake(base, quote, min(math.floor(delay.total_seconds()),
+                                                    int(WAKE_HORIZON.total_seconds())))
+
+    def _snipe(self, snipers: list[Order], state: dict[str, Pool], cause: str, report: TriggerReport,
+               listings: dict[str, TokenListing | None]) -> datetime | None:
+        """Triggers, in placement order, each sniper its launch lets through now; returns when the next one waiting
+        for a pool's open (or its delay after it) may go."""
+        fire_at: datetime | None = None
+        for order in snipers:
+            report.checked += 1
+            now = self._clock.now()
+            if order.expired_at(now):
+                continue  # its own message expires it
+            assert order.sniper is not None
+            target = order.token_out.mint
+            if target not in listings:
+                listings[target] = self._venues.listing(target)
+            check = check_launch(order.sniper, order.token_in, order.token_out, order.swap_amount_in,
+                                 listings[target], state.values(), now)
+            if check.fires:
+                assert check.pool is not None and check.outcome is not None
+                if self._claim(order, check.pool, check.outcome, state, cause, None):
+                    report.triggered.append(order.id)
+            elif check.fire_at is not None:
+                fire_at = check.fire_at if fire_at is None else min(fire_at, check.fire_at)
+        return fire_at
+
     def _trigger(self, order: Order, state: dict[str, Pool], cause: str) -> bool:
         assert order.limit is not None
-        best = _best_fill(state.values(), order.token_in.symbol, order.swap_amount_in)
+        best = _best_fill(state.values(), order.token_in.symbol, order.swap_amount_in, self._clock.now())
         if best is None or best[1].amount_out < order.limit.min_amount_out:
             return False
-        pool, outcome = best
+        return self._claim(order, best[0], best[1], state, cause, order.limit.min_amount_out)
+
+    def _claim(self, order: Order, pool: Pool, outcome: SwapOutcome, state: dict[str, Pool], cause: str,
+               required: int | None) -> bool:
+        token_out = order.token_out
         event = self._orders.transition(
             order.id, Status.OPEN, Status.TRIGGERED, self._clock.now(),
-            Triggered(cause=cause, pool_id=pool.id, quoted_out=order.token_out.format(outcome.amount_out),
-                      required_out=order.token_out.format(order.limit.min_amount_out)).data(),
+            Triggered(cause=cause, pool_id=pool.id, quoted_out=token_out.format(outcome.amount_out),
+                      required_out=None if required is None else token_out.format(required)).data(),
             expected_seq=order.seq)
         if event is None:  # cancelled, expired or triggered by another evaluation since it was read
             return False
@@ -99,16 +169,16 @@ class Triggers:
         return True
 
     def _take(self, state: dict[str, Pool], order: Order) -> None:
-        best = _best_fill(state.values(), order.token_in.symbol, order.swap_amount_in)
+        best = _best_fill(state.values(), order.token_in.symbol, order.swap_amount_in, self._clock.now())
         if best is not None:
             state[best[0].id] = best[1].pool_after
 
 
-def _best_fill(pools: Iterable[Pool], token_in: str, amount_in: int) -> tuple[Pool, SwapOutcome] | None:
+def _best_fill(pools: Iterable[Pool], token_in: str, amount_in: int, now: datetime) -> tuple[Pool, SwapOutcome] | None:
     best: tuple[Pool, SwapOutcome] | None = None
     for pool in pools:
         try:
-            outcome = pool.swap(token_in, amount_in, 0)
+            outcome = pool.swap(token_in, amount_in, int(now.timestamp()))
         except PoolError:
             continue
         if best is None or outcome.amount_out > best[1].amount_out:

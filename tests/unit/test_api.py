@@ -157,14 +157,11 @@ def test_a_quote_no_venue_can_fill_is_unprocessable(world):
                                                                      "amountIn": "1"}).to_command())
 
 
-def test_tokens_and_pools_describe_both_venues():
-    class Venues:
-        def pools(self, *args):
-            return genesis_pools()
-
-    market = Market(Venues())
+def test_tokens_and_pools_describe_both_venues(world):
+    market = Market(FakeVenues(genesis_pools(), world.clock))
     tokens = views.Tokens.of(market.tokens()).model_dump(mode="json")
     assert {t["symbol"]: t["decimals"] for t in tokens["tokens"]} == {"SOL": 9, "USDC": 6, "USDT": 6, "JUP": 6}
+    assert {t["symbol"]: t["mintAuthority"] for t in tokens["tokens"]}["USDC"] == "active"
     pools = views.Pools.of(market.pools()).model_dump(mode="json")["pools"]
     assert {p["kind"] for p in pools} == {"constant-product", "dlmm"}
     sol_usdc = {p["venue"]: Decimal(p["price"]) for p in pools if (p["base"], p["quote"]) == ("SOL", "USDC")}

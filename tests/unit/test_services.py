@@ -10,8 +10,9 @@ from chalicelib.api.websocket import WebsocketSessions
 from chalicelib.auth import Principal
 from chalicelib.bootstrap import build_engine
 from chalicelib.domain.limits import TokenBucket
-from chalicelib.domain.markets import genesis_pools
+from chalicelib.domain.markets import LISTED_PAIRS, genesis_pools
 from chalicelib.domain.orders import Status
+from chalicelib.domain.tokens import TOKENS
 from chalicelib.domain.venues import SlippageExceeded, VenueUnavailable
 from chalicelib.services import errors as refused
 from chalicelib.services.execution import RetryLater
@@ -23,6 +24,7 @@ from tests.fakes import (
     FakeOrders,
     FakePairLocks,
     FakePlacement,
+    FakePoolEvents,
     FakePush,
     FakeQueue,
     FakeRateLimiter,
@@ -47,15 +49,19 @@ class World:
     """The engine as the handlers get it (``build_engine``), on fakes of every adapter."""
 
     def __init__(self):
+        TOKENS.forget_learnt()  # the registries are the process's: each world starts from the genesis listings
+        LISTED_PAIRS.forget_learnt()
         self.clock = FakeClock()
         self.orders = FakeOrders()
         self.queue = FakeQueue()
-        self.venues = FakeVenues(genesis_pools(), self.clock)
+        self.pool_events = FakePoolEvents()
+        self.venues = FakeVenues(genesis_pools(), self.clock, self.pool_events)
         self.connections = FakeConnections()
         self.push = FakePush()
         self.engine = build_engine(
             Settings.from_env({}), clock=self.clock, orders=self.orders, venues=self.venues,
             statistics=FakeStatistics(self.orders), locks=FakePairLocks(), queue=self.queue, dead_letters=FakeQueue(),
+            pool_events=self.pool_events,
             connections=self.connections, push=self.push, rate_limiter=FakeRateLimiter(TokenBucket(1e6, 10**6),
                                                                                         self.clock),
             placement=FakePlacement)

@@ -29,7 +29,8 @@ def test_an_order_renders_every_field_with_times_as_the_api_always_wrote_them(wo
     stored = world.orders.orders[order.id]
     assert list(body) == ["orderId", "type", "status", "tokenIn", "tokenOut", "amountIn", "slippageBps",
                           "createdAt", "updatedAt", "venue", "execution", "failureReason", "side", "limitPrice",
-                          "minAmountOut", "timeInForce", "expiresAt", "events", "routing", "executable"]
+                          "minAmountOut", "timeInForce", "expiresAt", "maxPrice", "delaySeconds", "conditions",
+                          "events", "routing", "executable", "waitingFor"]
     assert [body[k] for k in ("side", "limitPrice", "minAmountOut", "timeInForce", "expiresAt")] == [None] * 5
     assert body["createdAt"] == stored.created_at.isoformat() and body["createdAt"].endswith("+00:00")
     assert [e["at"] for e in body["events"]] == [e.at.isoformat() for e in world.orders.events(order.id)]
@@ -71,11 +72,13 @@ def test_pools_render_each_venues_own_fields():
     pools = views.Pools.of(genesis_pools()).model_dump(mode="json")["pools"]
     raydium = next(p for p in pools if p["venue"] == "raydium")
     meteora = next(p for p in pools if p["venue"] == "meteora")
-    assert set(raydium) == {"id", "venue", "kind", "base", "quote", "price", "feeBps", "reserves"}
+    listing = {"openTime", "lpBurned"}
+    assert set(raydium) == {"id", "venue", "kind", "base", "quote", "price", "feeBps", "reserves"} | listing
+    assert raydium["openTime"] == "1970-01-01T00:00:00+00:00" and raydium["lpBurned"] is False
     assert raydium["kind"] == "constant-product" and raydium["feeBps"] == "25"
     assert raydium["reserves"] == {"base": "50000", "quote": "7500000"} and raydium["price"] == "150.000000"
     assert set(meteora) == {"id", "venue", "kind", "base", "quote", "price", "feeBps", "reserves", "binStep",
-                            "activeBinId", "bins"}
+                            "activeBinId", "bins"} | listing
     assert meteora["kind"] == "dlmm" and meteora["bins"] == 301 and meteora["binStep"] == 10
     assert abs(Decimal(meteora["price"]) - Decimal("149.9")) < Decimal("0.1")
 
