@@ -177,7 +177,7 @@ class MockDexNetwork:
     def burn_lp(self, pool_id: str) -> Pool | None:
         with self._db.connection() as conn:
             row = conn.execute(
-                """UPDATE dex.pools SET state = state || '{"lp_burned": true}'::jsonb, updated_at = %s
+                """UPDATE dex.pools SET state = (state::jsonb || '{"lp_burned": true}')::json, updated_at = %s
                    WHERE id = %s RETURNING *""", (self._now(), pool_id)).fetchone()
         if row is None:
             return None

@@ -10,8 +10,10 @@ from chalicelib.adapters.postgres import PostgresOrders, connect_pool, migrate
 from chalicelib.domain.limit_orders import TimeInForce, limit_terms
 from chalicelib.domain.orders import Order, OrderEvent, OrderType, Status, transaction_signature
 from chalicelib.domain.routing import RecordedDecision, RoutingDecision, VenueQuote, choose_route
-from chalicelib.domain.tokens import TOKENS
-from chalicelib.domain.venues import SlippageExceeded, SwapRejected
+from chalicelib.domain.markets import launched_meteora_pool, launched_raydium_pool
+from chalicelib.domain.sniper_orders import Conditions, SniperTerms
+from chalicelib.domain.tokens import TOKENS, Token, TokenListing, new_mint_address
+from chalicelib.domain.venues import ListingConflict, SlippageExceeded, SwapRejected
 
 
 def new_order(orders: PostgresOrders) -> Order:
@@ -204,12 +206,13 @@ def test_resting_orders_are_read_through_the_index_best_price_first_and_only_up_
     assert found[0].limit.min_amount_out == 800_000_000  # 1,000 JUP at 0.80
     assert [o.id for o in orders.resting("JUP", "USDC", Decimal("0.95"), 2)] == [placed[4].id, placed[1].id]
     with db.connection() as conn:
+        conn.execute("ANALYZE orders")  # statistics as they are now, not as other tests left them
         conn.execute("SET enable_seqscan = off")  # on a table this small a scan would do; can the index serve it?
         plan = "\n".join(r["QUERY PLAN"] for r in conn.execute(
             """EXPLAIN SELECT * FROM orders WHERE status = 'open' AND token_in = 'JUP' AND token_out = 'USDC'
                AND trigger_key <= 0.95 ORDER BY trigger_key, created_at LIMIT 10""").fetchall())
         conn.execute("RESET enable_seqscan")
-    assert "orders_resting" in plan  # never a scan of every open order
+    assert "orders_resting" in plan, plan  # never a scan of every open order
     orders.transition(placed[4].id, Status.OPEN, Status.TRIGGERED, datetime.now(UTC), {})
     assert [o.id for o in orders.claiming("JUP", "USDC")] == [placed[4].id]
     assert placed[4].id not in [o.id for o in orders.resting("JUP", "USDC", Decimal("0.95"), 10)]
@@ -235,3 +238,72 @@ def test_a_pairs_lock_lets_one_evaluation_in_at_a_time_across_connections(db):
     assert max(most) == 1
     with locks.hold("SOL/USDC"), locks.hold("JUP/USDC"):  # another pair's lock is another lock
         pass
+
+
+# Launches and snipers ---------------------------------------------------------------------------------------------
+
+def _new_listing(dex, decimals=6, revoked=False) -> TokenListing:
+    symbol = "T" + uuid.uuid4().hex[:8].upper()
+    return dex.list_token(TokenListing(Token(symbol, new_mint_address(), decimals), revoked, revoked))
+
+
+def test_the_registry_holds_the_genesis_tokens_and_refuses_a_taken_symbol_in_any_case_or_mint(dex):
+    assert {t.token.symbol for t in dex.listings()} >= {"SOL", "USDC", "USDT", "JUP"}
+    assert dex.listing("USDC").token == TOKENS["USDC"] and not dex.listing("USDC").mint_authority_revoked
+    listed = _new_listing(dex)
+    assert dex.listing(listed.token.mint) == listed
+    with pytest.raises(ListingConflict, match="in any case"):
+        dex.list_token(TokenListing(Token(listed.token.symbol.lower(), new_mint_address(), 6), True, True))
+    with pytest.raises(ListingConflict, match="mint"):
+        dex.list_token(TokenListing(Token("OTHER" + listed.token.symbol[-4:], listed.token.mint, 6), True, True))
+    assert dex.revoke(listed.token.symbol, "freeze").freeze_authority_revoked
+    assert dex.revoke("NOSUCH", "mint") is None
+
+
+def test_a_launched_pool_refuses_swaps_until_it_opens_then_trades_and_burns_its_lp(dex):
+    token = _new_listing(dex).token
+    opens = int(datetime.now(UTC).timestamp()) + 3600
+    pool = dex.open_pool(launched_raydium_pool(token.symbol, "USDC", 10**12, 2 * 10**9, opens))
+    assert (token.symbol, "USDC") in dex.pairs()
+    (quote,) = dex.quote("USDC", token.symbol, 10**6)
+    assert "not open yet" in quote.error
+    with pytest.raises(SwapRejected, match="not open yet"):
+        dex.swap(f"early-{uuid.uuid4()}", "early", pool.id, "USDC", token.symbol, 10**6, 0)
+    with pytest.raises(ListingConflict, match="already"):
+        dex.open_pool(launched_raydium_pool(token.symbol, "USDC", 1, 1, 0))
+    with pytest.raises(ListingConflict, match="listed as"):
+        dex.open_pool(launched_meteora_pool("USDC", token.symbol, 10**9, 10**9, 25, 0))
+    assert dex.burn_lp(pool.id).lp_burned and dex.pools("USDC", token.symbol)[0].open_time == opens
+    now_open = dex.open_pool(launched_meteora_pool(token.symbol, "USDC", 10**12, 2 * 10**9, 25, 0))
+    receipt = dex.swap(f"open-{uuid.uuid4()}", "buyer", now_open.id, "USDC", token.symbol, 10**6, 0)
+    assert receipt.amount_out > 0
+
+
+def _sniper(orders, target: Token, at: datetime, status: Status = Status.OPEN) -> Order:
+    order = Order(str(uuid.uuid4()), "alice", OrderType.SNIPER, TOKENS["USDC"], target, 10**7, 500, status, 1, at, at,
+                  sniper=SniperTerms(at + timedelta(hours=1), Decimal("0.002"), Conditions(Decimal("10"), True, False,
+                                                                                           True), 5))
+    orders.add(order, OrderEvent(order.id, 1, status, at, {}))
+    return order
+
+
+def test_snipers_are_stored_by_their_targets_mint_and_read_in_placement_order(db, dex):
+    orders = PostgresOrders(db)
+    mint = new_mint_address()
+    now = datetime.now(UTC)
+    early = _sniper(orders, Token.unlisted(mint), now)
+    stored = orders.get(early.id)
+    assert stored.sniper == early.sniper and stored.token_out == Token.unlisted(mint)
+    token = dex.list_token(TokenListing(Token("S" + uuid.uuid4().hex[:8].upper(), mint, 6), True, True)).token
+    TOKENS.learn_with(lambda key: None if (found := dex.listing(key)) is None else found.token)
+    assert orders.get(early.id).token_out == token  # listed since: read back as the token
+    later = _sniper(orders, token, now + timedelta(seconds=1))
+    assert orders.any_resting(token.symbol, "USDC")
+    assert [o.id for o in orders.snipers(token.symbol, "USDC")] == [early.id, later.id]
+    assert not orders.ahead_in_line(later) and orders.next_in_line("USDC", mint) is None
+    orders.transition(early.id, Status.OPEN, Status.TRIGGERED, now, {})
+    orders.transition(later.id, Status.OPEN, Status.TRIGGERED, now, {})
+    assert orders.ahead_in_line(orders.get(later.id)) and not orders.ahead_in_line(orders.get(early.id))
+    assert orders.next_in_line("USDC", mint).id == early.id
+    assert {o.id for o in orders.claiming(token.symbol, "USDC")} == {early.id, later.id}
+    assert [o.id for o in orders.expiring(now + timedelta(hours=2)) if o.sniper] == []  # triggered: not resting
