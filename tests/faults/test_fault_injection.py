@@ -11,6 +11,7 @@ import json
 import random
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
@@ -18,6 +19,7 @@ from tests.e2e.conftest import Cloud, running_cloud
 from tests.faults.conftest import REPORTS
 from tests.faults.harness import CLOUD_SETTINGS, Report, TestServers, count_in_log, run_case
 from tests.faults.limit_load import run_limit_load
+from tests.faults.sniper_load import run_sniper_load
 
 pytestmark = pytest.mark.slow
 
@@ -192,4 +194,48 @@ def test_limit_orders_with_cancels_and_expiries_racing_their_triggers(servers):
         report = run_case(cloud.http, cloud.ws, "10. limit: cancels, expiries race", orders=LIMIT_ORDERS,
                           load_with=run_limit_load, cancel_share=0.6, gtd_share=0.5)
         report.faults = "60 % cancelled at random, 50 % GTD of 2-8 s"
+    check(report)
+
+
+# Sniper orders: launches opening a few seconds ahead, snipers waiting on each -------------------------------------
+
+SNIPER_ORDERS = 100
+
+
+def test_snipers_with_every_launch_event_delivered_three_times(servers):
+    with cloud_on(servers) as cloud:
+        sqs = servers.sqs()
+        queue_url = sqs.get_queue_url(QueueName="pool-events")["QueueUrl"]
+        copies = []
+
+        async def deliver_again(pool: dict) -> None:
+            """The launch's event twice more now, and the pair's wake-up twice more at the open."""
+            body = json.dumps({"pools": [{"poolId": pool["poolId"], "base": pool["pool"]["base"],
+                                          "quote": pool["pool"]["quote"]}]})
+            opens_in = (datetime.fromisoformat(pool["openTime"]) - datetime.now(UTC)).total_seconds()
+            for delay in (0, 0, max(0, int(opens_in)), max(0, int(opens_in))):
+                await asyncio.to_thread(sqs.send_message, QueueUrl=queue_url, MessageBody=body, DelaySeconds=delay)
+                copies.append(1)
+
+        report = run_case(cloud.http, cloud.ws, "11. sniper: launch events 3 times", orders=SNIPER_ORDERS,
+                          load_with=run_sniper_load, on_launch=deliver_again)
+        report.faults = f"{len(copies)} extra launch events"
+    check(report)
+
+
+def test_snipers_with_the_trigger_killed_after_triggering(servers):
+    with cloud_on(servers, FAULT_CRASH_AT="after_triggered", FAULT_CRASH_EVERY="7") as cloud:
+        report = run_case(cloud.http, cloud.ws, "12. sniper: killed after triggered", orders=SNIPER_ORDERS,
+                          load_with=run_sniper_load)
+        kills = sum(count_in_log(log, "fault injection: killing this process") for log in worker_logs(cloud))
+        report.faults = f"worker killed {kills} times"
+    check(report)
+    assert kills > 0
+
+
+def test_snipers_with_cancels_racing_the_open(servers):
+    with cloud_on(servers) as cloud:
+        report = run_case(cloud.http, cloud.ws, "13. sniper: cancels race the open", orders=SNIPER_ORDERS,
+                          load_with=run_sniper_load, cancel_share=0.4)
+        report.faults = "40 % cancelled within 0.5 s of the open"
     check(report)
