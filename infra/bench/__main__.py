@@ -51,10 +51,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--connection-per-order", action="store_true",
                         help="follow each order on a WebSocket connection of its own (default: one per user)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds after which the load stops waiting")
-    parser.add_argument("--scenario", choices=("market", "limit"), default="market",
+    parser.add_argument("--scenario", choices=("market", "limit", "sniper"), default="market",
                         help="market: the burst of market orders (default); limit: resting limit orders and the "
-                             "trigger (see infra/bench/limit.py)")
+                             "trigger (see infra/bench/limit.py); sniper: snipers on one launch, open to swap (see "
+                             "infra/bench/sniper.py)")
     parser.add_argument("--resting", type=int, default=10_000, help="limit scenario: resting orders to place")
+    parser.add_argument("--snipers", type=int, default=100, help="sniper scenario: snipers on the launch")
     parser.add_argument("--attach", action="store_true",
                         help="use the local cloud running at --http/--ws instead of starting one; the venue, "
                              "failure and emulator options are then the running cloud's")
@@ -158,6 +160,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             from .limit import run_limit
 
             return {"scenario": "limit", **run_limit(args, http, ws, {**os.environ, **described.get("env", {})})}
+        if args.scenario == "sniper":
+            from .sniper import run_sniper
+
+            return run_sniper(args, http)
         run_id = uuid.uuid4().hex[:8]
         warm_up = min(20, args.orders)
         tokens = tokens_for(args.orders, args.concurrency, run_id)
@@ -251,6 +257,13 @@ def main(argv: list[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / f"bench-{time.strftime('%Y%m%d-%H%M%S')}-limit.json").write_text(json.dumps(result, indent=2))
         return 0 if result["trigger_latency_ms"]["orders"] else 1
+    if result.get("scenario") == "sniper":
+        from .sniper import summary as sniper_summary
+
+        print(sniper_summary(result), flush=True)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / f"bench-{time.strftime('%Y%m%d-%H%M%S')}-sniper.json").write_text(json.dumps(result, indent=2))
+        return 0 if result["confirmed"] == result["snipers"] == result["swaps"] and not result["before_open"] else 1
     print(summary(result), flush=True)
     ok = result["orders_lost"] == 0 and result["subscribers_complete_fraction"] == 1.0
     return 0 if ok else 1

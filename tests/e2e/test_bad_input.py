@@ -14,6 +14,7 @@ import jwt
 import pytest
 
 from chalicelib.auth import issue_token
+from chalicelib.domain.tokens import new_mint_address
 from chalicelib.settings import LOCAL_JWT_SECRET
 from tests.e2e.conftest import SUMMARIES, running_cloud
 
@@ -115,6 +116,89 @@ INJECTIONS = ["SOL'; DROP TABLE orders;--", "<script>alert(1)</script>", "${jndi
               "SOL\u0000", "ＳＯＬ", "sol", "{{7*7}}", "SOL\nUSDC"]
 
 
+ADMIN = bearer(issue_token(ATTACKER, LOCAL_JWT_SECRET, scope="dex:admin"))
+# A mint no venue lists: the sniper would be accepted, were it not for the one field each case gets wrong.
+SNIPER = {"type": "sniper", "tokenIn": "USDC", "tokenOut": new_mint_address(), "amountIn": "10"}
+
+
+def _sniper(**change: Any) -> dict[str, Any]:
+    body = {**SNIPER, "expiresAt": (datetime.now(UTC) + timedelta(hours=1)).isoformat(), **change}
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def sniper_cases() -> list[Case]:
+    ahead = lambda **delta: (datetime.now(UTC) + timedelta(**delta)).isoformat()  # noqa: E731
+    usdc_mint = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
+    return [
+        Case("sniper: an unknown symbol", 422, body=_sniper(tokenOut="NOPE")),
+        *(Case(f"sniper: malformed mint {mint[:12]!r}", 422, body=_sniper(tokenOut=mint)) for mint in [
+            "0OIl" * 10, "2" * 44, "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v!", "a" * 45, ""]),
+        *(Case(f"sniper: tokenIn {token!r}", 422, body=_sniper(tokenIn=token)) for token in ["USDT", "JUP", "BTC"]),
+        Case("sniper: tokenOut is tokenIn", 422, body=_sniper(tokenOut="USDC")),
+        Case("sniper: tokenOut is tokenIn's mint", 422, body=_sniper(tokenOut=usdc_mint)),
+        Case("sniper: no expiresAt", 422, body=_sniper(expiresAt=None)),
+        Case("sniper: expiresAt 8 days ahead", 422, body=_sniper(expiresAt=ahead(days=8))),
+        Case("sniper: expiresAt in the past", 422, body=_sniper(expiresAt=ahead(minutes=-1))),
+        Case("sniper: expiresAt without a timezone", 422, body=_sniper(expiresAt="2030-01-01T00:00:00")),
+        *(Case(f"sniper: delaySeconds {value!r}", 422, body=_sniper(delaySeconds=value))
+          for value in [-1, 301, "5", 1.5, True]),
+        Case("sniper: an unknown condition", 422, body=_sniper(conditions={"minLiquidty": "1"})),
+        Case("sniper: conditions not an object", 422, body=_sniper(conditions=["minLiquidity"])),
+        Case("sniper: requireMintRevoked 'yes'", 422, body=_sniper(conditions={"requireMintRevoked": "yes"})),
+        *(Case(f"sniper: minLiquidity {value!r}", 422, body=_sniper(conditions={"minLiquidity": value}))
+          for value in ["0", "-5", "abc", 0]),
+        *(Case(f"sniper: maxPrice {value!r}", 422, body=_sniper(maxPrice=value)) for value in ["0", "-1", "abc"]),
+        Case("sniper: slippageBps 0", 422, body=_sniper(slippageBps=0)),
+        Case("sniper: a limit order's field", 422, body=_sniper(limitPrice="1")),
+        Case("sniper: a pair already open", 409, body=_sniper(tokenOut="SOL")),
+    ]
+
+
+def launch_cases() -> list[Case]:
+    # A pool that would open, were it not for the one field each case gets wrong.
+    pool = {"venue": "raydium", "base": "JUP", "quote": "USDT", "baseAmount": "10", "quoteAmount": "8.5"}
+    ahead = lambda **delta: (datetime.now(UTC) + timedelta(**delta)).isoformat()  # noqa: E731
+    token = {"symbol": "FRESH", "decimals": 6}
+    return [
+        Case("launch: a token without a token", 401, path="/dex/tokens", body=token, headers={}),
+        Case("launch: a token with a trader's token", 403, path="/dex/tokens", body=token),
+        Case("launch: a token with a read-only token", 403, path="/dex/tokens", body=token, headers=READ_ONLY),
+        *(Case(f"launch: symbol {value!r}", 422, path="/dex/tokens", headers=ADMIN, body={**token, "symbol": value})
+          for value in ["", "TOOLONGSYMBOL", "ME-ME", "MÉME", 5, None]),
+        *(Case(f"launch: decimals {value!r}", 422, path="/dex/tokens", headers=ADMIN,
+               body={**token, "decimals": value}) for value in [10, -1, "6", 6.5, None]),
+        Case("launch: a malformed mint", 422, path="/dex/tokens", headers=ADMIN, body={**token, "mint": "0OIl" * 10}),
+        Case("launch: mintAuthority 'maybe'", 422, path="/dex/tokens", headers=ADMIN,
+             body={**token, "mintAuthority": "maybe"}),
+        Case("launch: a taken symbol", 409, path="/dex/tokens", headers=ADMIN, body={**token, "symbol": "SOL"}),
+        Case("launch: a taken symbol in another case", 409, path="/dex/tokens", headers=ADMIN,
+             body={**token, "symbol": "usdc"}),
+        Case("launch: a taken mint", 409, path="/dex/tokens", headers=ADMIN,
+             body={**token, "mint": "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"}),
+        Case("launch: a pool with a trader's token", 403, path="/dex/pools", body=pool),
+        Case("launch: a pool with base equal to quote", 422, path="/dex/pools", headers=ADMIN,
+             body={**pool, "quote": "JUP"}),
+        *(Case(f"launch: a pool with {field} {value!r}", 422, path="/dex/pools", headers=ADMIN,
+               body={**pool, field: value}) for field, value in [
+            ("baseAmount", "0"), ("quoteAmount", "0"), ("baseAmount", "-1"), ("venue", "orca"), ("base", "NOPE"),
+            ("binStep", 25), ("openTime", ahead(days=-1)), ("openTime", ahead(days=8)),
+            ("openTime", "2030-01-01T00:00:00"), ("baseAmount", "0.0000001")]),
+        *(Case(f"launch: a Meteora pool with binStep {value!r}", 422, path="/dex/pools", headers=ADMIN,
+               body={**pool, "venue": "meteora", "binStep": value}) for value in [0, 401, "25"]),
+        Case("launch: a second Raydium JUP/USDC pool", 409, path="/dex/pools", headers=ADMIN,
+             body={**pool, "quote": "USDC"}),
+        Case("launch: a pool of a listed pair reversed", 409, path="/dex/pools", headers=ADMIN,
+             body={**pool, "venue": "meteora", "base": "USDC", "quote": "SOL"}),
+        Case("launch: revoke with a trader's token", 403, path="/dex/tokens/SOL/revoke", body={"authority": "mint"}),
+        Case("launch: revoke an unknown token", 404, path="/dex/tokens/NOPE/revoke", headers=ADMIN,
+             body={"authority": "mint"}),
+        Case("launch: revoke an unknown authority", 422, path="/dex/tokens/SOL/revoke", headers=ADMIN,
+             body={"authority": "owner"}),
+        Case("launch: burn with a trader's token", 403, path="/dex/pools/raydium-sol-usdc/burn-lp"),
+        Case("launch: burn an unknown pool", 404, path="/dex/pools/nope/burn-lp", headers=ADMIN),
+    ]
+
+
 def http_cases(victim_order: str) -> list[Case]:
     cases = [
         *(Case(f"amount {value!r}", 422, body=_amount(value)) for value in [
@@ -188,6 +272,8 @@ def http_cases(victim_order: str) -> list[Case]:
         Case("PUT on orders", 405, "PUT", "/orders", body=ORDER),
         Case("PATCH an order", 405, "PATCH", f"/orders/{victim_order}", body={"status": "confirmed"}),
         *limit_cases(),
+        *sniper_cases(),
+        *launch_cases(),
     ]
     return cases
 
@@ -222,6 +308,8 @@ def ws_cases(victim_order: str) -> list[WsCase]:
         WsCase("submit a limit with both limits", 422, submit(_limit(minAmountOut="1500"))),
         WsCase("submit a limit with slippageBps", 422, submit(_limit(slippageBps=100))),
         WsCase("submit a GTD limit without expiresAt", 422, submit(_limit(timeInForce="GTD"))),
+        WsCase("submit a sniper with a malformed mint", 422, submit(_sniper(tokenOut="0OIl" * 10))),
+        WsCase("submit a sniper without expiresAt", 422, submit(_sniper(expiresAt=None))),
         WsCase("a 40 KB frame", 1009, json.dumps({"action": "ping", "pad": "x" * 40_000})),
         *(WsCase(f"connect with token: {name}", 401, token=token if token is not None else "")
           for name, token in FORGED_TOKENS.items() if name in ("not a jwt", "wrong secret", "alg none", "expired",
@@ -259,6 +347,7 @@ async def _run(cloud) -> tuple[Tally, Tally, dict[str, Any]]:
         async with session.post(f"{cloud.http}/orders", json=ORDER, headers=victim) as r:
             victim_order = (await r.json())["orderId"]
         before = {user: await _count_orders(session, cloud, user) for user in (ATTACKER, VICTIM)}
+        listed_before = await _listed(session, cloud)
         for case in http_cases(victim_order):
             data = case.body if isinstance(case.body, bytes | None) else json.dumps(case.body).encode()
             async with session.request(case.method, f"{cloud.http}{case.path}", data=data,
@@ -291,7 +380,15 @@ async def _run(cloud) -> tuple[Tally, Tally, dict[str, Any]]:
         async with session.get(f"{cloud.http}/orders/{victim_order}", headers=victim) as r:
             victim_view = await r.json()
         after = {user: await _count_orders(session, cloud, user) for user in (ATTACKER, VICTIM)}
-    return http, ws, {"victim": victim_view, "before": before, "after": after}
+        listed_after = await _listed(session, cloud)
+    return http, ws, {"victim": victim_view, "before": before, "after": after, "listed": (listed_before, listed_after)}
+
+
+async def _listed(session, cloud) -> tuple[list[dict], list[dict]]:
+    """The venues' tokens and pools: a refused launch lists nothing and changes nothing."""
+    async with session.get(f"{cloud.http}/tokens") as tokens, session.get(f"{cloud.http}/pools") as pools:
+        return (await tokens.json())["tokens"], [
+            {k: p[k] for k in ("id", "lpBurned", "openTime")} for p in (await pools.json())["pools"]]
 
 
 def test_bad_input_gets_a_precise_4xx_and_never_a_5xx_or_an_order():
@@ -309,6 +406,7 @@ def test_bad_input_gets_a_precise_4xx_and_never_a_5xx_or_an_order():
     assert total.created == 0 and state["after"][ATTACKER] == state["before"][ATTACKER]
     assert state["after"][VICTIM] == state["before"][VICTIM]  # forged tokens placed nothing for the victim
     assert state["victim"]["status"] != "cancelled"  # nobody else could cancel it
+    assert state["listed"][0] == state["listed"][1]  # no token or pool launched, revoked or burned
     assert not total.unexpected, "\n".join(total.unexpected)
     log = "".join(cloud.output) + function_logs  # everything the local cloud logged
     assert "Traceback" not in log and LOCAL_JWT_SECRET not in log
