@@ -193,7 +193,7 @@ class SniperOrderRequest(BaseModel):
     @field_validator("token_out")
     @classmethod
     def _symbol_or_mint(cls, value: str) -> str:
-        if not (SYMBOL.match(value) or is_mint_address(value)):
+        if not (SYMBOL.fullmatch(value) or is_mint_address(value)):
             raise ValueError("must be a token's symbol (1-10 letters or digits) or a base58 mint address")
         return value
 

@@ -62,7 +62,7 @@ class TokenListing:
 
 def is_mint_address(text: str) -> bool:
     """A Solana address: base58 for 32 bytes."""
-    if not _BASE58_TEXT.match(text):
+    if not _BASE58_TEXT.fullmatch(text):
         return False
     number = 0
     for char in text:
@@ -152,8 +152,8 @@ class TokenRegistry(Mapping[str, Token]):
         return Token.unlisted(symbol_or_mint)
 
     def _look_up(self, key: str) -> Token | None:
-        if not key or len(key) > 44:
-            return None
+        if not (SYMBOL.fullmatch(key) or _BASE58_TEXT.fullmatch(key)):
+            return None  # nothing could be listed under it: no need to ask
         found = self._loader(key)
         return self.learn(found) if found is not None else None
 

@@ -27,7 +27,7 @@ class Launches:
         self._clock = clock
 
     def list_token(self, command: ListToken) -> TokenListing:
-        if not SYMBOL.match(command.symbol):
+        if not SYMBOL.fullmatch(command.symbol):
             raise _invalid("symbol", "1 to 10 letters or digits")
         if not 0 <= command.decimals <= 9:
             raise _invalid("decimals", "0 to 9")

@@ -132,7 +132,7 @@ def sniper_cases() -> list[Case]:
     return [
         Case("sniper: an unknown symbol", 422, body=_sniper(tokenOut="NOPE")),
         *(Case(f"sniper: malformed mint {mint[:12]!r}", 422, body=_sniper(tokenOut=mint)) for mint in [
-            "0OIl" * 10, "2" * 44, "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v!", "a" * 45, ""]),
+            "0OIl" * 10, "z" * 44, "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v!", "a" * 45, ""]),
         *(Case(f"sniper: tokenIn {token!r}", 422, body=_sniper(tokenIn=token)) for token in ["USDT", "JUP", "BTC"]),
         Case("sniper: tokenOut is tokenIn", 422, body=_sniper(tokenOut="USDC")),
         Case("sniper: tokenOut is tokenIn's mint", 422, body=_sniper(tokenOut=usdc_mint)),

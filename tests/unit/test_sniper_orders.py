@@ -267,3 +267,20 @@ def test_a_listing_seen_by_another_process_is_learnt_on_first_use(world):
     world.venues.list_token(listing)  # listed by another process: this one has not seen it
     assert "LATE" not in list(TOKENS)
     assert TOKENS["LATE"].decimals == 3 and "LATE" in list(TOKENS)
+
+
+def test_only_what_could_be_listed_is_looked_up_and_addresses_are_32_bytes_of_base58():
+    asked = []
+    TOKENS.learn_with(lambda key: asked.append(key))
+    try:
+        for garbage in ("SOL\x00", "SOL\n", "", "a" * 45, "ME-ME"):
+            assert TOKENS.resolve(garbage) is None
+        assert asked == []
+        assert TOKENS.resolve("NEWCOIN") is None and asked == ["NEWCOIN"]
+    finally:
+        TOKENS.forget_learnt()
+        TOKENS.learn_with(lambda key: None)
+    assert is_mint_address(TOKENS["USDC"].mint) and is_mint_address("2" * 44) and is_mint_address("1" * 32)
+    assert not is_mint_address("z" * 44) and not is_mint_address(TOKENS["USDC"].mint + "\n")
+    assert not is_mint_address("0OIl" * 10)
+    assert all(is_mint_address(new_mint_address()) for _ in range(200))
