@@ -1,6 +1,7 @@
 """moto's server, with fixes to its SQS found under load: no request's cost grows with the square of the backlog,
 a message sent while another is deleted is no longer lost, and what moto works out the same way for every request
-(which backend serves a host, a class's method names) is remembered.
+(which backend serves a host, a class's method names) is remembered. A long poll returns a delayed message as soon
+as its timer ends, as SQS does, instead of up to a second later.
 
 moto 5.2 recomputes every queue attribute (walking all messages three times) for each message it considers
 returning, to read the retention period; a receive therefore costs O(backlog²) and a burst of 1,000 orders spent
@@ -124,6 +125,21 @@ Queue.approximate_number_of_messages_delayed = _count(  # type: ignore[method-as
     lambda message, now: now < message.delayed_until)
 Queue.approximate_number_of_messages_not_visible = _count(  # type: ignore[method-assign, assignment]
     lambda message, now: not now > message.visible_at)
+
+
+# With nothing to return, moto's long poll sleeps until a message is sent, re-checking once a second: a delayed message
+# (a message timer) or one whose visibility timeout ends was returned up to a second late, where SQS returns it as it
+# becomes visible (a sniper's pool-open timer arrived 0-1 s after the open). The poll wakes at that moment instead.
+def _wait_for_messages_or_the_next_timer(self: Queue, timeout: int) -> None:
+    now = unix_time_millis()
+    soonest = min((moment for message in self._messages
+                   if (moment := max(message.visible_at, message.delayed_until)) > now), default=None)
+    wait = timeout if soonest is None else min(timeout, (soonest - now) / 1000 + 0.001)
+    with self._messages_lock:
+        self._messages_lock.wait_for(lambda: self.messages, timeout=wait)
+
+
+Queue.wait_for_messages = _wait_for_messages_or_the_next_timer  # type: ignore[method-assign]
 
 # Pure functions that moto runs on every request (a class's method names, found with inspect; attribute names
 # converted to snake case one character at a time): their answers are remembered.

@@ -110,7 +110,7 @@ def test_five_snipers_swap_after_the_open_never_before_in_placement_order_once_e
             after = [(t - opens).total_seconds() * 1000 for t in landed]
             SUMMARIES.append(f"snipers: 5 on one launch swapped {after[0]:.0f} ms (first) to {after[-1]:.0f} ms "
                              "(last) after the open")
-            assert after[0] < 1000  # the first within a second of the open
+            assert after[-1] < 1000  # every one within a second of the open (idle cloud, 20-50 ms swaps)
 
     asyncio.run(scenario())
 
@@ -152,5 +152,17 @@ def test_a_max_price_below_the_launch_keeps_the_sniper_open_until_it_expires(clo
                 "type": "sniper", "tokenIn": "USDC", "tokenOut": symbol, "amountIn": "1",
                 "expiresAt": (datetime.now(UTC) + timedelta(minutes=1)).isoformat()})
             assert status == 409 and "market" in late["detail"]  # its pool is open: a market order now
+            # The new pair trades like any other: it is in GET /pools, and market and limit orders fill on it.
+            _, _, pools = await call(session, "GET", f"{cloud.http}/pools")
+            assert f"raydium-{symbol.lower()}-usdc" in [p["id"] for p in pools["pools"]]
+            market = await call(session, "POST", f"{cloud.http}/orders", headers=auth("alice"), json={
+                "tokenIn": "USDC", "tokenOut": symbol, "amountIn": "5", "slippageBps": 100})
+            limit = await call(session, "POST", f"{cloud.http}/orders", headers=auth("alice"), json={
+                "type": "limit", "tokenIn": symbol, "tokenOut": "USDC", "amountIn": "100", "limitPrice": "0.0015",
+                "timeInForce": "IOC"})
+            for placed in (market, limit):
+                assert placed[0] == 202, placed
+                done = await until(session, cloud, placed[2]["orderId"], "alice", FINAL)
+                assert done["status"] == "confirmed", done
 
     asyncio.run(scenario())

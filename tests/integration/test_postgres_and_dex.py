@@ -8,9 +8,9 @@ import pytest
 
 from chalicelib.adapters.postgres import PostgresOrders, connect_pool, migrate
 from chalicelib.domain.limit_orders import TimeInForce, limit_terms
+from chalicelib.domain.markets import launched_meteora_pool, launched_raydium_pool
 from chalicelib.domain.orders import Order, OrderEvent, OrderType, Status, transaction_signature
 from chalicelib.domain.routing import RecordedDecision, RoutingDecision, VenueQuote, choose_route
-from chalicelib.domain.markets import launched_meteora_pool, launched_raydium_pool
 from chalicelib.domain.sniper_orders import Conditions, SniperTerms
 from chalicelib.domain.tokens import TOKENS, Token, TokenListing, new_mint_address
 from chalicelib.domain.venues import ListingConflict, SlippageExceeded, SwapRejected

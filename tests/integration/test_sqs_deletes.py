@@ -70,3 +70,16 @@ def test_a_handle_of_another_queue_deletes_nothing_here(sqs, queue):
         assert [m["Body"] for m in _receive_all(sqs, queue)] == ["here"]
     finally:
         sqs.delete_queue(QueueUrl=other)
+
+
+def test_a_long_poll_returns_a_delayed_message_as_its_timer_ends(sqs, queue, emulator, servers):
+    """As SQS does: a sniper's pool-open timer must not arrive up to a second late (moto's poll slept whole seconds;
+    LocalStack's still does, which the README says)."""
+    sqs.send_message(QueueUrl=queue, MessageBody="opens", DelaySeconds=1)
+    sent = time.monotonic()
+    time.sleep(0.3)  # the poll starts with nothing visible, as the event source mapping's does
+    answer = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=5)
+    waited = time.monotonic() - sent
+    assert [m["Body"] for m in answer["Messages"]] == ["opens"]
+    late_by_at_most = 0.25 if emulator == servers.aws_endpoint else 1.25
+    assert 1.0 <= waited < 1.0 + late_by_at_most, waited

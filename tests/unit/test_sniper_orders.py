@@ -284,3 +284,20 @@ def test_only_what_could_be_listed_is_looked_up_and_addresses_are_32_bytes_of_ba
     assert not is_mint_address("z" * 44) and not is_mint_address(TOKENS["USDC"].mint + "\n")
     assert not is_mint_address("0OIl" * 10)
     assert all(is_mint_address(new_mint_address()) for _ in range(200))
+
+
+def test_a_launch_days_ahead_gets_its_wake_up_from_the_sweeper_as_the_open_nears(world):
+    list_meme(world)
+    order = waiting(world, snipe(world, expiresAt=(world.clock.current + timedelta(days=6)).isoformat()))
+    opens = open_meme_pool(world, timedelta(days=3)).open_time
+    world.triggers.on_pools_changed([MEME])
+    assert world.pool_events.wakeups == []  # beyond a message timer's 15 minutes: no function waits for it
+    world.clock.current = datetime.fromtimestamp(opens, UTC) - timedelta(minutes=10)
+    world.engine.sweeper.sweep()
+    assert world.pool_events.wakeups == []  # the sweeper schedules only the opens of its next 2 minutes
+    world.clock.current = datetime.fromtimestamp(opens, UTC) - timedelta(seconds=90)
+    world.engine.sweeper.sweep()
+    (wakeup,) = world.pool_events.wakeups
+    assert wakeup[:2] == MEME and 88 <= wakeup[2] <= 90
+    world.clock.current = datetime.fromtimestamp(opens, UTC)
+    assert world.triggers.on_pools_changed([MEME]).triggered == [order.id]
