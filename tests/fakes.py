@@ -87,7 +87,8 @@ class FakeOrders:
 
     def stuck(self, before, limit=100):
         waiting = [o for o in self.orders.values() if not o.status.is_final and o.status is not Status.OPEN
-                   and o.updated_at < before]
+                   and o.updated_at < before
+                   and not (o.sniper is not None and o.status is Status.TRIGGERED and self.ahead_in_line(o))]
         return sorted(waiting, key=lambda o: o.updated_at)[:limit]
 
     def any_resting(self, base: str, quote: str) -> bool:

@@ -283,11 +283,17 @@ class PostgresOrders:
         return [_order(r) for r in rows]
 
     def stuck(self, before: datetime, limit: int = 100) -> list[Order]:
-        """Orders the worker should be moving that have not changed since ``before``, oldest first."""
+        """Orders the worker should be moving that have not changed since ``before``, oldest first. A sniper
+        waiting for its turn behind another of its pair is not stuck: the one ahead is (orders_sniping)."""
         with self._pool.connection() as conn:
             rows = conn.execute(
-                """SELECT * FROM orders
+                """SELECT * FROM orders o
                    WHERE status IN ('pending', 'routing', 'building', 'submitted', 'triggered') AND updated_at < %s
+                   AND NOT (type = 'sniper' AND status = 'triggered' AND EXISTS (
+                       SELECT 1 FROM orders ahead WHERE ahead.type = 'sniper' AND ahead.token_out = o.token_out
+                       AND ahead.token_in = o.token_in
+                       AND ahead.status IN ('triggered', 'routing', 'building', 'submitted')
+                       AND (ahead.created_at, ahead.id) < (o.created_at, o.id)))
                    ORDER BY updated_at LIMIT %s""",
                 (before, limit),
             ).fetchall()

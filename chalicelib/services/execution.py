@@ -416,10 +416,13 @@ class Executor:
                     return self._confirm(order, receipt).status
                 if order.swap_may_still_land(now):
                     return order.status
-            return self._fail(order, reason).status
+            ended = self._fail(order, reason)
         except OrderMovedOn as moved:
             log.info("%s; the sweeper leaves it to the delivery that moved it", moved)
             return None
+        if ended.sniper is not None:
+            self._hand_over(ended)
+        return ended.status
 
     def _confirm(self, order: Order, receipt: SwapReceipt, venue_ms: int | None = None) -> Order:
         confirmed = dataclasses.replace(order, amount_out=receipt.amount_out)

@@ -306,4 +306,6 @@ def test_snipers_are_stored_by_their_targets_mint_and_read_in_placement_order(db
     assert orders.ahead_in_line(orders.get(later.id)) and not orders.ahead_in_line(orders.get(early.id))
     assert orders.next_in_line("USDC", mint).id == early.id
     assert {o.id for o in orders.claiming(token.symbol, "USDC")} == {early.id, later.id}
+    stuck = {o.id for o in orders.stuck(now + timedelta(hours=1), 1000)}
+    assert early.id in stuck and later.id not in stuck  # it waits for its turn: the one ahead is the stuck one
     assert [o.id for o in orders.expiring(now + timedelta(hours=2)) if o.sniper] == []  # triggered: not resting

@@ -14,6 +14,7 @@ from chalicelib.domain.orders import Status
 from chalicelib.domain.pools import NotOpenYet
 from chalicelib.domain.sniper_orders import Conditions, SniperTerms, check_launch, least_out_for_max_price
 from chalicelib.domain.tokens import TOKENS, TokenListing, is_mint_address, new_mint_address
+from chalicelib.domain.venues import VenueUnavailable
 from chalicelib.services import errors as refused
 from chalicelib.services.execution import RetryLater
 from tests.unit.test_services import World
@@ -301,3 +302,31 @@ def test_a_launch_days_ahead_gets_its_wake_up_from_the_sweeper_as_the_open_nears
     assert wakeup[:2] == MEME and 88 <= wakeup[2] <= 90
     world.clock.current = datetime.fromtimestamp(opens, UTC)
     assert world.triggers.on_pools_changed([MEME]).triggered == [order.id]
+
+
+def test_snipers_waiting_their_turn_are_not_stuck_and_the_sweeper_never_ends_them(world):
+    list_meme(world)
+    line = [waiting(world, snipe(world)) for _ in range(3)]
+    open_meme_pool(world)
+    fire(world, timedelta(seconds=1))
+    world.queue.sent.clear()
+    world.venues.failures = [VenueUnavailable("the venue is slow today")]
+    with pytest.raises(RetryLater):
+        world.executor.execute(line[0].id)  # the head of the line is on its way: its swap is retried later
+    for _ in range(2):  # past the stuck-order threshold, twice: the others only wait their turn
+        world.clock.current += timedelta(minutes=5)
+        world.engine.sweeper.sweep()
+    assert world.orders.get(line[0].id).sweeps == 2  # the head is the one the sweeper looks after
+    for order in line[1:]:
+        assert world.orders.get(order.id).status is Status.TRIGGERED and world.orders.get(order.id).sweeps == 0
+    assert not {o.id for o in line[1:]} & set(world.queue.sent)
+
+
+def test_a_head_of_line_the_sweeper_ends_hands_the_pair_to_the_next(world):
+    list_meme(world)
+    head, following = waiting(world, snipe(world)), waiting(world, snipe(world))
+    open_meme_pool(world)
+    fire(world, timedelta(seconds=1))
+    world.queue.sent.clear()
+    world.executor.give_up(head.id, "no progress after 3 redeliveries")
+    assert world.orders.get(head.id).status is Status.FAILED and world.queue.sent == [following.id]
