@@ -221,11 +221,14 @@ def build_engine(
     order_service = OrderService(orders, queue, clock, publish=notifier.publish, metrics=metric_sink, venues=venues)
     crash_points = CrashPoints(settings.crash_at, settings.crash_every)  # one count per process, as it kills one
     learn_listings_from(venues)
+    sleep = getattr(clock, "sleep", lambda seconds: None)
+    # The least time the venues take to land a swap: a sniper sends its swap that much before its pool opens.
+    send_lead = timedelta(milliseconds=settings.swap_latency.low_ms)
     executor = Executor(orders, venues, notifier, clock, RetryPolicy(base_delay_seconds=settings.retry_base_seconds),
                         crash_points.reached, timedelta(seconds=settings.signature_validity_seconds),
-                        metrics=metric_sink, queue=queue)
+                        metrics=metric_sink, queue=queue, send_lead=send_lead, sleep=sleep)
     triggers = Triggers(orders, venues, queue, notifier, clock, locks, checkpoint=crash_points.reached,
-                        wakeups=pool_events, sleep=getattr(clock, "sleep", lambda seconds: None))
+                        wakeups=pool_events, sleep=sleep, send_lead=send_lead)
     make_placement = placement
     placement_on_first_use = PlacementOnFirstUse(lambda: make_placement(order_service))
     queues = {settings.orders_queue_name: queue, settings.dead_letter_queue_name: dead_letters}

@@ -234,6 +234,7 @@ class FakeVenues:
         self.swap_calls = 0
         self.failures: list[VenueError] = []  # raised by the next swaps, one each
         self.move_price_before_swap: int = 0
+        self.landing_seconds = 0.0  # how long a swap takes to reach the pool (the clock moves on meanwhile)
         self._clock = clock
 
     def pools(self, token_in: str | None = None, token_out: str | None = None) -> list[Pool]:
@@ -292,6 +293,8 @@ class FakeVenues:
     def swap(self, signature: str, memo: str, pool_id: str, token_in: str, token_out: str, amount_in: int,
              min_out: int, valid_until: datetime | None = None, injected_failures: bool = True) -> SwapReceipt:
         self.swap_calls += 1
+        if self.landing_seconds:
+            self._clock.sleep(self.landing_seconds)
         if self.failures and injected_failures:
             raise self.failures.pop(0)
         if signature in self.ledger:

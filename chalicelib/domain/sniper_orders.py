@@ -6,6 +6,11 @@ it asks for: the token's mint and freeze authorities revoked, the pool's liquidi
 The price is the executable quote for the whole size (the average price after fees and impact), never the pool's
 marginal price. A launch that fails a check is checked again on each of its pool's later events (an authority
 revoked, the LP burned, more liquidity), until the order expires.
+
+Being first in line means landing in the first moments after the open, not sending then: a swap takes the network's
+latency to land. Before its open a pool cannot change (the venue refuses every swap on it, and an authority revoked
+or a burn only ever makes a check pass), so a sniper is checked, triggered and built ``ahead`` of its open, and its
+swap is sent the venue's least landing time before it: it lands at the open at the earliest, never before.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from .tokens import Token, TokenListing
 SNIPER_TOKENS_IN = ("USDC", "SOL")  # what snipers pay with: the quote tokens new pools list against
 MAX_WAIT = timedelta(days=7)  # expiresAt at most this far ahead
 MAX_DELAY_SECONDS = 300
+PREPARE_AHEAD = timedelta(seconds=1)  # triggered this long before it may send: time to route, build and sign
 
 
 @dataclass(frozen=True)
@@ -109,9 +115,17 @@ class LaunchCheck:
         return self.outcome is not None
 
 
+def opens_to(terms: SniperTerms, pool: Pool) -> datetime:
+    """When the sniper's swap may land on the pool: its open plus the sniper's delay."""
+    return datetime.fromtimestamp(pool.open_time, UTC) + timedelta(seconds=terms.delay_seconds)
+
+
 def check_launch(terms: SniperTerms, token_in: Token, token_out: Token, amount_in: int,
-                 listing: TokenListing | None, pools: Iterable[Pool], now: datetime) -> LaunchCheck:
-    """Checks every pool of the pair against the sniper's terms; the best pool that passes every check wins."""
+                 listing: TokenListing | None, pools: Iterable[Pool], now: datetime,
+                 ahead: timedelta = timedelta(0)) -> LaunchCheck:
+    """Checks every pool of the pair against the sniper's terms as they will stand at its open; the best pool that
+    passes every check wins. A pool opening to it within ``ahead`` counts as open (its state cannot change before
+    then); ``fire_at`` is when the earliest pool still waited for opens to it."""
     best: tuple[Pool, SwapOutcome] | None = None
     waiting: list[str] = []
     fire_at: datetime | None = None
@@ -119,9 +133,9 @@ def check_launch(terms: SniperTerms, token_in: Token, token_out: Token, amount_i
     if not pools or not token_out.listed:
         return LaunchCheck(waiting_for=(f"no pool trades {token_in.symbol}/{token_out.symbol} yet",))
     for pool in pools:
-        opens_to_it = datetime.fromtimestamp(pool.open_time, UTC) + timedelta(seconds=terms.delay_seconds)
+        opens_to_it = opens_to(terms, pool)
         reasons, outcome = _unmet(terms, token_in, token_out, amount_in, listing, pool, max(now, opens_to_it))
-        if now < opens_to_it:
+        if now + ahead < opens_to_it:
             when = "to open" if terms.delay_seconds == 0 else f"to open, plus its {terms.delay_seconds} s delay,"
             reasons.insert(0, f"{pool.id} {when} at {opens_to_it.isoformat()}")
             fire_at = opens_to_it if fire_at is None else min(fire_at, opens_to_it)

@@ -49,7 +49,7 @@ from ..domain.orders import (
 )
 from ..domain.routing import NoRoute, RoutingDecision, VenueQuote, choose_route, min_out, quote_pool
 from ..domain.settlement import Settlement, Step, after_failed_send, before_sending
-from ..domain.sniper_orders import LaunchCheck, check_launch, sniper_min_out
+from ..domain.sniper_orders import PREPARE_AHEAD, LaunchCheck, check_launch, opens_to, sniper_min_out
 from ..domain.telemetry import order_measurements
 from ..domain.venues import SlippageExceeded, SwapReceipt, VenueError
 from .notifications import Notifier
@@ -98,8 +98,13 @@ class Executor:
         signature_validity: timedelta = SIGNATURE_VALIDITY,
         metrics: MetricsSink | None = None,
         queue: OrderQueue | None = None,
+        send_lead: timedelta = timedelta(0),
+        sleep: Callable[[float], None] = lambda seconds: None,
     ):
         self._queue = queue  # hands a sniper's pair over to the next sniper in line
+        self._send_lead = send_lead  # the least time a swap takes to land: a sniper sends that much before its open
+        self._ahead = send_lead + PREPARE_AHEAD
+        self._sleep = sleep
         self._orders = orders
         self._venues = venues
         self._notifier = notifier
@@ -187,7 +192,7 @@ class Executor:
                 assert check.pool is not None and check.outcome is not None
                 return self._advance(order, Triggered(cause=cause, pool_id=check.pool.id,
                                                       quoted_out=order.token_out.format(check.outcome.amount_out)))
-            self._wait_for(order, check.fire_at)
+            self._wait_for(order, None if check.fire_at is None else check.fire_at - self._ahead)
             return order
         assert order.limit is not None
         quotes = [q for q in self._venues.quote(order.token_in.symbol, order.token_out.symbol, order.amount_in)
@@ -205,7 +210,7 @@ class Executor:
         listing = self._venues.listing(order.token_out.mint)
         pools = self._venues.pools(order.token_in.symbol, order.token_out.symbol) if listing is not None else []
         return check_launch(order.sniper, order.token_in, order.token_out, order.amount_in, listing, pools,
-                            self._clock.now())
+                            self._clock.now(), self._ahead)
 
     def _wait_for(self, order: Order, wake_at: datetime | None = None) -> None:
         """A resting order whose time ends soon keeps its message, which comes back when it does: the order then
@@ -360,6 +365,8 @@ class Executor:
         elif plan.step is not Step.SEND:
             return self._carry_out(order, plan, order.failure_reason or "the swap's signature expired before it "
                                                                          "landed", now)
+        if order.sniper is not None:
+            self._hold_until_it_may_land(order)
         sent_at = self._clock.now()
         signature, pool_id, minimum = order.tx_signature, order.pool_id, order.min_out
         assert signature and pool_id and minimum is not None  # fixed while building, kept by a new signature
@@ -381,6 +388,17 @@ class Executor:
         venue_ms = self._ms_since(sent_at)
         self._checkpoint("after_swap")
         return self._confirm(order, receipt, venue_ms)
+
+    def _hold_until_it_may_land(self, order: Order) -> None:
+        """A sniper built ahead of its open is sent the venues' least landing time before it, so that it lands at
+        the open at the earliest (the wait is at most PREPARE_AHEAD): landing before it, the swap would be refused
+        and its signature spent."""
+        assert order.sniper is not None
+        for pool in self._venues.pools(order.token_in.symbol, order.token_out.symbol):
+            if pool.id == order.pool_id:
+                wait = (opens_to(order.sniper, pool) - self._send_lead - self._clock.now()).total_seconds()
+                if wait > 0:
+                    self._sleep(min(wait, self._ahead.total_seconds()))
 
     def _carry_out(self, order: Order, plan: Settlement, reason: str, now: datetime, venue_ms: int | None = None,
                    sent: bool = False) -> Order:

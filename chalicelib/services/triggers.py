@@ -9,10 +9,10 @@ the orders queue, and its fill is applied to the simulated state before the next
 trigger on liquidity only one of them can take. Evaluations of one pair are serialised by a lock.
 
 Snipers waiting for the pair come after the limit orders, in placement order: each whose launch passes its checks
-now is triggered the same way, on the state its predecessors left. For one whose pool opens later (or whose delay
-after the open has not passed), the pair's evaluation is scheduled again for that instant: a pool event delayed by a
-message timer (at most 15 minutes ahead; the sweeper schedules later opens as they near), and the last second waited
-here, so that no sniper triggers before its time and none much after it.
+is triggered the same way, on the state its predecessors left, ``ahead`` of its pool's open (plus its delay): the
+time to build its swap, and the least time a swap takes to land, so that the first lands as the pool opens. For one
+whose pool opens later, the pair's evaluation is scheduled again for that instant: a pool event delayed by a message
+timer (at most 15 minutes ahead; the sweeper schedules later opens as they near), and the last second waited here.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from ..domain.events import Triggered
 from ..domain.limit_orders import Side, best_price_bound
 from ..domain.orders import Order, Status
 from ..domain.pools import Pool, PoolError, SwapOutcome
-from ..domain.sniper_orders import check_launch
+from ..domain.sniper_orders import PREPARE_AHEAD, check_launch
 from ..domain.tokens import TOKENS, TokenListing
 from .notifications import Notifier
 from .ports import Clock, NoPoolChanges, OrderQueue, PairLocks, RestingOrders, VenueData, Wakeups
@@ -51,8 +51,9 @@ class Triggers:
     def __init__(self, orders: RestingOrders, venues: VenueData, queue: OrderQueue, notifier: Notifier, clock: Clock,
                  locks: PairLocks, max_checked_per_side: int = MAX_CHECKED_PER_SIDE,
                  checkpoint: Callable[[str], None] = lambda step: None, wakeups: Wakeups | None = None,
-                 sleep: Callable[[float], None] = lambda seconds: None):
+                 sleep: Callable[[float], None] = lambda seconds: None, send_lead: timedelta = timedelta(0)):
         self._wakeups = wakeups or NoPoolChanges()
+        self._ahead = send_lead + PREPARE_AHEAD  # a sniper is triggered this long before its pool opens to it
         self._sleep = sleep
         self._orders = orders
         self._venues = venues
@@ -110,13 +111,13 @@ class Triggers:
         if not snipers:
             return
         listings: dict[str, TokenListing | None] = {}
-        fire_at = self._snipe(snipers, state, cause, report, listings)
-        if fire_at is not None and fire_at - self._clock.now() <= LAST_WAIT:
-            # Its open is less than a message timer's second away: waited here, then those it opens to go first.
-            self._sleep(max(0.0, (fire_at - self._clock.now()).total_seconds()))
-            fire_at = self._snipe(self._orders.snipers(base, quote), state, cause, report, listings)
-        if fire_at is not None:
-            delay = fire_at - self._clock.now()
+        due = self._snipe(snipers, state, cause, report, listings)
+        if due is not None and due - self._clock.now() <= LAST_WAIT:
+            # Less than a message timer's second away: waited here, then those it is due for go first.
+            self._sleep(max(0.0, (due - self._clock.now()).total_seconds()))
+            due = self._snipe(self._orders.snipers(base, quote), state, cause, report, listings)
+        if due is not None:
+            delay = due - self._clock.now()
             if delay <= wake_within:
                 self._wakeups.wake(base, quote, min(math.floor(delay.total_seconds()),
                                                     int(WAKE_HORIZON.total_seconds())))
@@ -124,7 +125,7 @@ class Triggers:
     def _snipe(self, snipers: list[Order], state: dict[str, Pool], cause: str, report: TriggerReport,
                listings: dict[str, TokenListing | None]) -> datetime | None:
         """Triggers, in placement order, each sniper its launch lets through now; returns when the next one waiting
-        for a pool's open (or its delay after it) may go."""
+        for a pool's open (or its delay after it) is due to be triggered."""
         fire_at: datetime | None = None
         for order in snipers:
             report.checked += 1
@@ -136,14 +137,14 @@ class Triggers:
             if target not in listings:
                 listings[target] = self._venues.listing(target)
             check = check_launch(order.sniper, order.token_in, order.token_out, order.swap_amount_in,
-                                 listings[target], state.values(), now)
+                                 listings[target], state.values(), now, self._ahead)
             if check.fires:
                 assert check.pool is not None and check.outcome is not None
                 if self._claim(order, check.pool, check.outcome, state, cause, None):
                     report.triggered.append(order.id)
             elif check.fire_at is not None:
                 fire_at = check.fire_at if fire_at is None else min(fire_at, check.fire_at)
-        return fire_at
+        return None if fire_at is None else fire_at - self._ahead
 
     def _trigger(self, order: Order, state: dict[str, Pool], cause: str) -> bool:
         assert order.limit is not None

@@ -48,7 +48,7 @@ def rendered(result):
 class World:
     """The engine as the handlers get it (``build_engine``), on fakes of every adapter."""
 
-    def __init__(self):
+    def __init__(self, swap_latency_ms: str = "0"):
         TOKENS.forget_learnt()  # the registries are the process's: each world starts from the genesis listings
         LISTED_PAIRS.forget_learnt()
         self.clock = FakeClock()
@@ -59,7 +59,9 @@ class World:
         self.connections = FakeConnections()
         self.push = FakePush()
         self.engine = build_engine(
-            Settings.from_env({}), clock=self.clock, orders=self.orders, venues=self.venues,
+            # The fake venues land a swap the moment it is sent, unless a test says otherwise.
+            Settings.from_env({"DEX_SWAP_LATENCY_MS": swap_latency_ms}), clock=self.clock, orders=self.orders,
+            venues=self.venues,
             statistics=FakeStatistics(self.orders), locks=FakePairLocks(), queue=self.queue, dead_letters=FakeQueue(),
             pool_events=self.pool_events,
             connections=self.connections, push=self.push, rate_limiter=FakeRateLimiter(TokenBucket(1e6, 10**6),

@@ -12,7 +12,13 @@ from chalicelib.api.requests import parse_order
 from chalicelib.domain.commands import ListToken, OpenPool
 from chalicelib.domain.orders import Status
 from chalicelib.domain.pools import NotOpenYet
-from chalicelib.domain.sniper_orders import Conditions, SniperTerms, check_launch, least_out_for_max_price
+from chalicelib.domain.sniper_orders import (
+    PREPARE_AHEAD,
+    Conditions,
+    SniperTerms,
+    check_launch,
+    least_out_for_max_price,
+)
 from chalicelib.domain.tokens import TOKENS, TokenListing, is_mint_address, new_mint_address
 from chalicelib.domain.venues import VenueUnavailable
 from chalicelib.services import errors as refused
@@ -21,6 +27,7 @@ from tests.unit.test_services import World
 
 FILLED = ["pending", "open", "triggered", "routing", "building", "submitted", "confirmed"]
 MEME = ("MEME", "USDC")
+AHEAD = PREPARE_AHEAD.total_seconds()  # triggered this long before the open (the fake venues land at once: no lead)
 
 
 @pytest.fixture
@@ -141,10 +148,10 @@ def test_snipers_wait_for_the_open_then_swap_once_each_in_placement_order_at_the
     report = world.triggers.on_pools_changed([MEME])
     (wakeup,) = world.pool_events.wakeups
     assert report.triggered == [] and wakeup[:2] == MEME
-    assert 0 <= opens - (world.clock.current.timestamp() + wakeup[2]) < 1  # a whole second early at most
-    world.clock.current = datetime.fromtimestamp(opens - 0.4, UTC)  # the delayed event arrives
+    assert 0 <= opens - AHEAD - (world.clock.current.timestamp() + wakeup[2]) < 1  # a second early at most
+    world.clock.current = datetime.fromtimestamp(opens - AHEAD - 0.4, UTC)  # the delayed event arrives
     assert world.triggers.on_pools_changed([MEME]).triggered == [first.id, second.id, third.id]  # waited the rest
-    assert world.clock.current.timestamp() >= opens
+    assert opens - AHEAD <= world.clock.current.timestamp() < opens  # triggered ahead of the open, to be ready
     # The worker gets them in any order: only the first in line goes, and each hands the pair to the next.
     assert world.executor.execute(third.id) is Status.TRIGGERED
     assert world.executor.execute(second.id) is Status.TRIGGERED
@@ -152,6 +159,7 @@ def test_snipers_wait_for_the_open_then_swap_once_each_in_placement_order_at_the
     run_the_line(world)
     receipts = sorted(world.venues.ledger.values(), key=lambda r: r.slot)
     assert [r.memo for r in receipts] == [first.id, second.id, third.id]
+    assert receipts[0].executed_at.timestamp() - opens < 0.05  # sent as it opens: the first lands at once
     outs = [r.amount_out for r in receipts]
     assert outs[0] > outs[1] > outs[2]  # each bought at the price the previous one left
     for order in (first, second, third):
@@ -208,7 +216,7 @@ def test_a_delay_after_the_open_is_waited_and_never_shortened(world):
     order = waiting(world, snipe(world, delaySeconds=30))
     opens = open_meme_pool(world, timedelta(seconds=5)).open_time
     world.triggers.on_pools_changed([MEME])
-    assert world.pool_events.wakeups[-1][2] == math.floor(opens + 30 - world.clock.current.timestamp())
+    assert world.pool_events.wakeups[-1][2] == math.floor(opens + 30 - AHEAD - world.clock.current.timestamp())
     assert fire(world, timedelta(seconds=20)).triggered == []  # open, but its delay is not over
     assert "30 s delay" in world.service.view("alice", order.id).waiting_for[0]
     assert fire(world, timedelta(seconds=15)).triggered == [order.id]
@@ -233,7 +241,7 @@ def test_a_sniper_whose_pool_is_launched_before_it_rests_waits_on_its_own_messag
     order = snipe(world)  # the launch's event came before this order rested
     with pytest.raises(RetryLater) as later:
         world.executor.execute(order.id)
-    assert later.value.delay_seconds == math.ceil(opens - world.clock.current.timestamp())
+    assert later.value.delay_seconds == math.ceil(opens - AHEAD - world.clock.current.timestamp())
     world.clock.current += timedelta(seconds=21)
     assert world.executor.execute(order.id) is Status.CONFIRMED
 
@@ -330,3 +338,19 @@ def test_a_head_of_line_the_sweeper_ends_hands_the_pair_to_the_next(world):
     world.queue.sent.clear()
     world.executor.give_up(head.id, "no progress after 3 redeliveries")
     assert world.orders.get(head.id).status is Status.FAILED and world.queue.sent == [following.id]
+
+
+def test_a_sniper_sends_its_swap_the_venues_landing_time_ahead_so_it_lands_as_the_pool_opens():
+    world = World(swap_latency_ms="2000-3000")
+    world.venues.landing_seconds = 2.0  # the least the venues take: what the engine's settings say
+    list_meme(world)
+    order = waiting(world, snipe(world))
+    opens = open_meme_pool(world, timedelta(seconds=30)).open_time
+    world.triggers.on_pools_changed([MEME])
+    (wakeup,) = world.pool_events.wakeups
+    assert 0 <= opens - 3 - (world.clock.current.timestamp() + wakeup[2]) < 1  # 2 s to land, 1 s to build
+    world.clock.current = datetime.fromtimestamp(opens - 3.2, UTC)
+    assert world.triggers.on_pools_changed([MEME]).triggered == [order.id]
+    assert world.executor.execute(order.id) is Status.CONFIRMED
+    (receipt,) = world.venues.ledger.values()
+    assert 0 <= receipt.executed_at.timestamp() - opens < 0.05  # landed as it opened, not before
