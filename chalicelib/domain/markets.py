@@ -37,9 +37,6 @@ class PairRegistry:
             found = self._pairs.get(key)
         return found
 
-    def known(self) -> list[tuple[str, str]]:
-        return sorted(self._pairs.values())
-
 
 LISTED_PAIRS = PairRegistry(PAIRS)
 

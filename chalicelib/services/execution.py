@@ -219,10 +219,11 @@ class Executor:
         moments = [m for m in (order.expires_at, wake_at) if m is not None]
         if not moments:
             return
-        remaining = (min(moments) - self._clock.now()).total_seconds()
+        soonest = min(moments)
+        remaining = (soonest - self._clock.now()).total_seconds()
         if remaining <= EXPIRY_TIMER_HORIZON.total_seconds():
-            raise RetryLater(order.id, max(1, math.ceil(remaining)), "resting until its time in force ends"
-                             if wake_at is None or min(moments) != wake_at else "waiting for its pool to open")
+            why = "waiting for its pool to open" if soonest == wake_at else "resting until its time in force ends"
+            raise RetryLater(order.id, max(1, math.ceil(remaining)), why)
 
     def _unless_expired(self, order: Order) -> Order | None:
         """The order expired, if a limit or sniper order's time is up; None otherwise."""

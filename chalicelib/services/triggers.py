@@ -170,7 +170,8 @@ class Triggers:
         return True
 
     def _take(self, state: dict[str, Pool], order: Order) -> None:
-        best = _best_fill(state.values(), order.token_in.symbol, order.swap_amount_in, self._clock.now())
+        # A sniper triggered ahead of its pool's open takes its liquidity at the open: replayed as of then.
+        best = _best_fill(state.values(), order.token_in.symbol, order.swap_amount_in, self._clock.now() + self._ahead)
         if best is not None:
             state[best[0].id] = best[1].pool_after
 

@@ -5,7 +5,6 @@ price above maxPrice) leaving its sniper open until the check passes or it expir
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -15,6 +14,7 @@ import pytest
 
 from tests.e2e.conftest import SUMMARIES, running_cloud
 from tests.e2e.test_api import auth, call
+from tests.e2e.test_limit_orders import until
 
 pytestmark = pytest.mark.slow
 
@@ -55,16 +55,6 @@ async def snipe(session, cloud, user, token_out, amount="10", **terms) -> str:
     status, _, accepted = await call(session, "POST", f"{cloud.http}/orders", json=body, headers=auth(user))
     assert status == 202, accepted
     return accepted["orderId"]
-
-
-async def until(session, cloud, order_id, user, statuses, timeout=20.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        _, _, view = await call(session, "GET", f"{cloud.http}/orders/{order_id}", headers=auth(user))
-        if view["status"] in statuses:
-            return view
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"order {order_id} is {view['status']}, not {statuses}")
 
 
 async def ledger(session, cloud, order_id) -> list[dict]:

@@ -297,20 +297,31 @@ async def run_load(
         deadline = time.monotonic() + settle_timeout_s
         while time.monotonic() < deadline and not all(f.finished() for f in followers):
             await asyncio.sleep(0.2)
-        await asyncio.sleep(0.5)  # duplicates still on their way are part of what is measured
-        for follower in followers:
-            follower.stop()
-        await asyncio.gather(*readers)
-
-        report.accepted = len(accepted)
+        await tally_all(session, http, report, list(accepted), followers, readers)
         report.reconnections = sum(f.connections for f in followers) - len(followers)
-        by_order = {oid: f for f in followers for oid in f.frames}
-        for order_id in accepted:
-            view = await _get_json(session, f"{http}/orders/{order_id}", _auth())
-            swaps = (await _get_json(session, f"{http}/dex/swaps?orderId={order_id}", {}))["swaps"]
-            report.tally(order_id, view, swaps, by_order[order_id])
     report.seconds = time.monotonic() - started
     return report
+
+
+SwapCheck = Callable[[str, dict, dict], bool]  # (order id, its view, its swap): whether the swap was allowed
+
+
+async def tally_all(session: aiohttp.ClientSession, http: str, report: Report, order_ids: list[str],
+                    followers: list[Subscriber], readers: list[asyncio.Task],
+                    swap_ok: SwapCheck = lambda order_id, view, swap: True) -> None:
+    """Stops the subscribers (after the duplicates still on their way, which are part of what is measured) and counts
+    every accepted order as the engine stored it, with its swaps and what its subscriber saw."""
+    await asyncio.sleep(0.5)
+    for follower in followers:
+        follower.stop()
+    await asyncio.gather(*readers)
+    report.accepted = len(order_ids)
+    by_order = {oid: f for f in followers for oid in f.frames}
+    for order_id in order_ids:
+        view = await _get_json(session, f"{http}/orders/{order_id}", _auth())
+        swaps = (await _get_json(session, f"{http}/dex/swaps?orderId={order_id}", {}))["swaps"]
+        report.tally(order_id, view, swaps, by_order[order_id],
+                     swap_ok=lambda view, swap, order_id=order_id: swap_ok(order_id, view, swap))
 
 
 async def place_as_a_careful_bot(session: aiohttp.ClientSession, http: str, body: dict, key: str,

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import aiohttp
 
-from tests.faults.harness import Report, Subscriber, _auth, _get_json, place_as_a_careful_bot
+from tests.faults.harness import Report, Subscriber, _auth, _get_json, place_as_a_careful_bot, tally_all
 
 Hook = Callable[[dict], Awaitable[None]]  # called with each of the other traders' swaps
 POOLS = ("raydium-sol-usdc", "meteora-sol-usdc")
@@ -87,17 +87,8 @@ async def run_limit_load(http: str, ws: str, case: str, orders: int = 120, cance
             unfinished = [oid for f in followers for oid in f.frames if oid not in f.done]
             await asyncio.gather(*(_cancel(session, http, oid) for oid in unfinished))
             await asyncio.sleep(2)
-        await asyncio.sleep(0.5)
-        for follower in followers:
-            follower.stop()
-        await asyncio.gather(*readers)
-
-        report.accepted = len(accepted)
-        by_order = {oid: f for f in followers for oid in f.frames}
-        for order_id in accepted:
-            view = await _get_json(session, f"{http}/orders/{order_id}", _auth())
-            swaps = (await _get_json(session, f"{http}/dex/swaps?orderId={order_id}", {}))["swaps"]
-            report.tally(order_id, view, swaps, by_order[order_id], swap_ok=_at_or_above_limit)
+        await tally_all(session, http, report, list(accepted), followers, readers,
+                        lambda order_id, view, swap: _at_or_above_limit(view, swap))
     report.seconds = time.monotonic() - started
     return report
 

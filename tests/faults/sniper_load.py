@@ -17,7 +17,7 @@ import aiohttp
 
 from chalicelib.auth import issue_token
 from chalicelib.settings import LOCAL_JWT_SECRET
-from tests.faults.harness import Report, Subscriber, _auth, _get_json, place_as_a_careful_bot
+from tests.faults.harness import Report, Subscriber, place_as_a_careful_bot, tally_all
 from tests.faults.limit_load import _cancel
 
 Hook = Callable[[dict], Awaitable[None]]  # called with each launched pool
@@ -90,19 +90,8 @@ async def run_sniper_load(http: str, ws: str, case: str, orders: int = 100, laun
         deadline = time.monotonic() + settle_timeout_s
         while time.monotonic() < deadline and not all(f.finished() for f in followers):
             await asyncio.sleep(1)
-        await asyncio.sleep(0.5)
-        for follower in followers:
-            follower.stop()
-        await asyncio.gather(*readers)
-
-        report.accepted = len(accepted)
-        by_order = {oid: f for f in followers for oid in f.frames}
-        for order_id in accepted:
-            view = await _get_json(session, f"{http}/orders/{order_id}", _auth())
-            swaps = (await _get_json(session, f"{http}/dex/swaps?orderId={order_id}", {}))["swaps"]
-            opens = opens_at[order_id]
-            report.tally(order_id, view, swaps, by_order[order_id],
-                         swap_ok=lambda view, swap, opens=opens: datetime.fromisoformat(swap["executedAt"]) >= opens)
+        await tally_all(session, http, report, list(accepted), followers, readers,
+                        lambda order_id, view, swap: datetime.fromisoformat(swap["executedAt"]) >= opens_at[order_id])
     report.seconds = time.monotonic() - started
     return report
 
