@@ -213,7 +213,9 @@ def open_pool() -> Response:
     return view_response(LaunchedPool.of(pool), status=201)
 
 
-@app.route("/dex/pools/{pool_id}/burn-lp", methods=["POST"], authorizer=jwt_auth)
+# It takes no body: whatever a client sends with an empty one (curl none, others application/octet-stream) is fine.
+@app.route("/dex/pools/{pool_id}/burn-lp", methods=["POST"], authorizer=jwt_auth,
+           content_types=["application/json", "application/octet-stream", "application/x-www-form-urlencoded"])
 @answers_problems
 def burn_lp(pool_id: str) -> Response:
     _require_admin()

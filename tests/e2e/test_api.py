@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 
 import aiohttp
 import pytest
@@ -75,6 +76,18 @@ def test_every_route_answers_as_the_openapi_document_says(cloud):
             await check("/dex/swaps", "get", f"/dex/swaps?orderId={order_id}")
             assert (await check("/dex/swaps", "post", "/dex/swaps", headers=auth("bob"), json={
                 "poolId": "raydium-sol-usdc", "tokenIn": "USDC", "amountIn": "10"}))[0] == 201
+            admin = auth("launcher", scope="dex:admin")
+            symbol = "C" + uuid.uuid4().hex[:7].upper()
+            assert (await check("/dex/tokens", "post", "/dex/tokens", headers=admin, json={
+                "symbol": symbol, "decimals": 6}))[0] == 201
+            assert (await check("/dex/tokens/{symbol}/revoke", "post", f"/dex/tokens/{symbol}/revoke", headers=admin,
+                                json={"authority": "freeze"}))[0] == 200
+            status, launched = await check("/dex/pools", "post", "/dex/pools", headers=admin, json={
+                "venue": "meteora", "base": symbol, "quote": "USDC", "baseAmount": "1000", "quoteAmount": "10",
+                "binStep": 50})
+            assert status == 201
+            assert (await check("/dex/pools/{pool_id}/burn-lp", "post", f"/dex/pools/{launched['poolId']}/burn-lp",
+                                headers=admin))[0] == 200
             await check("/health", "get", "/health")
             status, text = await check("/metrics", "get", "/metrics", headers=auth("ops", scope="metrics:read"))
             assert status == 200 and "order_engine_orders" in text
@@ -93,6 +106,13 @@ def test_every_route_answers_as_the_openapi_document_says(cloud):
                 ("/orders/{orderId}", "delete", f"/orders/{order_id}", {"headers": auth("mallory")}, 404),
                 ("/orders", "get", "/orders?cursor=forged", {"headers": auth()}, 400),
                 ("/quote", "get", "/quote?tokenIn=SOL&tokenOut=SOL&amountIn=1", {}, 422),
+                ("/dex/tokens", "post", "/dex/tokens", {"json": {"symbol": "SOL", "decimals": 9},
+                                                        "headers": admin}, 409),
+                ("/dex/tokens", "post", "/dex/tokens", {"json": {"symbol": "X", "decimals": 6}, "headers": auth()},
+                 403),
+                ("/dex/tokens/{symbol}/revoke", "post", "/dex/tokens/NOPE/revoke",
+                 {"json": {"authority": "mint"}, "headers": admin}, 404),
+                ("/dex/pools/{pool_id}/burn-lp", "post", "/dex/pools/nope/burn-lp", {"headers": admin}, 404),
                 ("/dex/swaps", "get", "/dex/swaps", {}, 422),
                 ("/dex/swaps", "post", "/dex/swaps", {"json": {"poolId": "nope", "tokenIn": "SOL", "amountIn": "1"},
                                                       "headers": auth()}, 422),

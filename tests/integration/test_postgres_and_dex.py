@@ -7,8 +7,9 @@ from decimal import Decimal
 import pytest
 
 from chalicelib.adapters.postgres import PostgresOrders, connect_pool, migrate
+from chalicelib.bootstrap import learn_listings_from
 from chalicelib.domain.limit_orders import TimeInForce, limit_terms
-from chalicelib.domain.markets import launched_meteora_pool, launched_raydium_pool
+from chalicelib.domain.markets import LISTED_PAIRS, launched_meteora_pool, launched_raydium_pool
 from chalicelib.domain.orders import Order, OrderEvent, OrderType, Status, transaction_signature
 from chalicelib.domain.routing import RecordedDecision, RoutingDecision, VenueQuote, choose_route
 from chalicelib.domain.sniper_orders import Conditions, SniperTerms
@@ -287,7 +288,17 @@ def _sniper(orders, target: Token, at: datetime, status: Status = Status.OPEN) -
     return order
 
 
-def test_snipers_are_stored_by_their_targets_mint_and_read_in_placement_order(db, dex):
+@pytest.fixture
+def learning_from(dex):
+    """This test's venues as where the process learns listings (as the engine's wiring does)."""
+    learn_listings_from(dex)
+    yield dex
+    TOKENS.learn_with(lambda key: None)
+    LISTED_PAIRS.learn_with(list)
+
+
+def test_snipers_are_stored_by_their_targets_mint_and_read_in_placement_order(db, learning_from):
+    dex = learning_from
     orders = PostgresOrders(db)
     mint = new_mint_address()
     now = datetime.now(UTC)
@@ -295,7 +306,6 @@ def test_snipers_are_stored_by_their_targets_mint_and_read_in_placement_order(db
     stored = orders.get(early.id)
     assert stored.sniper == early.sniper and stored.token_out == Token.unlisted(mint)
     token = dex.list_token(TokenListing(Token("S" + uuid.uuid4().hex[:8].upper(), mint, 6), True, True)).token
-    TOKENS.learn_with(lambda key: None if (found := dex.listing(key)) is None else found.token)
     assert orders.get(early.id).token_out == token  # listed since: read back as the token
     later = _sniper(orders, token, now + timedelta(seconds=1))
     assert orders.any_resting(token.symbol, "USDC")
