@@ -11,6 +11,7 @@ from importlib import resources
 from typing import Any, TypeAlias
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
@@ -312,12 +313,13 @@ class PostgresOrders:
         return bool(row and row["found"])
 
     def snipers(self, base: str, quote: str, statuses: tuple[Status, ...] = (Status.OPEN,)) -> list[Order]:
+        # The statuses are written into the statement, not passed as a parameter: only then can the planner see that
+        # they fall within orders_sniping's predicate and use the index (a parameter would make it read every order).
+        query = sql.SQL("""SELECT * FROM orders WHERE type = 'sniper' AND status IN ({}) AND token_out = ANY(%s)
+                           AND token_in IN (%s, %s) ORDER BY created_at, id""").format(
+            sql.SQL(", ").join(sql.Literal(str(status)) for status in statuses))
         with self._pool.connection() as conn:  # orders_sniping, in placement order
-            rows = conn.execute(
-                """SELECT * FROM orders WHERE type = 'sniper' AND status = ANY(%s) AND token_out = ANY(%s)
-                   AND token_in IN (%s, %s) ORDER BY created_at, id""",
-                ([str(s) for s in statuses], _mints(base, quote), base, quote),
-            ).fetchall()
+            rows = conn.execute(query, (_mints(base, quote), base, quote)).fetchall()
         return [_order(r) for r in rows]
 
     def ahead_in_line(self, order: Order) -> bool:

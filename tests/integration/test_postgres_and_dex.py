@@ -318,4 +318,13 @@ def test_snipers_are_stored_by_their_targets_mint_and_read_in_placement_order(db
     assert {o.id for o in orders.claiming(token.symbol, "USDC")} == {early.id, later.id}
     stuck = {o.id for o in orders.stuck(now + timedelta(hours=1), 1000)}
     assert early.id in stuck and later.id not in stuck  # it waits for its turn: the one ahead is the stuck one
+    with db.connection() as conn:
+        conn.execute("ANALYZE orders")
+        conn.execute("SET enable_seqscan = off")  # on a table this small a scan would do; can the index serve it?
+        plan = "\n".join(r["QUERY PLAN"] for r in conn.execute(
+            """EXPLAIN SELECT * FROM orders WHERE type = 'sniper' AND status IN ('triggered', 'routing', 'building')
+               AND token_out = ANY(%s) AND token_in IN ('USDC', %s) ORDER BY created_at, id""",
+            ([mint], token.symbol)).fetchall())
+        conn.execute("RESET enable_seqscan")
+    assert "orders_sniping" in plan, plan  # a pool event reads the pair's snipers, never every order
     assert [o.id for o in orders.expiring(now + timedelta(hours=2)) if o.sniper] == []  # triggered: not resting
