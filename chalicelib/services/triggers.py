@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 MAX_CHECKED_PER_SIDE = 200  # orders one evaluation checks per side; the backstop rechecks any left behind
 WAKE_HORIZON = timedelta(minutes=15)  # SQS delays a message by at most this
+# A triggered sniper at the head of its line still untouched after this has no message on its way (its trigger died
+# between the claim and the send): the pair's next evaluation sends it one.
+STALLED_AFTER = timedelta(seconds=2)
 LAST_WAIT = timedelta(seconds=1)  # message timers count whole seconds: the rest is waited here
 
 
@@ -110,6 +113,7 @@ class Triggers:
         snipers = self._orders.snipers(base, quote)
         if not snipers:
             return
+        self._restart_stalled_lines(base, quote)
         listings: dict[str, TokenListing | None] = {}
         due = self._snipe(snipers, state, cause, report, listings)
         if due is not None and due - self._clock.now() <= LAST_WAIT:
@@ -121,6 +125,19 @@ class Triggers:
             if delay <= wake_within:
                 self._wakeups.wake(base, quote, min(math.floor(delay.total_seconds()),
                                                     int(WAKE_HORIZON.total_seconds())))
+
+    def _restart_stalled_lines(self, base: str, quote: str) -> None:
+        """A trigger that died between claiming a sniper and queueing it left it triggered with no message: the
+        snipers behind it would wait for the sweeper. The pair's next evaluation (the redelivered event) queues the
+        head of each line again; a duplicate message is harmless."""
+        in_line = self._orders.snipers(base, quote, (Status.TRIGGERED, Status.ROUTING, Status.BUILDING,
+                                                     Status.SUBMITTED))
+        heads: dict[tuple[str, str], Order] = {}
+        for order in in_line:  # in placement order: the first of each line is its head
+            heads.setdefault((order.token_in.symbol, order.token_out.mint), order)
+        for head in heads.values():
+            if head.status is Status.TRIGGERED and self._clock.now() - head.updated_at > STALLED_AFTER:
+                self._queue.enqueue(head.id)
 
     def _snipe(self, snipers: list[Order], state: dict[str, Pool], cause: str, report: TriggerReport,
                listings: dict[str, TokenListing | None]) -> datetime | None:

@@ -354,3 +354,20 @@ def test_a_sniper_sends_its_swap_the_venues_landing_time_ahead_so_it_lands_as_th
     assert world.executor.execute(order.id) is Status.CONFIRMED
     (receipt,) = world.venues.ledger.values()
     assert 0 <= receipt.executed_at.timestamp() - opens < 0.05  # landed as it opened, not before
+
+
+def test_a_line_whose_head_lost_its_message_is_restarted_by_the_pairs_next_evaluation(world):
+    list_meme(world)
+    head, following, last = (waiting(world, snipe(world)) for _ in range(3))
+    open_meme_pool(world, timedelta(seconds=30))
+    # A trigger claims the head, then dies before queueing it: the head is triggered with no message.
+    world.clock.current += timedelta(seconds=29)
+    world.orders.transition(head.id, Status.OPEN, Status.TRIGGERED, world.clock.now(), {})
+    world.queue.sent.clear()
+    world.clock.current += timedelta(seconds=3)  # the event comes back after its visibility timeout
+    report = world.triggers.on_pools_changed([MEME])
+    assert report.triggered == [following.id, last.id]
+    assert world.queue.sent[0] == head.id  # queued again, ahead of the others
+    run_the_line(world)
+    assert [r.memo for r in sorted(world.venues.ledger.values(), key=lambda r: r.slot)] == [head.id, following.id,
+                                                                                             last.id]
