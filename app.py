@@ -163,12 +163,17 @@ def trade_on_a_venue() -> Response:
     return view_response(Swap.of(receipt), status=201)
 
 
+def _require_scope(scope: str, needed_for: str) -> None:
+    """The token's scopes, as the authorizer passed them on; 403 without ``scope``."""
+    scopes = (app.current_request.context["authorizer"].get("scope") or "").split()
+    if scope not in scopes:
+        raise Forbidden(f"{needed_for} needs a token with the {scope} scope")
+
+
 def _require_admin() -> None:
     from chalicelib.auth import DEX_ADMIN_SCOPE
 
-    scopes = (app.current_request.context["authorizer"].get("scope") or "").split()
-    if DEX_ADMIN_SCOPE not in scopes:
-        raise Forbidden(f"listing on the venues needs a token with the {DEX_ADMIN_SCOPE} scope")
+    _require_scope(DEX_ADMIN_SCOPE, "listing on the venues")
 
 
 @app.route("/dex/tokens", methods=["POST"], authorizer=jwt_auth, content_types=["application/json"])
@@ -234,9 +239,7 @@ def metrics() -> Response:
     from chalicelib.adapters import prometheus  # only a scrape pays for importing it
     from chalicelib.auth import METRICS_SCOPE
 
-    scopes = (app.current_request.context["authorizer"].get("scope") or "").split()
-    if METRICS_SCOPE not in scopes:
-        raise Forbidden(f"reading the engine's metrics needs a token with the {METRICS_SCOPE} scope")
+    _require_scope(METRICS_SCOPE, "reading the engine's metrics")
 
     return Response(body=prometheus.render(engine().metrics.snapshot()).decode(), status_code=200,
                     headers={"Content-Type": prometheus.CONTENT_TYPE})

@@ -17,7 +17,6 @@ from decimal import Decimal
 _BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _BASE58_TEXT = re.compile(f"^[{_BASE58}]{{32,44}}$")
 SYMBOL = re.compile(r"^[A-Za-z0-9]{1,10}$")
-MAX_DECIMALS = 9
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Sniper orders under a fault: tokens launched with pools opening a few seconds ahead, snipers waiting on each
 (most passing the launch's checks, some with a max price below it that expire open, some with a delay after the
 open), and, with ``cancel_share``, cancels fired at random around the open. A launch's snipers swap one at a time,
-each waiting for the one before it (its retries after venue failures included): they may wait 90 s. Measured as the market orders' cases
-are, plus: no swap ever lands before its pool's open (plus the sniper's delay).
+each waiting for the one before it (its retries after venue failures included): they may wait 90 s. Measured as the
+market orders' cases are, plus: no swap ever lands before its pool's open (plus the sniper's delay).
 """
 
 from __future__ import annotations
