@@ -1,0 +1,181 @@
+"""Finding the best route for an amount over the venues' pools: one pool, a hop through a third token, or a split of
+the amount over several of them (issue 19's router; not wired to the orders yet).
+
+A route is one pool (``A → B``) or two (``A → X → B``, a hop's output is the next leg's input). A split sends a
+share of the amount down each of several routes that share no pool (as aggregators never reuse a pool within one
+split). Each route's output is a concave function of its input on the pools' real math (a constant-product pool's
+and a DLMM pool's marginal price only worsens as the size grows, and a composition of such functions too), so
+handing the amount out in chunks, each to the route whose next chunk pays most, finds the best allocation on the 1 %
+grid: about 35 evaluations of the pool math per set of two routes, memoised across the sets tried. A split or a hop
+is taken only when it pays ``min_gain_bps`` more than the best single pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from itertools import combinations
+
+from .pools import Pool, PoolError
+
+GRID_STEPS = 100  # the amount is handed out in 1 % chunks
+COARSE_STEP = 10  # after a first pass in 10 % chunks
+MAX_SPLIT_ROUTES = 3
+
+
+@dataclass(frozen=True, eq=False)  # compared by identity: a pool's state (a DLMM's bins) is not hashable
+class Route:
+    """The pools an amount goes through, and the tokens between them (``tokens[0]`` in, ``tokens[-1]`` out)."""
+
+    pools: tuple[Pool, ...]
+    tokens: tuple[str, ...]
+
+    @property
+    def pool_ids(self) -> frozenset[str]:
+        return frozenset(p.id for p in self.pools)
+
+    def legs(self, amount_in: int, now: int) -> list[Leg] | None:
+        """The swaps ``amount_in`` makes down the route on the pools' current state; None if one cannot fill."""
+        legs = []
+        amount = amount_in
+        for pool, token_in, token_out in zip(self.pools, self.tokens, self.tokens[1:], strict=False):
+            try:
+                outcome = pool.swap(token_in, amount, now)
+            except PoolError:
+                return None
+            legs.append(Leg(pool, token_in, token_out, amount, outcome.amount_out, outcome.fee,
+                            outcome.price_impact_pct))
+            amount = outcome.amount_out
+        return legs
+
+    def output(self, amount_in: int, now: int) -> int:
+        if amount_in <= 0:
+            return 0
+        legs = self.legs(amount_in, now)
+        return 0 if legs is None else legs[-1].amount_out
+
+
+@dataclass(frozen=True)
+class Leg:
+    pool: Pool
+    token_in: str
+    token_out: str
+    amount_in: int
+    amount_out: int
+    fee: int  # in token_in
+    price_impact_pct: Decimal
+
+
+@dataclass(frozen=True)
+class RoutePlan:
+    """Where the amount goes: each route with its share, every leg in route order, the total output, and how many
+    basis points that beats the best single pool by (None when no single pool trades the pair)."""
+
+    shares: tuple[tuple[Route, int], ...]
+    legs: tuple[Leg, ...]
+    amount_in: int
+    amount_out: int
+    gain_bps: Decimal | None
+
+    def percent(self, route: Route) -> Decimal:
+        share = next(amount for r, amount in self.shares if r == route)
+        return (Decimal(share) * 100 / Decimal(self.amount_in)).quantize(Decimal("0.01"))
+
+
+def candidate_routes(pools: Iterable[Pool], token_in: str, token_out: str) -> list[Route]:
+    """Every route of at most two hops from ``token_in`` to ``token_out``."""
+    pools = list(pools)
+    trades = [(p, {p.base, p.quote}) for p in pools]
+    routes = [Route((p,), (token_in, token_out)) for p, tokens in trades if tokens == {token_in, token_out}]
+    for first, first_tokens in trades:
+        if token_in not in first_tokens or token_out in first_tokens:
+            continue
+        (middle,) = first_tokens - {token_in}
+        for second, second_tokens in trades:
+            if second_tokens == {middle, token_out}:
+                routes.append(Route((first, second), (token_in, middle, token_out)))
+    return routes
+
+
+def find_route(pools: Iterable[Pool], token_in: str, token_out: str, amount_in: int, now: int,
+               min_gain_bps: Decimal = Decimal(1), max_split: int = MAX_SPLIT_ROUTES) -> RoutePlan | None:
+    """The best plan for ``amount_in``; None when no route can fill any of it."""
+    routes = candidate_routes(pools, token_in, token_out)
+    table = _Outputs(amount_in, now)
+    singles = [r for r in routes if len(r.pools) == 1]
+    best_single = max(singles, key=lambda r: table.output(r, GRID_STEPS), default=None)
+    single_out = table.output(best_single, GRID_STEPS) if best_single is not None else 0
+    best: tuple[int, tuple[tuple[Route, int], ...]] | None = None
+    for group in _disjoint_groups(routes, max_split):
+        allocation = _allocate(group, table)
+        shares = _amounts(allocation, amount_in)
+        out = sum(r.output(a, now) for r, a in shares)
+        if best is None or out > best[0]:
+            best = (out, shares)
+    if best is None or best[0] <= 0:
+        return None
+    out, shares = best
+    if best_single is not None and single_out > 0:
+        gain = Decimal(out - single_out) * 10_000 / Decimal(single_out)
+        if gain < min_gain_bps:  # not worth the legs: the best single pool
+            out, shares, gain = single_out, ((best_single, amount_in),), Decimal(0)
+    else:
+        gain = None
+    legs = tuple(leg for route, amount in shares for leg in (route.legs(amount, now) or []))
+    return RoutePlan(shares, legs, amount_in, out, None if gain is None else gain.quantize(Decimal("0.01")))
+
+
+class _Outputs:
+    """Each route's output at k % of the amount, computed once."""
+
+    def __init__(self, amount_in: int, now: int):
+        self._amount_in = amount_in
+        self._now = now
+        self._memo: dict[tuple[Route, int], int] = {}
+
+    def output(self, route: Route, steps: int) -> int:
+        key = (route, steps)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = route.output(self._amount_in * steps // GRID_STEPS, self._now)
+        return found
+
+
+def _disjoint_groups(routes: Sequence[Route], max_split: int) -> list[tuple[Route, ...]]:
+    """The sets of at most ``max_split`` routes that share no pool, each not contained in another."""
+    groups: list[tuple[Route, ...]] = []
+    for size in range(min(max_split, len(routes)), 0, -1):
+        for group in combinations(routes, size):
+            if _share_no_pool(group) and not any(set(group) <= set(bigger) for bigger in groups):
+                groups.append(group)
+    return groups
+
+
+def _share_no_pool(group: tuple[Route, ...]) -> bool:
+    ids = [pool_id for route in group for pool_id in route.pool_ids]
+    return len(ids) == len(set(ids))
+
+
+def _allocate(group: tuple[Route, ...], table: _Outputs) -> dict[Route, int]:
+    """Hands the amount out in chunks, each to the route whose next chunk pays most: the best allocation on the grid
+    when each route's output is concave in its input. First in 10 % chunks; then each route keeps all but its last
+    coarse chunk and the rest goes out in 1 % chunks (measured: a third of the pool math of 1 % chunks from zero, and
+    the same allocation; the property test holds it to the brute-force optimum)."""
+    coarse = dict.fromkeys(group, 0)
+    for _ in range(GRID_STEPS // COARSE_STEP):
+        route = max(group, key=lambda r: table.output(r, coarse[r] + COARSE_STEP) - table.output(r, coarse[r]))
+        coarse[route] += COARSE_STEP
+    steps = {r: max(0, k - COARSE_STEP) for r, k in coarse.items()}
+    for _ in range(GRID_STEPS - sum(steps.values())):
+        route = max(group, key=lambda r: table.output(r, steps[r] + 1) - table.output(r, steps[r]))
+        steps[route] += 1
+    return steps
+
+
+def _amounts(steps: dict[Route, int], amount_in: int) -> tuple[tuple[Route, int], ...]:
+    """Each route's share in base units (the rounding's remainder goes to the largest share)."""
+    shares = {r: amount_in * k // GRID_STEPS for r, k in steps.items() if k}
+    largest = max(shares, key=lambda r: shares[r])
+    shares[largest] += amount_in - sum(shares.values())
+    return tuple(shares.items())
