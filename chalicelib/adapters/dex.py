@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,8 +19,10 @@ from psycopg.types.json import Json
 from ..domain.pools import Pool, PoolError, SwapOutcome, pool_from_state
 from ..domain.routing import VenueQuote, quote_pool
 from ..domain.tokens import Token, TokenListing
+from ..domain.transactions import RouteOrder, run_transaction
 from ..domain.venues import (
     LatencyRange,
+    LegReceipt,
     ListingConflict,
     SlippageExceeded,
     SwapReceipt,
@@ -29,14 +31,21 @@ from ..domain.venues import (
     VenueUnavailable,
 )
 from ..services.ports import NoPoolChanges, PoolChanges
-from .postgres import DbPool
+from .postgres import Connection, DbPool
 
 
 def _receipt(row: dict[str, Any]) -> SwapReceipt:
+    legs = tuple(LegReceipt(leg["poolId"], leg["venue"], leg["tokenIn"], leg["tokenOut"], int(leg["amountIn"]),
+                            int(leg["amountOut"]), int(leg["fee"])) for leg in row.get("legs") or ())
     return SwapReceipt(
         row["signature"], row["memo"], row["pool_id"], row["venue"], row["token_in"], row["token_out"],
-        int(row["amount_in"]), int(row["amount_out"]), int(row["fee"]), row["slot"], row["executed_at"],
+        int(row["amount_in"]), int(row["amount_out"]), int(row["fee"]), row["slot"], row["executed_at"], legs,
     )
+
+
+def _stored_leg(leg: LegReceipt) -> dict[str, Any]:
+    return {"poolId": leg.pool_id, "venue": leg.venue, "tokenIn": leg.token_in, "tokenOut": leg.token_out,
+            "amountIn": str(leg.amount_in), "amountOut": str(leg.amount_out), "fee": str(leg.fee)}
 
 
 def _pool(row: dict[str, Any]) -> Pool:
@@ -49,6 +58,36 @@ def _listing(row: dict[str, Any]) -> TokenListing:
 
 
 _FAILURES: dict[str, type[VenueError]] = {"SwapRejected": SwapRejected, "SlippageExceeded": SlippageExceeded}
+
+
+def _earlier(conn: Connection, signature: str) -> SwapReceipt | None:
+    """What the venue did with this signature before: its receipt, or its failure raised again (None: nothing).
+    Asked after the pools' locks, in a statement of its own: its snapshot holds whatever their last holder
+    committed."""
+    earlier = conn.execute(
+        """SELECT s.*, f.kind AS failed_kind, f.reason AS failed_reason
+           FROM (SELECT %(signature)s::text AS signature) AS asked
+           LEFT JOIN dex.swaps s ON s.signature = asked.signature
+           LEFT JOIN dex.failed_transactions f ON f.signature = asked.signature""",
+        {"signature": signature},
+    ).fetchone()
+    assert earlier is not None  # a LEFT JOIN from a one-row subquery: always one row
+    if earlier["signature"] is not None:
+        return _receipt(earlier)
+    if earlier["failed_kind"] is not None:
+        raise _FAILURES[earlier["failed_kind"]](earlier["failed_reason"])
+    return None
+
+
+def _record_failure(conn: Connection, signature: str, memo: str, pool_id: str, error: VenueError,
+                    now: datetime) -> None:
+    """Like a chain, the venue keeps a failed transaction (committed, not rolled back): that signature can never
+    execute afterwards, whoever sends it again."""
+    conn.execute(
+        """INSERT INTO dex.failed_transactions (signature, memo, pool_id, kind, reason, failed_at)
+           VALUES (%s, %s, %s, %s, %s, %s)""",
+        (signature, memo, pool_id, type(error).__name__, str(error), now),
+    )
 
 
 def _execute(pool: Pool, token_in: str, amount_in: int, min_out: int, valid_until: datetime | None,
@@ -214,32 +253,16 @@ class MockDexNetwork:
             row = conn.execute("SELECT * FROM dex.pools WHERE id = %s FOR UPDATE", (pool_id,)).fetchone()
             if row is None:
                 raise SwapRejected(f"unknown pool {pool_id}")
-            # A statement of its own, after the lock: its snapshot holds whatever the lock's last holder committed.
-            earlier = conn.execute(
-                """SELECT s.*, f.kind AS failed_kind, f.reason AS failed_reason
-                   FROM (SELECT %(signature)s::text AS signature) AS asked
-                   LEFT JOIN dex.swaps s ON s.signature = asked.signature
-                   LEFT JOIN dex.failed_transactions f ON f.signature = asked.signature""",
-                {"signature": signature},
-            ).fetchone()
-            assert earlier is not None  # a LEFT JOIN from a one-row subquery: always one row
-            if earlier["signature"] is not None:
-                return _receipt(earlier)
-            if earlier["failed_kind"] is not None:
-                raise _FAILURES[earlier["failed_kind"]](earlier["failed_reason"])
+            earlier = _earlier(conn, signature)
+            if earlier is not None:
+                return earlier
             now = self._now()
             pool = _pool(row)
             failure: SwapRejected | SlippageExceeded | None
             try:
                 outcome = _execute(pool, token_in, amount_in, min_out, valid_until, now)
             except (SwapRejected, SlippageExceeded) as error:
-                # Like a chain, the venue keeps the failed transaction (committed below, not rolled back):
-                # that signature can never execute afterwards, whoever sends it again.
-                conn.execute(
-                    """INSERT INTO dex.failed_transactions (signature, memo, pool_id, kind, reason, failed_at)
-                       VALUES (%s, %s, %s, %s, %s, %s)""",
-                    (signature, memo, pool_id, type(error).__name__, str(error), now),
-                )
+                _record_failure(conn, signature, memo, pool_id, error, now)
                 failure = error
             else:
                 failure = None
@@ -258,6 +281,61 @@ class MockDexNetwork:
             raise failure
         assert inserted is not None  # INSERT ... RETURNING returns the row it inserted
         self._changes.changed(pool_id, row["base"], row["quote"])  # committed: the new price is there to read
+        return _receipt(inserted)
+
+    def swap_route(
+        self, signature: str, memo: str, routes: Sequence[RouteOrder], min_out: int,
+        valid_until: datetime | None = None, injected_failures: bool = True,
+    ) -> SwapReceipt:
+        """A multi-leg transaction under one signature, as ``swap`` runs one swap: every pool it touches locked in
+        id order (two crossing routes never deadlock), each leg run in order, the total output checked against
+        ``min_out``, and every leg committed, or none (a refused transaction leaves every pool as it was)."""
+        self._sleep(self._swap_latency.sample(self._rng))
+        if injected_failures and self._rng.random() < self._failure_rate:
+            raise VenueUnavailable("transaction expired before it landed (injected venue failure)")
+        first_pool = routes[0].hops[0][0]
+        pool_ids = sorted({pool_id for route in routes for pool_id, _, _ in route.hops})
+        with self._db.connection() as conn, conn.transaction():
+            rows = {r["id"]: r for r in conn.execute(
+                "SELECT * FROM dex.pools WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (pool_ids,)).fetchall()}
+            earlier = _earlier(conn, signature)
+            if earlier is not None:
+                return earlier
+            now = self._now()
+            failure: SwapRejected | SlippageExceeded | None = None
+            try:
+                if len(rows) != len(pool_ids):
+                    raise SwapRejected(f"unknown pool {sorted(set(pool_ids) - set(rows))[0]}")
+                if valid_until is not None and now > valid_until:
+                    raise SwapRejected("transaction expired: its blockhash is no longer valid, so it can never land")
+                try:
+                    outcome = run_transaction({pid: _pool(row) for pid, row in rows.items()}, routes,
+                                              int(now.timestamp()))
+                except PoolError as error:
+                    raise SwapRejected(str(error)) from error
+                if outcome.amount_out < min_out:
+                    raise SlippageExceeded(f"slippage tolerance exceeded: {outcome.amount_out} out is below the "
+                                           f"minimum {min_out}")
+            except (SwapRejected, SlippageExceeded) as error:
+                _record_failure(conn, signature, memo, first_pool, error, now)
+                failure = error
+            else:
+                for pool_id, pool in outcome.pools_after.items():
+                    conn.execute("UPDATE dex.pools SET state = %s, swaps = swaps + 1, updated_at = %s WHERE id = %s",
+                                 (Json(pool.to_state()), now, pool_id))
+                first, last = outcome.legs[0], outcome.legs[-1]
+                inserted = conn.execute(
+                    """INSERT INTO dex.swaps (signature, memo, pool_id, venue, token_in, token_out, amount_in,
+                                              amount_out, fee, slot, executed_at, legs)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, nextval('dex.slots'), %s, %s) RETURNING *""",
+                    (signature, memo, first.pool_id, first.venue, first.token_in, last.token_out, outcome.amount_in,
+                     outcome.amount_out, outcome.fee, now, Json([_stored_leg(leg) for leg in outcome.legs])),
+                ).fetchone()
+        if failure is not None:
+            raise failure
+        assert inserted is not None  # INSERT ... RETURNING returns the row it inserted
+        for pool_id in outcome.pools_after:  # committed: the new prices are there to read
+            self._changes.changed(pool_id, rows[pool_id]["base"], rows[pool_id]["quote"])
         return _receipt(inserted)
 
     def swap_status(self, signature: str) -> SwapReceipt | None:

@@ -26,7 +26,8 @@ from ..services.ports import OrderField
 _MIGRATION_LOCK = 727_001  # an arbitrary advisory lock id shared by every process that migrates
 
 # Every connection returns rows as dicts: the pool's type says so, and so does each query's.
-DbPool: TypeAlias = ConnectionPool[psycopg.Connection[DictRow]]
+Connection: TypeAlias = psycopg.Connection[DictRow]
+DbPool: TypeAlias = ConnectionPool[Connection]
 
 
 def connect_pool(conninfo: str, max_size: int = 10, prepared_statements: bool = True) -> DbPool:

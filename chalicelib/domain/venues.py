@@ -30,6 +30,19 @@ class ListingConflict(Exception):
 
 
 @dataclass(frozen=True)
+class LegReceipt:
+    """One swap of a multi-leg transaction, on one pool; amounts in base units, the fee in ``token_in``."""
+
+    pool_id: str
+    venue: str
+    token_in: str
+    token_out: str
+    amount_in: int
+    amount_out: int
+    fee: int
+
+
+@dataclass(frozen=True)
 class SwapReceipt:
     signature: str
     memo: str
@@ -42,6 +55,7 @@ class SwapReceipt:
     fee: int
     slot: int
     executed_at: datetime
+    legs: tuple[LegReceipt, ...] = ()  # a multi-leg transaction's swaps in order (its totals are the fields above)
 
 
 @dataclass(frozen=True)

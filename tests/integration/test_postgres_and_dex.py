@@ -14,6 +14,7 @@ from chalicelib.domain.orders import Order, OrderEvent, OrderType, Status, trans
 from chalicelib.domain.routing import RecordedDecision, RoutingDecision, VenueQuote, choose_route
 from chalicelib.domain.sniper_orders import Conditions, SniperTerms
 from chalicelib.domain.tokens import TOKENS, Token, TokenListing, new_mint_address
+from chalicelib.domain.transactions import RouteOrder
 from chalicelib.domain.venues import ListingConflict, SlippageExceeded, SwapRejected
 
 
@@ -328,3 +329,59 @@ def test_snipers_are_stored_by_their_targets_mint_and_read_in_placement_order(db
         conn.execute("RESET enable_seqscan")
     assert "orders_sniping" in plan, plan  # a pool event reads the pair's snipers, never every order
     assert [o.id for o in orders.expiring(now + timedelta(hours=2)) if o.sniper] == []  # triggered: not resting
+
+
+# Multi-leg transactions (issue 19) ---------------------------------------------------------------------------------
+
+def _pool_states(dex, *pool_ids):
+    return {p.id: p.to_state() for p in dex.pools() if p.id in pool_ids}
+
+
+def test_a_hop_and_a_split_execute_as_one_transaction_with_their_legs(dex):
+    hop = [RouteOrder(1_000 * 10**6, (("raydium-jup-usdc", "JUP", "USDC"), ("meteora-sol-usdc", "USDC", "SOL")))]
+    receipt = dex.swap_route(f"hop-{uuid.uuid4()}", "hop", hop, 1)
+    first, second = receipt.legs
+    assert (first.token_in, first.token_out, second.token_in, second.token_out) == ("JUP", "USDC", "USDC", "SOL")
+    assert second.amount_in == first.amount_out and receipt.amount_out == second.amount_out
+    assert (receipt.pool_id, receipt.token_in, receipt.token_out, receipt.amount_in) == (
+        "raydium-jup-usdc", "JUP", "SOL", 1_000 * 10**6)
+    split = [RouteOrder(900 * 10**9, (("meteora-sol-usdc", "SOL", "USDC"),)),
+             RouteOrder(100 * 10**9, (("raydium-sol-usdc", "SOL", "USDC"),))]
+    receipt = dex.swap_route(f"split-{uuid.uuid4()}", "split", split, 1)
+    assert [leg.pool_id for leg in receipt.legs] == ["meteora-sol-usdc", "raydium-sol-usdc"]
+    assert receipt.amount_in == 1_000 * 10**9 and receipt.amount_out == sum(leg.amount_out for leg in receipt.legs)
+    assert receipt.fee == sum(leg.fee for leg in receipt.legs)
+    assert dex.swap_status(receipt.signature) == receipt  # the ledger keeps the legs
+
+
+def test_a_transaction_below_its_minimum_changes_no_pool_and_its_signature_stays_refused(dex):
+    pools = ("raydium-jup-usdc", "meteora-sol-usdc")
+    before = _pool_states(dex, *pools)
+    routes = [RouteOrder(1_000 * 10**6, (("raydium-jup-usdc", "JUP", "USDC"), ("meteora-sol-usdc", "USDC", "SOL")))]
+    signature = f"short-{uuid.uuid4()}"
+    with pytest.raises(SlippageExceeded):
+        dex.swap_route(signature, "short", routes, 10**18)
+    assert _pool_states(dex, *pools) == before  # neither leg landed
+    with pytest.raises(SlippageExceeded):
+        dex.swap_route(signature, "short", routes, 1)  # the signature failed: it never executes afterwards
+    assert dex.swap_status(signature) is None
+
+
+def test_crossing_transactions_neither_deadlock_nor_run_twice(dex):
+    """Two routes over the same two pools in opposite orders, many at once: every pool is locked in id order."""
+    there = [RouteOrder(1_000 * 10**6, (("raydium-sol-usdc", "USDC", "SOL"), ("meteora-sol-usdt", "SOL", "USDT")))]
+    back = [RouteOrder(1_000 * 10**6, (("meteora-sol-usdt", "USDT", "SOL"), ("raydium-sol-usdc", "SOL", "USDC")))]
+    counts = {p: r for p, r in _swap_counts(dex).items() if p in ("raydium-sol-usdc", "meteora-sol-usdt")}
+    signatures = [f"cross-{uuid.uuid4()}" for _ in range(12)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        receipts = list(pool.map(lambda n: dex.swap_route(signatures[n // 2], "cross", there if n % 4 < 2 else back,
+                                                          1), range(24)))  # each signature sent twice
+    assert len({r.signature for r in receipts}) == 12
+    assert all(receipts[n] == receipts[n + 1] for n in range(0, 24, 2))  # the second send got the first's receipt
+    after = _swap_counts(dex)
+    assert all(after[p] == counts[p] + 12 for p in counts)  # each transaction moved each pool once
+
+
+def _swap_counts(dex) -> dict[str, int]:
+    with dex._db.connection() as conn:
+        return {r["id"]: r["swaps"] for r in conn.execute("SELECT id, swaps FROM dex.pools").fetchall()}

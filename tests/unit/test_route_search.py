@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 from itertools import combinations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -81,3 +82,18 @@ def test_pairs_no_pool_trades_go_through_a_third_token():
     assert find_route(POOLS, "USDC", "USDT", 1_000 * 10**6, 0).legs[0].token_out == "SOL"
     assert find_route(POOLS, "JUP", "DOGE", 10**6, 0) is None
     assert find_route(POOLS, "JUP", "USDT", 10**6, 0) is None  # three hops away: out of reach
+
+
+def test_a_transaction_runs_every_leg_on_a_copy_and_a_leg_that_cannot_fill_leaves_the_pools_as_they_were():
+    from chalicelib.domain.pools import PoolError
+    from chalicelib.domain.transactions import RouteOrder, run_transaction
+
+    pools = {p.id: p for p in POOLS}
+    hop = RouteOrder(1_000 * 10**6, (("raydium-jup-usdc", "JUP", "USDC"), ("meteora-sol-usdc", "USDC", "SOL")))
+    outcome = run_transaction(pools, [hop], 0)
+    assert set(outcome.pools_after) == {"raydium-jup-usdc", "meteora-sol-usdc"}
+    assert outcome.legs[1].amount_in == outcome.legs[0].amount_out and outcome.amount_out == outcome.legs[1].amount_out
+    assert pools["raydium-jup-usdc"] is POOLS[4]  # the caller's state is untouched
+    wrong_token = RouteOrder(10**6, (("raydium-sol-usdc", "JUP", "USDC"),))
+    with pytest.raises(PoolError):
+        run_transaction(pools, [hop, wrong_token], 0)
