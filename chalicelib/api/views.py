@@ -138,7 +138,7 @@ class OrderSummary(_Out):
     tokenIn: str
     tokenOut: str
     amountIn: str
-    slippageBps: int | None = Field(description="A market order's tolerance; null on a limit order")
+    slippageBps: int | None = Field(description="A market or sniper order's tolerance; null on a limit order")
     createdAt: Timestamp
     updatedAt: Timestamp
     venue: str | None = Field(description="The venue chosen, once routed")
