@@ -7,7 +7,8 @@ split). Each route's output is a concave function of its input on the pools' rea
 and a DLMM pool's marginal price only worsens as the size grows, and a composition of such functions too), so
 handing the amount out in chunks, each to the route whose next chunk pays most, finds the best allocation on the 1 %
 grid: about 35 evaluations of the pool math per set of two routes, memoised across the sets tried. A split or a hop
-is taken only when it pays ``min_gain_bps`` more than the best single pool.
+is taken only when it pays ``min_gain_bps`` more than the best single pool (with no pool for the pair, a split
+only when it pays that much more than the best single route).
 """
 
 from __future__ import annotations
@@ -116,12 +117,13 @@ def find_route(pools: Iterable[Pool], token_in: str, token_out: str, amount_in: 
     if best is None or best[0] <= 0:
         return None
     out, shares = best
-    if best_single is not None and single_out > 0:
-        gain = Decimal(out - single_out) * 10_000 / Decimal(single_out)
-        if gain < min_gain_bps:  # not worth the legs: the best single pool
-            out, shares, gain = single_out, ((best_single, amount_in),), Decimal(0)
-    else:
-        gain = None
+    # Not worth more legs than the simplest: the best single pool, or with none, the best single route.
+    simplest = best_single if best_single is not None and single_out > 0 else max(
+        routes, key=lambda r: table.output(r, GRID_STEPS))
+    simplest_out = table.output(simplest, GRID_STEPS)
+    if simplest_out > 0 and Decimal(out - simplest_out) * 10_000 < min_gain_bps * simplest_out:
+        out, shares = simplest_out, ((simplest, amount_in),)
+    gain = None if best_single is None or single_out <= 0 else Decimal(out - single_out) * 10_000 / Decimal(single_out)
     legs = tuple(leg for route, amount in shares for leg in (route.legs(amount, now) or []))
     return RoutePlan(shares, legs, amount_in, out, None if gain is None else gain.quantize(Decimal("0.01")))
 

@@ -51,10 +51,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--connection-per-order", action="store_true",
                         help="follow each order on a WebSocket connection of its own (default: one per user)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds after which the load stops waiting")
-    parser.add_argument("--scenario", choices=("market", "limit", "sniper"), default="market",
+    parser.add_argument("--scenario", choices=("market", "limit", "sniper", "routes"), default="market",
                         help="market: the burst of market orders (default); limit: resting limit orders and the "
                              "trigger (see infra/bench/limit.py); sniper: snipers on one launch, open to swap (see "
-                             "infra/bench/sniper.py)")
+                             "infra/bench/sniper.py); routes: the router's gains and CPU on the seeded pools, in "
+                             "process (see infra/bench/routes.py)")
     parser.add_argument("--resting", type=int, default=10_000, help="limit scenario: resting orders to place")
     parser.add_argument("--snipers", type=int, default=100, help="sniper scenario: snipers on the launch")
     parser.add_argument("--attach", action="store_true",
@@ -249,6 +250,15 @@ def summary(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.scenario == "routes":  # pure computation: no cloud to start
+        from .routes import run_routes
+        from .routes import summary as routes_summary
+
+        result = run_routes()
+        print(routes_summary(result), flush=True)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / f"bench-{time.strftime('%Y%m%d-%H%M%S')}-routes.json").write_text(json.dumps(result, indent=2))
+        return 0
     result = run(args)
     if result.get("scenario") == "limit":
         from .limit import summary as limit_summary

@@ -80,6 +80,7 @@ def test_pairs_no_pool_trades_go_through_a_third_token():
     assert plan.gain_bps is None  # no single pool to compare with
     assert [(leg.token_in, leg.token_out) for leg in plan.legs][:2] == [("JUP", "USDC"), ("USDC", "SOL")]
     assert find_route(POOLS, "USDC", "USDT", 1_000 * 10**6, 0).legs[0].token_out == "SOL"
+    assert len(find_route(POOLS, "JUP", "SOL", 10_000 * 10**6, 0).shares) == 1  # a split would gain < 1 bp
     assert find_route(POOLS, "JUP", "DOGE", 10**6, 0) is None
     assert find_route(POOLS, "JUP", "USDT", 10**6, 0) is None  # three hops away: out of reach
 
@@ -97,3 +98,12 @@ def test_a_transaction_runs_every_leg_on_a_copy_and_a_leg_that_cannot_fill_leave
     wrong_token = RouteOrder(10**6, (("raydium-sol-usdc", "JUP", "USDC"),))
     with pytest.raises(PoolError):
         run_transaction(pools, [hop, wrong_token], 0)
+
+
+def test_the_routes_benchmark_reports_gains_on_every_pair_and_the_search_cpu():
+    from infra.bench.routes import run_routes, summary
+
+    result = run_routes(samples=20)
+    assert {row["pair"] for row in result["gains"]} >= {"SOL→USDC", "JUP→SOL", "USDC→USDT"}
+    assert result["cpu_ms"]["orders"] == 20 and result["cpu_ms"]["p50"] > 0
+    assert "search CPU" in summary(result)
