@@ -4,6 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import psycopg
 import pytest
 
 from chalicelib.adapters.postgres import PostgresOrders, connect_pool, migrate
@@ -207,17 +208,28 @@ def test_resting_orders_are_read_through_the_index_best_price_first_and_only_up_
     assert [o.id for o in found] == [placed[4].id, placed[1].id, placed[2].id, placed[0].id]  # price, then time
     assert found[0].limit.min_amount_out == 800_000_000  # 1,000 JUP at 0.80
     assert [o.id for o in orders.resting("JUP", "USDC", Decimal("0.95"), 2)] == [placed[4].id, placed[1].id]
-    with db.connection() as conn:
-        conn.execute("ANALYZE orders")  # statistics as they are now, not as other tests left them
-        conn.execute("SET enable_seqscan = off")  # on a table this small a scan would do; can the index serve it?
-        plan = "\n".join(r["QUERY PLAN"] for r in conn.execute(
-            """EXPLAIN SELECT * FROM orders WHERE status = 'open' AND token_in = 'JUP' AND token_out = 'USDC'
-               AND trigger_key <= 0.95 ORDER BY trigger_key, created_at LIMIT 10""").fetchall())
-        conn.execute("RESET enable_seqscan")
+    plan = _plan_at_scale(db, """SELECT * FROM orders WHERE status = 'open' AND token_in = 'JUP'
+                                 AND token_out = 'USDC' AND trigger_key <= 0.95 ORDER BY trigger_key, created_at
+                                 LIMIT 10""")
     assert "orders_resting" in plan, plan  # never a scan of every open order
     orders.transition(placed[4].id, Status.OPEN, Status.TRIGGERED, datetime.now(UTC), {})
     assert [o.id for o in orders.claiming("JUP", "USDC")] == [placed[4].id]
     assert placed[4].id not in [o.id for o in orders.resting("JUP", "USDC", Decimal("0.95"), 10)]
+
+
+def _plan_at_scale(db, query: str, params: tuple = ()) -> str:
+    """The query's plan with 5,000 more orders resting on another pair (rolled back after): on a table of a few
+    rows every index costs the same, and the planner's pick among them says nothing of what a full table gets."""
+    with db.connection() as conn, conn.transaction() as transaction:
+        conn.execute(
+            """INSERT INTO orders (id, user_id, type, token_in, token_out, amount_in, status, seq, created_at,
+                                   updated_at, trigger_key)
+               SELECT gen_random_uuid(), 'bulk', 'limit', 'SOL', 'USDT', 1, 'open', 1, now(), now(), random()
+               FROM generate_series(1, 5000)""")
+        conn.execute("ANALYZE orders")
+        plan = "\n".join(r["QUERY PLAN"] for r in conn.execute("EXPLAIN " + query, params).fetchall())
+        raise psycopg.Rollback(transaction)
+    return plan
 
 
 def test_a_pairs_lock_lets_one_evaluation_in_at_a_time_across_connections(db):
@@ -319,14 +331,9 @@ def test_snipers_are_stored_by_their_targets_mint_and_read_in_placement_order(db
     assert {o.id for o in orders.claiming(token.symbol, "USDC")} == {early.id, later.id}
     stuck = {o.id for o in orders.stuck(now + timedelta(hours=1), 1000)}
     assert early.id in stuck and later.id not in stuck  # it waits for its turn: the one ahead is the stuck one
-    with db.connection() as conn:
-        conn.execute("ANALYZE orders")
-        conn.execute("SET enable_seqscan = off")  # on a table this small a scan would do; can the index serve it?
-        plan = "\n".join(r["QUERY PLAN"] for r in conn.execute(
-            """EXPLAIN SELECT * FROM orders WHERE type = 'sniper' AND status IN ('triggered', 'routing', 'building')
-               AND token_out = ANY(%s) AND token_in IN ('USDC', %s) ORDER BY created_at, id""",
-            ([mint], token.symbol)).fetchall())
-        conn.execute("RESET enable_seqscan")
+    plan = _plan_at_scale(db, """SELECT * FROM orders WHERE type = 'sniper'
+                                 AND status IN ('triggered', 'routing', 'building') AND token_out = ANY(%s)
+                                 AND token_in IN ('USDC', %s) ORDER BY created_at, id""", ([mint], token.symbol))
     assert "orders_sniping" in plan, plan  # a pool event reads the pair's snipers, never every order
     assert [o.id for o in orders.expiring(now + timedelta(hours=2)) if o.sniper] == []  # triggered: not resting
 
