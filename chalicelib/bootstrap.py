@@ -218,7 +218,9 @@ def build_engine(
     metric_sink = metric_sink or default_metric_sink(settings)
 
     notifier = Notifier(orders, connections, push)
-    order_service = OrderService(orders, queue, clock, publish=notifier.publish, metrics=metric_sink, venues=venues)
+    min_gain = settings.split_min_gain_bps
+    order_service = OrderService(orders, queue, clock, publish=notifier.publish, metrics=metric_sink, venues=venues,
+                                 min_gain_bps=min_gain)
     crash_points = CrashPoints(settings.crash_at, settings.crash_every)  # one count per process, as it kills one
     learn_listings_from(venues)
     sleep = getattr(clock, "sleep", lambda seconds: None)
@@ -226,9 +228,9 @@ def build_engine(
     send_lead = timedelta(milliseconds=settings.swap_latency.low_ms)
     executor = Executor(orders, venues, notifier, clock, RetryPolicy(base_delay_seconds=settings.retry_base_seconds),
                         crash_points.reached, timedelta(seconds=settings.signature_validity_seconds),
-                        metrics=metric_sink, queue=queue, send_lead=send_lead, sleep=sleep)
+                        metrics=metric_sink, queue=queue, send_lead=send_lead, sleep=sleep, min_gain_bps=min_gain)
     triggers = Triggers(orders, venues, queue, notifier, clock, locks, checkpoint=crash_points.reached,
-                        wakeups=pool_events, sleep=sleep, send_lead=send_lead)
+                        wakeups=pool_events, sleep=sleep, send_lead=send_lead, min_gain_bps=min_gain)
     make_placement = placement
     placement_on_first_use = PlacementOnFirstUse(lambda: make_placement(order_service))
     queues = {settings.orders_queue_name: queue, settings.dead_letter_queue_name: dead_letters}
@@ -252,7 +254,7 @@ def build_engine(
         pool_events=pool_events,
         sweeper=Sweeper(orders, queue, executor, clock, timedelta(seconds=settings.stuck_after_seconds),
                         settings.max_sweeps, notifier=notifier, triggers=triggers),
-        market=Market(venues),
+        market=Market(venues, clock, min_gain),
         metrics=MetricsReader(statistics, queues, settings.dead_letter_queue_name, connections),
         websocket=WebsocketSessions(
             connections, notifier, order_service, push, token_verifier(settings), DEPENDENCY_DOWN,

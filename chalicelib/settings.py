@@ -49,6 +49,7 @@ class Settings:
     service_name: str = "order-engine"
     pool_events_queue_name: str = "pool-events"
     pool_events_queue_url: str | None = None
+    split_min_gain_bps: Decimal = Decimal(1)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -60,6 +61,9 @@ class Settings:
         max_amount_in = Decimal(env.get("MAX_AMOUNT_IN", str(DEFAULT_MAX_AMOUNT_IN)))
         if not max_amount_in.is_finite() or max_amount_in <= 0:
             raise ValueError("MAX_AMOUNT_IN must be a positive number")
+        split_min_gain_bps = Decimal(env.get("SPLIT_MIN_GAIN_BPS", "1"))
+        if not split_min_gain_bps.is_finite() or split_min_gain_bps < 0:
+            raise ValueError("SPLIT_MIN_GAIN_BPS must be a number of basis points, 0 or more")
         return cls(
             stage=stage,
             database_url=env.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
@@ -93,6 +97,7 @@ class Settings:
             service_name=env.get("POWERTOOLS_SERVICE_NAME", "order-engine"),
             pool_events_queue_name=env.get("POOL_EVENTS_QUEUE_NAME", "pool-events"),
             pool_events_queue_url=env.get("POOL_EVENTS_QUEUE_URL") or None,
+            split_min_gain_bps=split_min_gain_bps,
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -14,9 +14,11 @@ from chalicelib.domain.commands import PlaceOrder
 from chalicelib.domain.limits import TokenBucket
 from chalicelib.domain.orders import Order, OrderEvent, Status
 from chalicelib.domain.pools import Pool, PoolError
+from chalicelib.domain.route_search import candidate_routes
 from chalicelib.domain.routing import RecordedDecision, RoutingDecision, VenueQuote, quote_pool
 from chalicelib.domain.telemetry import Measurement
 from chalicelib.domain.tokens import GENESIS_TOKENS, TOKENS, TokenListing
+from chalicelib.domain.transactions import RouteOrder, run_transaction
 from chalicelib.domain.venues import ListingConflict, SlippageExceeded, SwapReceipt, SwapRejected, VenueError
 from chalicelib.services import ports
 from chalicelib.services.orders import OrderService
@@ -74,7 +76,9 @@ class FakeOrders:
             return event
 
     def save_decision(self, order_id: str, decision: RoutingDecision, at: datetime) -> None:
-        self.decisions[order_id] = RecordedDecision(decision.chosen.venue, decision.reason, decision.quotes, at)
+        self.decisions[order_id] = RecordedDecision(decision.chosen.venue, decision.reason, decision.quotes, at,
+                                                    () if decision.is_single else decision.route_legs,
+                                                    decision.gain_bps)
 
     def decision(self, order_id: str) -> RecordedDecision | None:
         return self.decisions.get(order_id)
@@ -235,6 +239,7 @@ class FakeVenues:
         self.failures: list[VenueError] = []  # raised by the next swaps, one each
         self.move_price_before_swap: int = 0
         self.landing_seconds = 0.0  # how long a swap takes to reach the pool (the clock moves on meanwhile)
+        self.routes_sent: list[tuple[RouteOrder, ...]] = []  # every transaction's routes, as sent
         self._clock = clock
 
     def pools(self, token_in: str | None = None, token_out: str | None = None) -> list[Pool]:
@@ -290,9 +295,19 @@ class FakeVenues:
         self.changes.changed(pool_id, pool.base, pool.quote)
         return self.by_id[pool_id]
 
+    def route_pools(self, token_in: str, token_out: str) -> list[Pool]:
+        on_routes = {p.id for route in candidate_routes(self.by_id.values(), token_in, token_out) for p in route.pools}
+        return [p for p in self.by_id.values() if p.id in on_routes]
+
     def swap(self, signature: str, memo: str, pool_id: str, token_in: str, token_out: str, amount_in: int,
              min_out: int, valid_until: datetime | None = None, injected_failures: bool = True) -> SwapReceipt:
+        return self.swap_route(signature, memo, (RouteOrder(amount_in, ((pool_id, token_in, token_out),)),), min_out,
+                               valid_until, injected_failures)
+
+    def swap_route(self, signature: str, memo: str, routes: Sequence[RouteOrder], min_out: int,
+                   valid_until: datetime | None = None, injected_failures: bool = True) -> SwapReceipt:
         self.swap_calls += 1
+        self.routes_sent.append(tuple(routes))
         if self.landing_seconds:
             self._clock.sleep(self.landing_seconds)
         if self.failures and injected_failures:
@@ -304,21 +319,26 @@ class FakeVenues:
         if valid_until is not None and self._clock.now() > valid_until:
             self.failed[signature] = SwapRejected("transaction expired")
             raise self.failed[signature]
-        pool = self.by_id[pool_id]
+        state = dict(self.by_id)
+        first_pool, first_token_in, _ = routes[0].hops[0]
         if self.move_price_before_swap:  # someone else trades first
-            pool = pool.swap(token_in, self.move_price_before_swap, self._seconds()).pool_after
+            state[first_pool] = state[first_pool].swap(first_token_in, self.move_price_before_swap,
+                                                       self._seconds()).pool_after
         try:
-            outcome = pool.swap(token_in, amount_in, self._seconds())
+            outcome = run_transaction(state, routes, self._seconds())
         except PoolError as error:
             self.failed[signature] = SwapRejected(str(error))
             raise self.failed[signature] from None
         if outcome.amount_out < min_out:
             self.failed[signature] = SlippageExceeded(f"{outcome.amount_out} below {min_out}")
             raise self.failed[signature]
-        self.by_id[pool_id] = outcome.pool_after
-        self.changes.changed(pool_id, pool.base, pool.quote)
-        receipt = SwapReceipt(signature, memo, pool_id, pool.venue, token_in, token_out, amount_in,
-                              outcome.amount_out, outcome.fee, len(self.ledger) + 1, self._clock.now())
+        self.by_id.update(outcome.pools_after)
+        for pool_id, pool in outcome.pools_after.items():
+            self.changes.changed(pool_id, pool.base, pool.quote)
+        first, last = outcome.legs[0], outcome.legs[-1]
+        receipt = SwapReceipt(signature, memo, first.pool_id, first.venue, first.token_in, last.token_out,
+                              outcome.amount_in, outcome.amount_out, outcome.fee, len(self.ledger) + 1,
+                              self._clock.now(), outcome.legs)
         self.ledger[signature] = receipt
         return receipt
 

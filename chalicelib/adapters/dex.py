@@ -16,13 +16,12 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Json
 
-from ..domain.pools import Pool, PoolError, SwapOutcome, pool_from_state
+from ..domain.pools import Pool, PoolError, pool_from_state
 from ..domain.routing import VenueQuote, quote_pool
 from ..domain.tokens import Token, TokenListing
 from ..domain.transactions import RouteOrder, run_transaction
 from ..domain.venues import (
     LatencyRange,
-    LegReceipt,
     ListingConflict,
     SlippageExceeded,
     SwapReceipt,
@@ -31,21 +30,15 @@ from ..domain.venues import (
     VenueUnavailable,
 )
 from ..services.ports import NoPoolChanges, PoolChanges
-from .postgres import Connection, DbPool
+from .postgres import Connection, DbPool, read_leg, stored_leg
 
 
 def _receipt(row: dict[str, Any]) -> SwapReceipt:
-    legs = tuple(LegReceipt(leg["poolId"], leg["venue"], leg["tokenIn"], leg["tokenOut"], int(leg["amountIn"]),
-                            int(leg["amountOut"]), int(leg["fee"])) for leg in row.get("legs") or ())
+    legs = tuple(read_leg(leg) for leg in row.get("legs") or ())
     return SwapReceipt(
         row["signature"], row["memo"], row["pool_id"], row["venue"], row["token_in"], row["token_out"],
         int(row["amount_in"]), int(row["amount_out"]), int(row["fee"]), row["slot"], row["executed_at"], legs,
     )
-
-
-def _stored_leg(leg: LegReceipt) -> dict[str, Any]:
-    return {"poolId": leg.pool_id, "venue": leg.venue, "tokenIn": leg.token_in, "tokenOut": leg.token_out,
-            "amountIn": str(leg.amount_in), "amountOut": str(leg.amount_out), "fee": str(leg.fee)}
 
 
 def _pool(row: dict[str, Any]) -> Pool:
@@ -56,6 +49,21 @@ def _listing(row: dict[str, Any]) -> TokenListing:
     return TokenListing(Token(row["symbol"], row["mint"], row["decimals"]), row["mint_authority_revoked"],
                         row["freeze_authority_revoked"])
 
+
+# A pool p is on a route from a to b when it trades the pair, or joins one end to a token m that a pool q joins to
+# the other end (p's other token is m).
+_ROUTE_POOLS = """
+    SELECT p.* FROM dex.pools p
+    WHERE (p.base = %(a)s AND p.quote = %(b)s) OR (p.base = %(b)s AND p.quote = %(a)s)
+       OR EXISTS (
+           SELECT 1 FROM dex.pools q
+           WHERE (p.base IN (%(a)s, %(b)s) AND p.quote NOT IN (%(a)s, %(b)s)
+                  AND ((q.base = p.quote AND q.quote IN (%(a)s, %(b)s) AND q.quote <> p.base)
+                       OR (q.quote = p.quote AND q.base IN (%(a)s, %(b)s) AND q.base <> p.base)))
+              OR (p.quote IN (%(a)s, %(b)s) AND p.base NOT IN (%(a)s, %(b)s)
+                  AND ((q.base = p.base AND q.quote IN (%(a)s, %(b)s) AND q.quote <> p.quote)
+                       OR (q.quote = p.base AND q.base IN (%(a)s, %(b)s) AND q.base <> p.quote))))
+    ORDER BY p.id"""
 
 _FAILURES: dict[str, type[VenueError]] = {"SwapRejected": SwapRejected, "SlippageExceeded": SlippageExceeded}
 
@@ -88,19 +96,6 @@ def _record_failure(conn: Connection, signature: str, memo: str, pool_id: str, e
            VALUES (%s, %s, %s, %s, %s, %s)""",
         (signature, memo, pool_id, type(error).__name__, str(error), now),
     )
-
-
-def _execute(pool: Pool, token_in: str, amount_in: int, min_out: int, valid_until: datetime | None,
-             now: datetime) -> SwapOutcome:
-    if valid_until is not None and now > valid_until:
-        raise SwapRejected("transaction expired: its blockhash is no longer valid, so it can never land")
-    try:
-        outcome = pool.swap(token_in, amount_in, int(now.timestamp()))
-    except PoolError as error:
-        raise SwapRejected(str(error)) from error
-    if outcome.amount_out < min_out:
-        raise SlippageExceeded(f"slippage tolerance exceeded: {outcome.amount_out} out is below the minimum {min_out}")
-    return outcome
 
 
 class MockDexNetwork:
@@ -230,6 +225,15 @@ class MockDexNetwork:
         for row in rows:
             self._changes.changed(row["id"], row["base"], row["quote"])
 
+    def route_pools(self, token_in: str, token_out: str) -> list[Pool]:
+        """Every pool a route of at most two hops between the tokens can use (the pair's pools, and each pool
+        joining one of them to a token that has a pool with the other), read as a router's quote calls would,
+        in parallel."""
+        with self._db.connection() as conn:
+            rows = conn.execute(_ROUTE_POOLS, {"a": token_in, "b": token_out}).fetchall()
+        self._sleep(max((self._quote_latency.sample(self._rng) for _ in rows), default=0))
+        return [_pool(r) for r in rows]
+
     def quote(self, token_in: str, token_out: str, amount_in: int) -> list[VenueQuote]:
         """Every venue's quote for the pair, asked in parallel as a router would."""
         pools = self.pools(token_in, token_out)
@@ -241,55 +245,21 @@ class MockDexNetwork:
         self, signature: str, memo: str, pool_id: str, token_in: str, token_out: str, amount_in: int, min_out: int,
         valid_until: datetime | None = None, injected_failures: bool = True,
     ) -> SwapReceipt:
-        """Execute once under ``signature``: a second call with it returns the first swap's receipt, or raises the
-        first call's failure again. After ``valid_until`` (its blockhash expired) the signature is refused.
-        ``DEX_FAILURE_RATE`` simulates the engine's own swaps failing; another trader's swap passes
-        ``injected_failures=False``."""
-        self._sleep(self._swap_latency.sample(self._rng))
-        if injected_failures and self._rng.random() < self._failure_rate:
-            raise VenueUnavailable("transaction expired before it landed (injected venue failure)")
-        with self._db.connection() as conn, conn.transaction():
-            # Lock the pool first: two attempts under one signature then queue up, and the second sees the first.
-            row = conn.execute("SELECT * FROM dex.pools WHERE id = %s FOR UPDATE", (pool_id,)).fetchone()
-            if row is None:
-                raise SwapRejected(f"unknown pool {pool_id}")
-            earlier = _earlier(conn, signature)
-            if earlier is not None:
-                return earlier
-            now = self._now()
-            pool = _pool(row)
-            failure: SwapRejected | SlippageExceeded | None
-            try:
-                outcome = _execute(pool, token_in, amount_in, min_out, valid_until, now)
-            except (SwapRejected, SlippageExceeded) as error:
-                _record_failure(conn, signature, memo, pool_id, error, now)
-                failure = error
-            else:
-                failure = None
-                conn.execute(
-                    "UPDATE dex.pools SET state = %s, swaps = swaps + 1, updated_at = %s WHERE id = %s",
-                    (Json(outcome.pool_after.to_state()), now, pool_id),
-                )
-                inserted = conn.execute(
-                    """INSERT INTO dex.swaps (signature, memo, pool_id, venue, token_in, token_out, amount_in,
-                                              amount_out, fee, slot, executed_at)
-                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, nextval('dex.slots'), %s) RETURNING *""",
-                    (signature, memo, pool_id, pool.venue, token_in, token_out, amount_in, outcome.amount_out,
-                     outcome.fee, now),
-                ).fetchone()
-        if failure is not None:
-            raise failure
-        assert inserted is not None  # INSERT ... RETURNING returns the row it inserted
-        self._changes.changed(pool_id, row["base"], row["quote"])  # committed: the new price is there to read
-        return _receipt(inserted)
+        """One swap on one pool: a transaction of one leg (see ``swap_route``)."""
+        return self.swap_route(signature, memo, (RouteOrder(amount_in, ((pool_id, token_in, token_out),)),),
+                               min_out, valid_until, injected_failures)
 
     def swap_route(
         self, signature: str, memo: str, routes: Sequence[RouteOrder], min_out: int,
         valid_until: datetime | None = None, injected_failures: bool = True,
     ) -> SwapReceipt:
-        """A multi-leg transaction under one signature, as ``swap`` runs one swap: every pool it touches locked in
-        id order (two crossing routes never deadlock), each leg run in order, the total output checked against
-        ``min_out``, and every leg committed, or none (a refused transaction leaves every pool as it was)."""
+        """Executes the transaction once under ``signature``: a second call with it returns the first one's receipt,
+        or raises the first call's failure again; after ``valid_until`` (its blockhash expired) the signature is
+        refused. Every pool it touches is locked in id order (two crossing routes never deadlock, and two attempts
+        under one signature queue up, the second seeing the first), each leg runs in order, the total output is
+        checked against ``min_out``, and every leg is committed, or none (a refused transaction leaves every pool as
+        it was). ``DEX_FAILURE_RATE`` simulates the engine's own transactions failing; another trader's swap passes
+        ``injected_failures=False``."""
         self._sleep(self._swap_latency.sample(self._rng))
         if injected_failures and self._rng.random() < self._failure_rate:
             raise VenueUnavailable("transaction expired before it landed (injected venue failure)")
@@ -298,14 +268,14 @@ class MockDexNetwork:
         with self._db.connection() as conn, conn.transaction():
             rows = {r["id"]: r for r in conn.execute(
                 "SELECT * FROM dex.pools WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (pool_ids,)).fetchall()}
+            if len(rows) != len(pool_ids):  # refused before it runs, as a transaction naming no account is
+                raise SwapRejected(f"unknown pool {sorted(set(pool_ids) - set(rows))[0]}")
             earlier = _earlier(conn, signature)
             if earlier is not None:
                 return earlier
             now = self._now()
             failure: SwapRejected | SlippageExceeded | None = None
             try:
-                if len(rows) != len(pool_ids):
-                    raise SwapRejected(f"unknown pool {sorted(set(pool_ids) - set(rows))[0]}")
                 if valid_until is not None and now > valid_until:
                     raise SwapRejected("transaction expired: its blockhash is no longer valid, so it can never land")
                 try:
@@ -324,12 +294,14 @@ class MockDexNetwork:
                     conn.execute("UPDATE dex.pools SET state = %s, swaps = swaps + 1, updated_at = %s WHERE id = %s",
                                  (Json(pool.to_state()), now, pool_id))
                 first, last = outcome.legs[0], outcome.legs[-1]
+                # One leg needs no list of legs: the entry's own fields are that leg (read back as one).
+                legs = Json([stored_leg(leg) for leg in outcome.legs]) if len(outcome.legs) > 1 else None
                 inserted = conn.execute(
                     """INSERT INTO dex.swaps (signature, memo, pool_id, venue, token_in, token_out, amount_in,
                                               amount_out, fee, slot, executed_at, legs)
                        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, nextval('dex.slots'), %s, %s) RETURNING *""",
                     (signature, memo, first.pool_id, first.venue, first.token_in, last.token_out, outcome.amount_in,
-                     outcome.amount_out, outcome.fee, now, Json([_stored_leg(leg) for leg in outcome.legs])),
+                     outcome.amount_out, outcome.fee, now, legs),
                 ).fetchone()
         if failure is not None:
             raise failure

@@ -18,9 +18,11 @@ from psycopg_pool import ConnectionPool
 
 from ..domain.limit_orders import LimitTerms, Side, TimeInForce
 from ..domain.orders import Order, OrderEvent, OrderType, Status
-from ..domain.routing import RecordedDecision, RoutingDecision, VenueQuote
+from ..domain.routing import RecordedDecision, RouteLeg, RoutingDecision, RoutingMode, VenueQuote
 from ..domain.sniper_orders import Conditions, SniperTerms
 from ..domain.tokens import TOKENS
+from ..domain.transactions import RouteOrder
+from ..domain.venues import LegReceipt
 from ..services.ports import OrderField
 
 _MIGRATION_LOCK = 727_001  # an arbitrary advisory lock id shared by every process that migrates
@@ -111,7 +113,32 @@ def _order(row: dict[str, Any]) -> Order:
             row["expires_at"]),
         sniper=None if row["type"] != "sniper" else SniperTerms(
             row["expires_at"], row["max_price"], Conditions.from_json(row["conditions"]), row["delay_seconds"]),
+        routing=RoutingMode(row["routing"]),
+        route=None if row["route"] is None else tuple(
+            RouteOrder(int(r["amountIn"]), tuple((hop[0], hop[1], hop[2]) for hop in r["hops"])) for r in row["route"]),
+        legs=tuple(read_leg(leg) for leg in row["legs"] or ()),
     )
+
+
+def stored_leg(leg: LegReceipt) -> dict[str, Any]:
+    """A swap of a transaction as JSON, amounts in base units (the venues' ledger and an order keep this form)."""
+    return {"poolId": leg.pool_id, "venue": leg.venue, "tokenIn": leg.token_in, "tokenOut": leg.token_out,
+            "amountIn": str(leg.amount_in), "amountOut": str(leg.amount_out), "fee": str(leg.fee)}
+
+
+def read_leg(stored: dict[str, Any]) -> LegReceipt:
+    return LegReceipt(stored["poolId"], stored["venue"], stored["tokenIn"], stored["tokenOut"],
+                      int(stored["amountIn"]), int(stored["amountOut"]), int(stored["fee"]))
+
+
+def _stored_field(name: str, value: Any) -> Any:
+    """A transition's field as its column takes it (a route and legs as JSON)."""
+    if name == "route":
+        return None if not value else Jsonb([{"amountIn": str(r.amount_in), "hops": [list(h) for h in r.hops]}
+                                             for r in value])
+    if name == "legs":
+        return Jsonb([stored_leg(leg) for leg in value])
+    return value
 
 
 def _stored_token_out(order: Order) -> str:
@@ -170,7 +197,7 @@ def _read_quote(stored: dict[str, Any]) -> VenueQuote:
 # Columns an order's transition may set alongside its status.
 _TRANSITION_FIELDS = frozenset(
     {"attempts", "venue", "pool_id", "min_out", "tx_signature", "amount_out", "failure_reason", "valid_until",
-     "fill_amount_in"}
+     "fill_amount_in", "route", "legs"}
 )
 
 
@@ -210,15 +237,16 @@ class PostgresOrders:
                        INSERT INTO orders (id, user_id, type, token_in, token_out, amount_in, slippage_bps, status,
                                            seq, created_at, updated_at, time_in_force, side, limit_price,
                                            min_amount_out, expires_at, trigger_key, max_price, conditions,
-                                           delay_seconds)
-                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                                           delay_seconds, routing)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                        ON CONFLICT (id) DO NOTHING RETURNING id)
                    INSERT INTO order_events (order_id, seq, status, at, data)
                    SELECT id, %s, %s, %s, %s FROM inserted""",
                 (
                     order.id, order.user_id, str(order.type), order.token_in.symbol, _stored_token_out(order),
                     order.amount_in, order.slippage_bps, str(order.status), order.seq, order.created_at,
-                    order.updated_at, *_limit_columns(order), *_sniper_columns(order.sniper), event.seq,
+                    order.updated_at, *_limit_columns(order), *_sniper_columns(order.sniper), str(order.routing),
+                    event.seq,
                     str(event.status), event.at,
                     Jsonb(event.data),
                 ),
@@ -257,7 +285,7 @@ class PostgresOrders:
                     INSERT INTO order_events (order_id, seq, status, at, data)
                     SELECT id, seq, %(new)s, %(at)s, %(data)s FROM moved RETURNING seq""",
                 {"new": str(new), "at": at, "id": order_id, "expected": str(expected), "expected_seq": expected_seq,
-                 "data": Jsonb(data), **fields},
+                 "data": Jsonb(data), **{name: _stored_field(name, value) for name, value in fields.items()}},
             ).fetchone()
         return None if row is None else OrderEvent(order_id, row["seq"], new, at, data)
 
@@ -392,25 +420,30 @@ class PostgresOrders:
         return row is not None
 
     def save_decision(self, order_id: str, decision: RoutingDecision, at: datetime) -> None:
+        legs = [{**_stored_quote(leg.quote), "percent": str(leg.percent), "route": leg.route}
+                for leg in decision.route_legs] if not decision.is_single else None
         with self._pool.connection() as conn:
             conn.execute(
-                """INSERT INTO routing_decisions (order_id, chosen, reason, quotes, decided_at)
-                   VALUES (%s, %s, %s, %s, %s)
+                """INSERT INTO routing_decisions (order_id, chosen, reason, quotes, decided_at, legs, gain_bps)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s)
                    ON CONFLICT (order_id) DO UPDATE
                    SET chosen = EXCLUDED.chosen, reason = EXCLUDED.reason, quotes = EXCLUDED.quotes,
-                       decided_at = EXCLUDED.decided_at""",
+                       decided_at = EXCLUDED.decided_at, legs = EXCLUDED.legs, gain_bps = EXCLUDED.gain_bps""",
                 (
                     order_id, decision.chosen.venue, decision.reason,
-                    Jsonb([_stored_quote(q) for q in decision.quotes]), at,
+                    Jsonb([_stored_quote(q) for q in decision.quotes]), at, None if legs is None else Jsonb(legs),
+                    decision.gain_bps,
                 ),
             )
 
     def decision(self, order_id: str) -> RecordedDecision | None:
         with self._pool.connection() as conn:
             row = conn.execute(
-                "SELECT chosen, reason, quotes, decided_at FROM routing_decisions WHERE order_id = %s", (order_id,)
+                "SELECT chosen, reason, quotes, decided_at, legs, gain_bps FROM routing_decisions WHERE order_id = %s",
+                (order_id,)
             ).fetchone()
         if row is None:
             return None
+        legs = tuple(RouteLeg(_read_quote(leg), Decimal(leg["percent"]), leg["route"]) for leg in row["legs"] or ())
         return RecordedDecision(row["chosen"], row["reason"], tuple(_read_quote(q) for q in row["quotes"]),
-                                row["decided_at"])
+                                row["decided_at"], legs, row["gain_bps"])

@@ -25,8 +25,9 @@ from pydantic import (
 from ..domain.commands import Limit, ListOrders, ListToken, OpenPool, PlaceOrder, QuoteSwap, Sniper, TradeOnPool
 from ..domain.limit_orders import TimeInForce
 from ..domain.limits import DEFAULT_MAX_AMOUNT_IN
-from ..domain.markets import pair_of
+from ..domain.markets import pair_of, routable
 from ..domain.orders import OrderType, Status
+from ..domain.routing import RoutingMode
 from ..domain.sniper_orders import MAX_DELAY_SECONDS, Conditions
 from ..domain.tokens import SYMBOL, TOKENS, is_mint_address
 from .problems import BadRequest, Unprocessable
@@ -100,11 +101,19 @@ class _PairFields(BaseModel):
         return amount
 
 
+def _routing_field() -> Any:
+    return Field(RoutingMode.SMART,
+                 description="smart (the default): the best route over every pool, split over several or through a "
+                             "third token when that pays SPLIT_MIN_GAIN_BPS more than the best single pool; single: "
+                             "one pool of the pair")
+
+
 class _TradeFields(_PairFields):
-    """A market order's and a quote's fields: the pair, the amount and the slippage tolerance."""
+    """A market order's and a quote's fields: the pair, the amount, the slippage tolerance and the routing."""
 
     slippage_bps: StrictInt = Field(50, alias="slippageBps", ge=1, le=5000,
                                     description="The most the output may fall short of the quote, in basis points")
+    routing: RoutingMode = _routing_field()
 
 
 class MarketOrderRequest(_TradeFields):
@@ -113,7 +122,8 @@ class MarketOrderRequest(_TradeFields):
     type: Literal["market"] = "market"
 
     def to_command(self) -> PlaceOrder:
-        return PlaceOrder(self.token_in, self.token_out, self.amount_in, self.slippage_bps, OrderType(self.type))
+        return PlaceOrder(self.token_in, self.token_out, self.amount_in, self.slippage_bps, OrderType(self.type),
+                          routing=self.routing)
 
 
 class LimitOrderRequest(_PairFields):
@@ -133,6 +143,7 @@ class LimitOrderRequest(_PairFields):
                     "can now and drops the rest; FOK fills all of it now or nothing")
     expires_at: AwareDatetime | None = Field(
         None, alias="expiresAt", description="With GTD only: ISO 8601 with a timezone, 1 s to 30 days ahead")
+    routing: RoutingMode = _routing_field()
 
     @field_validator("limit_price", "min_amount_out")
     @classmethod
@@ -144,7 +155,7 @@ class LimitOrderRequest(_PairFields):
     def to_command(self) -> PlaceOrder:
         return PlaceOrder(self.token_in, self.token_out, self.amount_in, None, OrderType.LIMIT,
                           Limit(TimeInForce(self.time_in_force), self.limit_price, self.min_amount_out,
-                                self.expires_at))
+                                self.expires_at), routing=self.routing)
 
 
 class SniperConditionsRequest(BaseModel):
@@ -189,6 +200,9 @@ class SniperOrderRequest(BaseModel):
     conditions: SniperConditionsRequest = Field(default_factory=lambda: SniperConditionsRequest.model_validate({}))
     delay_seconds: StrictInt = Field(0, alias="delaySeconds", ge=0, le=MAX_DELAY_SECONDS,
                                      description="Waits this long after the pool opens")
+    routing: RoutingMode = Field(
+        RoutingMode.SMART, description="Taken for every order type alike; a sniper always buys on the one launch pool "
+                                       "that passes its checks")
 
     @field_validator("token_out")
     @classmethod
@@ -213,7 +227,7 @@ class SniperOrderRequest(BaseModel):
                           sniper=Sniper(self.expires_at, self.max_price,
                                         Conditions(given.min_liquidity, given.require_mint_revoked,
                                                    given.require_freeze_revoked, given.require_lp_burned),
-                                        self.delay_seconds))
+                                        self.delay_seconds), routing=self.routing)
 
 
 OrderRequest = MarketOrderRequest | LimitOrderRequest | SniperOrderRequest
@@ -315,7 +329,7 @@ class QuoteQuery(_TradeFields):
                               description="The most the output may fall short of the quote, in basis points")
 
     def to_command(self) -> QuoteSwap:
-        return QuoteSwap(self.token_in, self.token_out, self.amount_in, self.slippage_bps)
+        return QuoteSwap(self.token_in, self.token_out, self.amount_in, self.slippage_bps, self.routing)
 
 
 class OrderListQuery(BaseModel):
@@ -367,13 +381,21 @@ def _unprocessable(errors: list[dict[str, str]]) -> Unprocessable:
 Trade = TypeVar("Trade", bound=_PairFields)
 
 
-def _tradable(fields: Trade) -> Trade:
-    """Rules across fields, reported against the field a client should change."""
+def _tradable(fields: Trade, hops: bool) -> Trade:
+    """Rules across fields, reported against the field a client should change. With ``hops``, two tokens a route
+    through a third joins are a pair too."""
     errors = []
+    pair = f"{fields.token_in}/{fields.token_out}"
     if fields.token_in == fields.token_out:
         errors.append({"field": "tokenOut", "message": "must differ from tokenIn"})
-    elif pair_of(fields.token_in, fields.token_out) is None:
-        errors.append({"field": "tokenOut", "message": f"no venue lists the pair {fields.token_in}/{fields.token_out}"})
+    elif hops and not routable(fields.token_in, fields.token_out):
+        errors.append({"field": "tokenOut", "message": f"no venue lists the pair {pair}, nor a token paired with "
+                                                       "both (a route has at most two hops)"})
+    elif not hops and pair_of(fields.token_in, fields.token_out) is None:
+        why = "" if not routable(fields.token_in, fields.token_out) else (
+            ": a limit order's price is in a listed pair's quote token" if isinstance(fields, LimitOrderRequest)
+            else ": routing single takes one pool of the pair")
+        errors.append({"field": "tokenOut", "message": f"no venue lists the pair {pair}{why}"})
     token = TOKENS[fields.token_in]
     if not token.fits_precision(fields.amount_in):
         errors.append({"field": "amountIn", "message": f"{token.symbol} has at most {token.decimals} decimals"})
@@ -410,7 +432,7 @@ def order_request(body: Any, max_amount_in: Decimal = DEFAULT_MAX_AMOUNT_IN, pre
         order = MarketOrderRequest.model_validate(body, context={"max_amount_in": max_amount_in})
     except ValidationError as error:
         raise _unprocessable(_field_errors(error, prefix)) from None
-    return _tradable(order)
+    return _tradable(order, hops=order.routing is RoutingMode.SMART)
 
 
 def _limit_order(body: dict[str, Any], max_amount_in: Decimal, prefix: str) -> LimitOrderRequest:
@@ -431,7 +453,7 @@ def _limit_order(body: dict[str, Any], max_amount_in: Decimal, prefix: str) -> L
         errors.append({"field": f"{prefix}expiresAt", "message": "a GTD order needs expiresAt"})
     if errors:
         raise _unprocessable(errors)
-    return _tradable(order)
+    return _tradable(order, hops=False)
 
 
 def _sniper_order(body: dict[str, Any], max_amount_in: Decimal, prefix: str) -> SniperOrderRequest:
@@ -485,7 +507,7 @@ def parse_quote_query(params: dict[str, str] | None, max_amount_in: Decimal = DE
         query = QuoteQuery.model_validate(params or {}, context={"max_amount_in": max_amount_in})
     except ValidationError as error:
         raise _unprocessable(_field_errors(error)) from None
-    return _tradable(query)
+    return _tradable(query, hops=query.routing is RoutingMode.SMART)
 
 
 def parse_direct_swap(raw: bytes | None, max_amount_in: Decimal = DEFAULT_MAX_AMOUNT_IN) -> DirectSwapRequest:

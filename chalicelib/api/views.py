@@ -13,10 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSche
 from ..domain import orders as domain
 from ..domain.markets import fee_bps_now, price_of, reserves_of
 from ..domain.pools import DlmmPool, Pool
-from ..domain.routing import RecordedDecision
+from ..domain.routing import RecordedDecision, RouteLeg, RoutingMode
 from ..domain.routing import VenueQuote as DomainVenueQuote
 from ..domain.tokens import TOKENS, TokenListing
-from ..domain.venues import SwapReceipt
+from ..domain.venues import LegReceipt, SwapReceipt
 from ..services.idempotency import PlacedOrder
 from ..services.market import MarketQuote
 from ..services.orders import OrderDetails
@@ -70,12 +70,37 @@ class OrderEvent(_Out):
         return cls(seq=event.seq, status=event.status, at=event.at, data=event.data)
 
 
-class Execution(_Out):
+class SwapLeg(_Out):
+    """One swap of a transaction, on one pool: on the venues' ledger (GET /dex/swaps) its amounts are in base units,
+    as the entry's own; in an order's execution, in the tokens' own units, as the order's."""
+
+    poolId: str
     venue: str
+    tokenIn: str
+    tokenOut: str
+    amountIn: str
+    amountOut: str
+    fee: str = Field(description="In tokenIn")
+
+    @classmethod
+    def of(cls, leg: LegReceipt, base_units: bool) -> SwapLeg:
+        def amount(symbol: str, units: int) -> str:
+            return str(units) if base_units else TOKENS[symbol].format(units)
+
+        return cls(poolId=leg.pool_id, venue=leg.venue, tokenIn=leg.token_in, tokenOut=leg.token_out,
+                   amountIn=amount(leg.token_in, leg.amount_in), amountOut=amount(leg.token_out, leg.amount_out),
+                   fee=amount(leg.token_in, leg.fee))
+
+
+class Execution(_Out):
+    venue: str = Field(description="The venue of the pool it swapped on; for a route of several, the route's venues "
+                                   "joined by + in route order")
     txSignature: str
     amountOut: str
     minOut: str
     executedPrice: str = Field(description="tokenOut received per tokenIn")
+    legs: list[SwapLeg] = Field(description="The swaps of its one transaction, in order (a hop's output is the next "
+                                            "leg's input); the last legs' outputs sum to amountOut")
 
     @classmethod
     def of(cls, order: domain.Order) -> Execution | None:
@@ -84,7 +109,8 @@ class Execution(_Out):
         assert order.venue is not None and order.tx_signature is not None  # a confirmed order has both
         return cls(venue=order.venue, txSignature=order.tx_signature,
                    amountOut=order.token_out.format(order.amount_out or 0),
-                   minOut=order.token_out.format(order.min_out or 0), executedPrice=str(order.executed_price))
+                   minOut=order.token_out.format(order.min_out or 0), executedPrice=str(order.executed_price),
+                   legs=[SwapLeg.of(leg, base_units=False) for leg in order.legs])
 
 
 class RoutedQuote(_Out):
@@ -108,18 +134,55 @@ class RoutedQuote(_Out):
                    fee=token_in.format(quote.fee), priceImpactPct=str(quote.price_impact_pct), error=quote.error)
 
 
-class Routing(_Out):
+class RoutePlanLeg(_Out):
+    """One swap of the route, as quoted when it was chosen (amounts in the tokens' own units)."""
+
     venue: str
-    reason: str
-    quotes: list[RoutedQuote]
-    decidedAt: Timestamp
+    poolId: str
+    tokenIn: str
+    tokenOut: str
+    inAmount: str
+    outAmount: str
+    fee: str = Field(description="In tokenIn")
+    priceImpactPct: str
+    percent: str = Field(description="The share of the order's input its route carries: the percents of the first "
+                                     "hop's legs sum to 100 (a hop's second leg carries its first leg's share)")
 
     @classmethod
-    def of(cls, decision: RecordedDecision | None) -> Routing | None:
+    def of(cls, leg: RouteLeg) -> RoutePlanLeg:
+        quote = leg.quote
+        token_in, token_out = TOKENS[quote.token_in], TOKENS[quote.token_out]
+        return cls(venue=quote.venue, poolId=quote.pool_id, tokenIn=quote.token_in, tokenOut=quote.token_out,
+                   inAmount=token_in.format(quote.amount_in), outAmount=token_out.format(quote.amount_out),
+                   fee=token_in.format(quote.fee), priceImpactPct=str(quote.price_impact_pct),
+                   percent=f"{leg.percent.normalize():f}")
+
+
+GainBps = Field(description="What the route gives over the best single pool of the pair, in basis points (0 for one "
+                            "pool; null when no pool trades the pair directly)")
+
+
+class Routing(_Out):
+    venue: str = Field(description="The chosen pool's venue; for a route of several, its venues joined by + in route "
+                                   "order")
+    reason: str
+    quotes: list[RoutedQuote] = Field(description="Every pool of the pair, as quoted for the whole amount")
+    decidedAt: Timestamp
+    routePlan: list[RoutePlanLeg] = Field(description="The route's swaps in order: one for a single pool")
+    otherAmountThreshold: str | None = Field(description="The least output the swap accepts (after slippage, or the "
+                                                         "limit), in tokenOut")
+    gainBps: str | None = GainBps
+
+    @classmethod
+    def of(cls, decision: RecordedDecision | None, order: domain.Order) -> Routing | None:
         if decision is None:
             return None
+        legs = decision.legs or tuple(RouteLeg.whole(q) for q in decision.quotes
+                                      if q.venue == decision.venue and q.error is None)[:1]
         return cls(venue=decision.venue, reason=decision.reason, quotes=[RoutedQuote.of(q) for q in decision.quotes],
-                   decidedAt=decision.decided_at)
+                   decidedAt=decision.decided_at, routePlan=[RoutePlanLeg.of(leg) for leg in legs],
+                   otherAmountThreshold=None if order.min_out is None else order.token_out.format(order.min_out),
+                   gainBps=None if decision.gain_bps is None else f"{decision.gain_bps:f}")
 
 
 class SniperConditions(_Out):
@@ -155,6 +218,9 @@ class OrderSummary(_Out):
                                                    "tokenOut")
     delaySeconds: int | None = Field(None, description="How long a sniper waits after its pool opens")
     conditions: SniperConditions | None = Field(None, description="A sniper's checks of the launch")
+    routingMode: RoutingMode = Field(RoutingMode.SMART, description="The order's routing as placed: smart "
+                                                                         "routes over every pool (splits, hops); "
+                                                                         "single keeps one pool")
 
     @classmethod
     def fields_of(cls, order: domain.Order) -> dict[str, Any]:
@@ -163,6 +229,7 @@ class OrderSummary(_Out):
             "tokenOut": order.token_out.symbol, "amountIn": order.token_in.format(order.amount_in),
             "slippageBps": order.slippage_bps, "createdAt": order.created_at, "updatedAt": order.updated_at,
             "venue": order.venue, "execution": Execution.of(order), "failureReason": order.failure_reason,
+            "routingMode": order.routing,
         }
         if order.limit is not None:
             terms = order.limit
@@ -193,7 +260,7 @@ class Order(OrderSummary):
     """An order whole: its summary, every event as the WebSocket sent it, and the routing decision."""
 
     events: list[OrderEvent] = Field(description="Every status the order went through, as the WebSocket sent them")
-    routing: Routing | None = Field(description="Both venues' quotes and why one was chosen")
+    routing: Routing | None = Field(description="The route chosen, its swaps, every pool's quote and why")
     executable: Executable | None = Field(None, description="An open limit order only: the best quote for its "
                                                             "whole size against its limit, now")
     waitingFor: list[str] | None = Field(None, description="An open sniper only: what its launch has yet to do "
@@ -203,7 +270,7 @@ class Order(OrderSummary):
     def of_details(cls, details: OrderDetails) -> Order:
         order, executable = details.order, details.executable
         return cls(**OrderSummary.fields_of(order), events=[OrderEvent.of(e) for e in details.events],
-                   routing=Routing.of(details.routing),
+                   routing=Routing.of(details.routing, order),
                    executable=None if executable is None else Executable(
                        quotedOut=order.token_out.format(executable.quoted_out),
                        requiredOut=order.token_out.format(executable.required_out),
@@ -243,20 +310,29 @@ class Quote(_Out):
     minOut: str = Field(description="The least an order with this slippageBps would accept")
     slippageBps: int
     priceImpactPct: str
-    fee: str = Field(description="The chosen venue's fee, in tokenIn")
-    venue: str
-    poolId: str
+    fee: str = Field(description="The route's fees, in tokenIn (of its first swaps)")
+    venue: str = Field(description="The chosen pool's venue; for a route of several, its venues joined by + in route "
+                                   "order")
+    poolId: str = Field(description="The chosen pool; for a route of several, its first swap's")
     reason: str
-    quotes: list[VenueQuote]
+    quotes: list[VenueQuote] = Field(description="Every pool of the pair, as quoted for the whole amount")
+    routing: RoutingMode = Field(description="As asked: smart routes over every pool, single keeps one")
+    routePlan: list[RoutePlanLeg] = Field(description="The route's swaps in order: one for a single pool")
+    otherAmountThreshold: str = Field(description="The least output after slippage (minOut)")
+    gainBps: str | None = GainBps
 
     @classmethod
     def of(cls, quote: MarketQuote) -> Quote:
-        best, token_in, token_out = quote.decision.chosen, quote.token_in, quote.token_out
+        decision = quote.decision
+        best, token_in, token_out = decision.chosen, quote.token_in, quote.token_out
         return cls(tokenIn=token_in.symbol, tokenOut=token_out.symbol, inAmount=token_in.format(best.amount_in),
                    outAmount=token_out.format(best.amount_out), minOut=token_out.format(quote.min_out),
                    slippageBps=quote.slippage_bps, priceImpactPct=str(best.price_impact_pct),
                    fee=token_in.format(best.fee), venue=best.venue, poolId=best.pool_id,
-                   reason=quote.decision.reason, quotes=[VenueQuote.of(q) for q in quote.decision.quotes])
+                   reason=decision.reason, quotes=[VenueQuote.of(q) for q in decision.quotes],
+                   routing=quote.routing, routePlan=[RoutePlanLeg.of(leg) for leg in decision.route_legs],
+                   otherAmountThreshold=token_out.format(quote.min_out),
+                   gainBps=None if decision.gain_bps is None else f"{decision.gain_bps:f}")
 
 
 class TokenInfo(_Out):
@@ -368,13 +444,15 @@ class Swap(_Out):
     fee: str
     slot: int
     executedAt: Timestamp
+    legs: list[SwapLeg] = Field(description="The transaction's swaps in order (one for a single swap); the fields "
+                                            "above are its totals, with its first leg's pool and venue")
 
     @classmethod
     def of(cls, receipt: SwapReceipt) -> Swap:
         return cls(signature=receipt.signature, orderId=receipt.memo, poolId=receipt.pool_id, venue=receipt.venue,
                    tokenIn=receipt.token_in, tokenOut=receipt.token_out, amountIn=str(receipt.amount_in),
                    amountOut=str(receipt.amount_out), fee=str(receipt.fee), slot=receipt.slot,
-                   executedAt=receipt.executed_at)
+                   executedAt=receipt.executed_at, legs=[SwapLeg.of(leg, base_units=True) for leg in receipt.swaps])
 
 
 class Swaps(_Out):

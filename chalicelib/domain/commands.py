@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from .limit_orders import TimeInForce
 from .orders import OrderType, Status
+from .routing import RoutingMode
 from .sniper_orders import Conditions
 
 
@@ -45,6 +46,7 @@ class PlaceOrder:
     type: OrderType = OrderType.MARKET
     limit: Limit | None = None
     sniper: Sniper | None = None
+    routing: RoutingMode = RoutingMode.SMART
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class QuoteSwap:
     token_out: str
     amount_in: Decimal
     slippage_bps: int = 50
+    routing: RoutingMode = RoutingMode.SMART
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 from enum import StrEnum
 
 from .markets import pair_of
-from .pools import FEE_PRECISION, ConstantProductPool, DlmmPool, Pool
+from .pools import Pool, least_fee
 from .tokens import TOKENS, Token
 
 MAX_REST = timedelta(days=30)  # a GTC order expires after this; a GTD order may not ask for longer
@@ -185,16 +185,9 @@ def best_price_bound(pools: Iterable[Pool], side: Side) -> Decimal | None:
     bounds = []
     for pool in pools:
         base, quote = TOKENS[pool.base], TOKENS[pool.quote]
-        fee = _least_fee(pool)
+        fee = least_fee(pool)
         price = pool.spot_price(pool.base) * Decimal(10) ** (base.decimals - quote.decimals)
         bounds.append(price * (1 - fee) if side is Side.SELL else price / (1 - fee))
     if not bounds:
         return None
     return max(bounds) if side is Side.SELL else min(bounds)
-
-
-def _least_fee(pool: Pool) -> Decimal:
-    if isinstance(pool, DlmmPool):
-        return Decimal(pool.base_fee_rate()) / FEE_PRECISION  # the variable part only adds to it
-    assert isinstance(pool, ConstantProductPool)
-    return Decimal(pool.fee_bps) / 10_000

@@ -37,6 +37,18 @@ class PairRegistry:
             found = self._pairs.get(key)
         return found
 
+    def through(self, token_in: str, token_out: str) -> str | None:
+        """A token that pairs with both (a route's middle hop), when no listed pair joins them directly."""
+        for attempt in range(2):
+            partners = {t for pair in self._pairs for t in pair if token_in in pair} - {token_in}
+            for middle in sorted(partners - {token_out}):
+                if frozenset((middle, token_out)) in self._pairs:
+                    return middle
+            if attempt == 0:
+                for pair in self._loader():  # perhaps a pair this process has not seen yet
+                    self._pairs.setdefault(frozenset(pair), pair)
+        return None
+
 
 LISTED_PAIRS = PairRegistry(PAIRS)
 
@@ -44,6 +56,11 @@ LISTED_PAIRS = PairRegistry(PAIRS)
 def pair_of(token_in: str, token_out: str) -> tuple[str, str] | None:
     """The listed (base, quote) pair that trades these two tokens, in either direction."""
     return LISTED_PAIRS.pair_of(token_in, token_out)
+
+
+def routable(token_in: str, token_out: str) -> bool:
+    """Whether a route of at most two hops may join the tokens: a listed pair, or a token paired with both."""
+    return pair_of(token_in, token_out) is not None or LISTED_PAIRS.through(token_in, token_out) is not None
 
 
 def price_of(pool: Pool) -> Decimal:

@@ -10,8 +10,11 @@ from enum import StrEnum
 from typing import Any
 
 from .limit_orders import LimitTerms
+from .routing import RoutingMode
 from .sniper_orders import SniperTerms
 from .tokens import Token
+from .transactions import RouteOrder
+from .venues import LegReceipt
 
 
 class Status(StrEnum):
@@ -105,10 +108,21 @@ class Order:
     limit: LimitTerms | None = None  # a limit order's terms
     fill_amount_in: int | None = None  # what the swap sells, when an IOC fills only part of amount_in
     sniper: SniperTerms | None = None  # a sniper order's terms
+    routing: RoutingMode = RoutingMode.SMART
+    route: tuple[RouteOrder, ...] | None = None  # a route of more than one leg, as built (else ``pool_id`` alone)
+    legs: tuple[LegReceipt, ...] = ()  # the swaps of its transaction, once confirmed
 
     @property
     def swap_amount_in(self) -> int:
         return self.amount_in if self.fill_amount_in is None else self.fill_amount_in
+
+    @property
+    def transaction(self) -> tuple[RouteOrder, ...]:
+        """What its swap transaction sells down which pools, as built: its route, or the one pool it was routed to."""
+        if self.route:
+            return self.route
+        assert self.pool_id is not None  # set with the route when building
+        return (RouteOrder(self.swap_amount_in, ((self.pool_id, self.token_in.symbol, self.token_out.symbol),)),)
 
     @property
     def rests(self) -> bool:

@@ -342,3 +342,11 @@ def dlmm_bin_for_price(price: Decimal, bin_step: int) -> int:
     import math
 
     return round(math.log(float(price)) / math.log(1 + bin_step / BASIS_POINT_MAX))
+
+
+def least_fee(pool: Pool) -> Decimal:
+    """The smallest fee rate a swap on the pool pays now (a DLMM's variable part only adds to its base fee)."""
+    if isinstance(pool, DlmmPool):
+        return Decimal(pool.base_fee_rate()) / FEE_PRECISION
+    assert isinstance(pool, ConstantProductPool)
+    return Decimal(pool.fee_bps) / 10_000

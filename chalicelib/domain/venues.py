@@ -57,6 +57,12 @@ class SwapReceipt:
     executed_at: datetime
     legs: tuple[LegReceipt, ...] = ()  # a multi-leg transaction's swaps in order (its totals are the fields above)
 
+    @property
+    def swaps(self) -> tuple[LegReceipt, ...]:
+        """Every swap of the transaction in order: its legs, or, for a single swap, itself."""
+        return self.legs or (LegReceipt(self.pool_id, self.venue, self.token_in, self.token_out, self.amount_in,
+                                        self.amount_out, self.fee),)
+
 
 @dataclass(frozen=True)
 class LatencyRange:

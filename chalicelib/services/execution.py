@@ -18,7 +18,8 @@ import logging
 import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from decimal import Decimal
+from typing import Any
 
 from ..domain.events import (
     Confirmed,
@@ -47,16 +48,14 @@ from ..domain.orders import (
     can_transition,
     transaction_signature,
 )
-from ..domain.routing import NoRoute, RoutingDecision, VenueQuote, choose_route, min_out, quote_pool
+from ..domain.pools import Pool
+from ..domain.routing import NoRoute, RoutingDecision, RoutingMode, VenueQuote, decide_route, min_out, quote_pool
 from ..domain.settlement import Settlement, Step, after_failed_send, before_sending
 from ..domain.sniper_orders import PREPARE_AHEAD, LaunchCheck, check_launch, opens_to, sniper_min_out
 from ..domain.telemetry import order_measurements
 from ..domain.venues import SlippageExceeded, SwapReceipt, VenueError
 from .notifications import Notifier
 from .ports import Clock, MetricsSink, NoMetrics, OrderQueue, Orders, Venues
-
-if TYPE_CHECKING:
-    from ..domain.pools import Pool
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +99,9 @@ class Executor:
         queue: OrderQueue | None = None,
         send_lead: timedelta = timedelta(0),
         sleep: Callable[[float], None] = lambda seconds: None,
+        min_gain_bps: Decimal = Decimal(1),
     ):
+        self._min_gain_bps = min_gain_bps  # what a split or a hop must gain over the best single pool (SPLIT_MIN_...)
         self._queue = queue  # hands a sniper's pair over to the next sniper in line
         self._send_lead = send_lead  # the least time a swap takes to land: a sniper sends that much before its open
         self._ahead = send_lead + PREPARE_AHEAD
@@ -195,14 +196,12 @@ class Executor:
             self._wait_for(order, None if check.fire_at is None else check.fire_at - self._ahead)
             return order
         assert order.limit is not None
-        quotes = [q for q in self._venues.quote(order.token_in.symbol, order.token_out.symbol, order.amount_in)
-                  if q.error is None]
-        best = max(quotes, key=lambda q: q.amount_out, default=None)
-        if best is None or best.amount_out < order.limit.min_amount_out:
+        best = self._decide(order, self._route_pools(order), order.amount_in)
+        if best is None or best.chosen.amount_out < order.limit.min_amount_out:
             self._wait_for(order)
             return order
-        return self._advance(order, Triggered(cause=cause, pool_id=best.pool_id,
-                                              quoted_out=order.token_out.format(best.amount_out),
+        return self._advance(order, Triggered(cause=cause, pool_id=best.chosen.pool_id,
+                                              quoted_out=order.token_out.format(best.chosen.amount_out),
                                               required_out=order.token_out.format(order.limit.min_amount_out)))
 
     def _check_launch(self, order: Order) -> LaunchCheck:
@@ -238,31 +237,47 @@ class Executor:
         if order.limit is not None:
             return self._route_and_build_limit(order, order.limit)
         asked_at = self._clock.now()
-        quotes = self._venues.quote(order.token_in.symbol, order.token_out.symbol, order.amount_in)
+        pools = self._route_pools(order)
         venue_ms = self._ms_since(asked_at)
-        decision = choose_route(quotes)
+        decision = decide_route(pools, order.token_in.symbol, order.token_out.symbol, order.amount_in,
+                                int(self._clock.now().timestamp()), self._min_gain_bps,
+                                single=order.routing is RoutingMode.SINGLE)
         assert order.slippage_bps is not None  # a market order's tolerance
         return self._build(order, decision, min_out(decision.chosen.amount_out, order.slippage_bps), venue_ms)
 
+    def _route_pools(self, order: Order) -> list[Pool]:
+        return self._venues.route_pools(order.token_in.symbol, order.token_out.symbol)
+
+    def _decide(self, order: Order, pools: list[Pool], amount_in: int) -> RoutingDecision | None:
+        """The order's route for ``amount_in`` on these pools; None when nothing can fill it."""
+        try:
+            return decide_route(pools, order.token_in.symbol, order.token_out.symbol, amount_in,
+                                int(self._clock.now().timestamp()), self._min_gain_bps,
+                                single=order.routing is RoutingMode.SINGLE)
+        except NoRoute:
+            return None
+
     def _route_and_build_limit(self, order: Order, terms: LimitTerms) -> Order:
-        """Quotes again right before building: the trigger's quote may be stale. The swap's minimum output is the
-        order's least output (for an IOC, its share of it), so no fill is ever below the limit."""
+        """Routes again right before building: the trigger's quote may be stale. The swap's minimum output is the
+        order's least output (for an IOC, its share of it), so no fill is ever below the limit. An IOC the whole
+        route cannot fill at its limit fills the most one pool gives at it (routed again: never for less)."""
         expired = self._unless_expired(order)
         if expired is not None:
             return expired
         asked_at = self._clock.now()
-        fill = order.amount_in
-        if terms.time_in_force is TimeInForce.IOC:
-            fill = self._largest_fill(order, terms)
-        quotes = self._venues.quote(order.token_in.symbol, order.token_out.symbol, fill) if fill else []
+        pools = self._route_pools(order)
         venue_ms = self._ms_since(asked_at)
+        fill = order.amount_in
+        decision = self._decide(order, pools, fill)
+        if terms.time_in_force is TimeInForce.IOC and (
+                decision is None or decision.chosen.amount_out < required_out(terms, order.amount_in, fill)):
+            fill = self._largest_fill(order, terms, pools)
+            decision = self._decide(order, pools, fill) if fill else None
         required = required_out(terms, order.amount_in, fill)
-        usable = [q for q in quotes if q.error is None and q.amount_out >= required]
-        if not usable:
-            quoted = max((q.amount_out for q in quotes if q.error is None), default=0)
+        if decision is None or decision.chosen.amount_out < required:
+            quoted = 0 if decision is None else decision.chosen.amount_out
             return self._missed_limit(order, "the venues' best quote for its size is below its limit now",
                                       quoted, required)
-        decision = choose_route(usable + [q for q in quotes if q not in usable])
         fields = {"fill_amount_in": fill} if fill != order.amount_in else {}
         return self._build(order, decision, required, venue_ms, **fields)
 
@@ -287,12 +302,12 @@ class Executor:
                                order.slippage_bps)
         return self._build(order, decision, least, venue_ms)
 
-    def _largest_fill(self, order: Order, terms: LimitTerms) -> int:
+    def _largest_fill(self, order: Order, terms: LimitTerms, pools: list[Pool]) -> int:
         """An IOC's fill: the most of its amount one pool gives at the limit now (the pools' own math, in memory)."""
         token_in, token_out = order.token_in.symbol, order.token_out.symbol
         now = int(self._clock.now().timestamp())
         best = 0
-        for pool in self._venues.pools(token_in, token_out):
+        for pool in (p for p in pools if {p.base, p.quote} == {token_in, token_out}):
             def quote(size: int, pool: Pool = pool) -> int:
                 return quote_pool(pool, token_in, token_out, size, now).amount_out if size else 0
 
@@ -333,6 +348,7 @@ class Executor:
             min_out=minimum,
             tx_signature=signature,
             pool_id=chosen.pool_id,
+            route=None if decision.is_single else decision.routes(),
             valid_until=valid_until,
             **fields,
         )
@@ -369,13 +385,11 @@ class Executor:
         if order.sniper is not None:
             self._hold_until_it_may_land(order)
         sent_at = self._clock.now()
-        signature, pool_id, minimum = order.tx_signature, order.pool_id, order.min_out
-        assert signature and pool_id and minimum is not None  # fixed while building, kept by a new signature
+        signature, minimum = order.tx_signature, order.min_out
+        assert signature and minimum is not None  # fixed while building, kept by a new signature
         try:
-            receipt = self._venues.swap(
-                signature, order.id, pool_id, order.token_in.symbol, order.token_out.symbol,
-                order.swap_amount_in, minimum, order.valid_until,
-            )
+            # One transaction of every leg of its route, all or nothing, under its one signature.
+            receipt = self._venues.swap_route(signature, order.id, order.transaction, minimum, order.valid_until)
         except VenueError as error:
             venue_ms = self._ms_since(sent_at)
             now = self._clock.now()
@@ -448,13 +462,14 @@ class Executor:
         partial = order.fill_amount_in is not None
         return self._advance(
             order,
-            Confirmed(venue=receipt.venue, tx_signature=receipt.signature,
+            Confirmed(venue=order.venue or receipt.venue, tx_signature=receipt.signature,
                       amount_out=order.token_out.format(receipt.amount_out),
                       executed_price=str(confirmed.executed_price), slot=receipt.slot, venue_ms=venue_ms,
                       filled_amount_in=order.token_in.format(order.swap_amount_in) if partial else None,
                       unfilled_amount_in=order.token_in.format(order.amount_in - order.swap_amount_in)
                       if partial else None),
             amount_out=receipt.amount_out,
+            legs=receipt.swaps,
         )
 
     def _sign_again(self, order: Order) -> Order:

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 from ..domain.commands import QuoteSwap, TradeOnPool
 from ..domain.orders import transaction_signature
 from ..domain.pools import Pool
-from ..domain.routing import NoRoute, choose_route, min_out
+from ..domain.routing import NoRoute, RoutingMode, decide_route, min_out
 from ..domain.tokens import TOKENS, TokenListing
 from ..domain.venues import SlippageExceeded, SwapReceipt, SwapRejected, VenueUnavailable
 from .errors import Conflict, Invalid, Unavailable
-from .ports import VenueNetwork
+from .ports import Clock, VenueNetwork
 from .read_models import MarketQuote
 
 
 class Market:
-    def __init__(self, venues: VenueNetwork):
+    def __init__(self, venues: VenueNetwork, clock: Clock, min_gain_bps: Decimal = Decimal(1)):
         self._venues = venues
+        self._clock = clock
+        self._min_gain_bps = min_gain_bps
 
     def trade(self, user_id: str, trade: TradeOnPool) -> SwapReceipt:
         """A swap straight on one pool by another trader (a wallet, not an order): it moves the price like any swap,
@@ -63,11 +66,13 @@ class Market:
     def quote(self, query: QuoteSwap) -> MarketQuote:
         """What an order with these fields would get now: every venue's quote and the route the worker would take."""
         token_in, token_out = TOKENS[query.token_in], TOKENS[query.token_out]
-        quotes = self._venues.quote(token_in.symbol, token_out.symbol, token_in.to_units(query.amount_in))
+        pools = self._venues.route_pools(token_in.symbol, token_out.symbol)
         try:
-            decision = choose_route(quotes)
+            decision = decide_route(pools, token_in.symbol, token_out.symbol, token_in.to_units(query.amount_in),
+                                    int(self._clock.now().timestamp()), self._min_gain_bps,
+                                    single=query.routing is RoutingMode.SINGLE)
         except NoRoute as error:
             raise Invalid(str(error), [{"field": "amountIn", "message": "no venue can fill this amount"}]) \
                 from None
         return MarketQuote(token_in, token_out, decision, min_out(decision.chosen.amount_out, query.slippage_bps),
-                           query.slippage_bps)
+                           query.slippage_bps, query.routing)

@@ -8,12 +8,14 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 
 from ..domain.commands import ListOrders, PlaceOrder
 from ..domain.events import Accepted, Cancelled, Failed
 from ..domain.limit_orders import InvalidTerms, LimitTerms, TimeInForce, limit_terms, shortfall_bps
 from ..domain.markets import reserves_of
 from ..domain.orders import Order, OrderEvent, OrderType, Status
+from ..domain.routing import NoRoute, RoutingMode, decide_route
 from ..domain.sniper_orders import SniperTerms, check_launch, sniper_terms
 from ..domain.telemetry import order_measurements
 from ..domain.tokens import TOKENS, Token, is_mint_address
@@ -42,7 +44,9 @@ class OrderService:
         publish: Callable[[str, list[OrderEvent]], None] = lambda order_id, events: None,
         metrics: MetricsSink | None = None,
         venues: VenueData | None = None,
+        min_gain_bps: Decimal = Decimal(1),
     ):
+        self._min_gain_bps = min_gain_bps
         self._orders = orders
         self._queue = queue
         self._clock = clock
@@ -76,6 +80,7 @@ class OrderService:
             updated_at=now,
             limit=None if request.limit is None else _terms(request, amount_in, now),
             sniper=None if request.sniper is None else _sniper_terms(request, token_in, now),
+            routing=request.routing,
         )
         if order.limit is not None:
             assert request.limit is not None
@@ -146,9 +151,13 @@ class OrderService:
         requires (the marginal price touching the limit is not a fill at the limit for the full size)."""
         if order.status is not Status.OPEN or order.limit is None or self._venues is None:
             return None
-        quotes = [q for q in self._venues.quote(order.token_in.symbol, order.token_out.symbol, order.amount_in)
-                  if q.error is None]
-        best = max((q.amount_out for q in quotes), default=0)
+        pools = self._venues.pools(order.token_in.symbol, order.token_out.symbol)
+        try:  # as the trigger reads it: the best route over the pair's own pools, split if that pays
+            best = decide_route(pools, order.token_in.symbol, order.token_out.symbol, order.amount_in,
+                                int(self._clock.now().timestamp()), self._min_gain_bps,
+                                single=order.routing is RoutingMode.SINGLE).chosen.amount_out
+        except NoRoute:
+            best = 0
         return Executability(best, order.limit.min_amount_out, shortfall_bps(best, order.limit.min_amount_out))
 
     def _repeat(self, existing: Order | None, asked: Order) -> Order:
@@ -161,6 +170,7 @@ class OrderService:
             and existing.slippage_bps == asked.slippage_bps
             and _same_terms(existing, asked)
             and existing.sniper == asked.sniper
+            and existing.routing is asked.routing
         )
         if not same:
             raise Invalid("this Idempotency-Key was used with a different request body",

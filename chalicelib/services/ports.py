@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,7 +15,8 @@ from ..domain.pools import Pool
 from ..domain.routing import RecordedDecision, RoutingDecision, VenueQuote
 from ..domain.telemetry import Measurement
 from ..domain.tokens import TokenListing
-from ..domain.venues import SwapReceipt
+from ..domain.transactions import RouteOrder
+from ..domain.venues import LegReceipt, SwapReceipt
 from .read_models import OrderFigures, PlacedOrder
 
 
@@ -34,7 +36,8 @@ class NoMetrics:
         pass
 
 
-OrderField = int | str | datetime | None  # a column a transition may set alongside the status
+# A column a transition may set alongside the status (a route and its legs, as tuples).
+OrderField = int | str | datetime | tuple[RouteOrder, ...] | tuple[LegReceipt, ...] | None
 
 
 class RestingOrders(Protocol):
@@ -163,12 +166,23 @@ class MessageQueue(OrderQueue, Redelivery, Protocol):
 class Venues(Protocol):
     def pools(self, token_in: str | None = None, token_out: str | None = None) -> list[Pool]: ...
 
+    def route_pools(self, token_in: str, token_out: str) -> list[Pool]:
+        """Every pool a route of at most two hops between the tokens may use, as quoting them finds them now."""
+        ...
+
     def quote(self, token_in: str, token_out: str, amount_in: int) -> list[VenueQuote]: ...
 
     def swap(
         self, signature: str, memo: str, pool_id: str, token_in: str, token_out: str, amount_in: int, min_out: int,
         valid_until: datetime | None = None, injected_failures: bool = True,
     ) -> SwapReceipt: ...
+
+    def swap_route(
+        self, signature: str, memo: str, routes: Sequence[RouteOrder], min_out: int,
+        valid_until: datetime | None = None, injected_failures: bool = True,
+    ) -> SwapReceipt:
+        """One transaction of every route's legs, all or nothing, under ``signature`` (executed once)."""
+        ...
 
     def swap_status(self, signature: str) -> SwapReceipt | None: ...
 
@@ -183,6 +197,8 @@ class VenueData(Protocol):
     def pools(self, token_in: str | None = None, token_out: str | None = None) -> list[Pool]: ...
 
     def quote(self, token_in: str, token_out: str, amount_in: int) -> list[VenueQuote]: ...
+
+    def route_pools(self, token_in: str, token_out: str) -> list[Pool]: ...
 
     def swaps_for(self, memo: str) -> list[SwapReceipt]: ...
 

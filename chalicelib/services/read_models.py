@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from ..domain.orders import Order, OrderEvent, Status
-from ..domain.routing import RecordedDecision, RoutingDecision
+from ..domain.routing import RecordedDecision, RoutingDecision, RoutingMode
 from ..domain.tokens import Token
 
 
@@ -58,6 +58,7 @@ class MarketQuote:
     decision: RoutingDecision
     min_out: int
     slippage_bps: int
+    routing: RoutingMode = RoutingMode.SMART
 
 
 @dataclass(frozen=True)

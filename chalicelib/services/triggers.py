@@ -3,7 +3,9 @@
 A pool event (any change of a pool's state) names the pair it trades. For each pair the trigger reads the pools'
 state, replays on it the swaps of orders already triggered and not yet swapped (their liquidity is taken), and then
 reads, through an index, only the resting orders that the best price now could satisfy, in price-then-time priority.
-Each is checked against the executable quote for its whole size on the simulated state; one that qualifies moves
+Each is checked against the executable quote for its whole size on the simulated state (the router's best route over
+the pair's pools: one, or a split when it pays; a hop through a third token, which no event of this pair prices, is
+only taken if it pays more when the order is built); one that qualifies moves
 from ``open`` to ``triggered`` (a conditional change, so a cancel or an expiry that got there first wins) and onto
 the orders queue, and its fill is applied to the simulated state before the next order is checked: two orders never
 trigger on liquidity only one of them can take. Evaluations of one pair are serialised by a lock.
@@ -28,8 +30,10 @@ from ..domain.events import Triggered
 from ..domain.limit_orders import Side, best_price_bound
 from ..domain.orders import Order, Status
 from ..domain.pools import Pool, PoolError, SwapOutcome
+from ..domain.routing import NoRoute, RoutingMode, decide_route
 from ..domain.sniper_orders import PREPARE_AHEAD, check_launch
 from ..domain.tokens import TOKENS, TokenListing
+from ..domain.transactions import TransactionOutcome, run_transaction
 from .notifications import Notifier
 from .ports import Clock, NoPoolChanges, OrderQueue, PairLocks, RestingOrders, VenueData, Wakeups
 
@@ -54,7 +58,9 @@ class Triggers:
     def __init__(self, orders: RestingOrders, venues: VenueData, queue: OrderQueue, notifier: Notifier, clock: Clock,
                  locks: PairLocks, max_checked_per_side: int = MAX_CHECKED_PER_SIDE,
                  checkpoint: Callable[[str], None] = lambda step: None, wakeups: Wakeups | None = None,
-                 sleep: Callable[[float], None] = lambda seconds: None, send_lead: timedelta = timedelta(0)):
+                 sleep: Callable[[float], None] = lambda seconds: None, send_lead: timedelta = timedelta(0),
+                 min_gain_bps: Decimal = Decimal(1)):
+        self._min_gain_bps = min_gain_bps
         self._wakeups = wakeups or NoPoolChanges()
         self._ahead = send_lead + PREPARE_AHEAD  # a sniper is triggered this long before its pool opens to it
         self._sleep = sleep
@@ -157,7 +163,8 @@ class Triggers:
                                  listings[target], state.values(), now, self._ahead)
             if check.fires:
                 assert check.pool is not None and check.outcome is not None
-                if self._claim(order, check.pool, check.outcome, state, cause, None):
+                after = {check.pool.id: check.outcome.pool_after}
+                if self._claim(order, check.pool.id, check.outcome.amount_out, after, state, cause, None):
                     report.triggered.append(order.id)
             elif check.fire_at is not None:
                 fire_at = check.fire_at if fire_at is None else min(fire_at, check.fire_at)
@@ -165,28 +172,45 @@ class Triggers:
 
     def _trigger(self, order: Order, state: dict[str, Pool], cause: str) -> bool:
         assert order.limit is not None
-        best = _best_fill(state.values(), order.token_in.symbol, order.swap_amount_in, self._clock.now())
-        if best is None or best[1].amount_out < order.limit.min_amount_out:
+        best = self._best_route(order, state)
+        if best is None or best.amount_out < order.limit.min_amount_out:
             return False
-        return self._claim(order, best[0], best[1], state, cause, order.limit.min_amount_out)
+        return self._claim(order, best.legs[0].pool_id, best.amount_out, best.pools_after, state, cause,
+                           order.limit.min_amount_out)
 
-    def _claim(self, order: Order, pool: Pool, outcome: SwapOutcome, state: dict[str, Pool], cause: str,
-               required: int | None) -> bool:
+    def _best_route(self, order: Order, state: dict[str, Pool]) -> TransactionOutcome | None:
+        """What the order's swap would do on the simulated state now: the router's best route over these pools."""
+        now = int(self._clock.now().timestamp())
+        try:
+            decision = decide_route(list(state.values()), order.token_in.symbol, order.token_out.symbol,
+                                    order.swap_amount_in, now, self._min_gain_bps,
+                                    single=order.routing is RoutingMode.SINGLE)
+        except NoRoute:
+            return None
+        return run_transaction(state, decision.routes(), now)
+
+    def _claim(self, order: Order, pool_id: str, amount_out: int, pools_after: dict[str, Pool],
+               state: dict[str, Pool], cause: str, required: int | None) -> bool:
         token_out = order.token_out
         event = self._orders.transition(
             order.id, Status.OPEN, Status.TRIGGERED, self._clock.now(),
-            Triggered(cause=cause, pool_id=pool.id, quoted_out=token_out.format(outcome.amount_out),
+            Triggered(cause=cause, pool_id=pool_id, quoted_out=token_out.format(amount_out),
                       required_out=None if required is None else token_out.format(required)).data(),
             expected_seq=order.seq)
         if event is None:  # cancelled, expired or triggered by another evaluation since it was read
             return False
-        state[pool.id] = outcome.pool_after
+        state.update(pools_after)
         self._checkpoint("after_triggered")
         self._queue.enqueue(order.id)  # lost with a crash right here, the sweeper finds it triggered and stuck
         self._notifier.publish(order.id, [event])
         return True
 
     def _take(self, state: dict[str, Pool], order: Order) -> None:
+        if order.sniper is None:
+            taken = self._best_route(order, state)
+            if taken is not None:
+                state.update(taken.pools_after)
+            return
         # A sniper triggered ahead of its pool's open takes its liquidity at the open: replayed as of then.
         best = _best_fill(state.values(), order.token_in.symbol, order.swap_amount_in, self._clock.now() + self._ahead)
         if best is not None:

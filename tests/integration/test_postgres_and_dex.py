@@ -392,3 +392,37 @@ def test_crossing_transactions_neither_deadlock_nor_run_twice(dex):
 def _swap_counts(dex) -> dict[str, int]:
     with dex._db.connection() as conn:
         return {r["id"]: r["swaps"] for r in conn.execute("SELECT id, swaps FROM dex.pools").fetchall()}
+
+
+@pytest.mark.parametrize("token_in,token_out", [("SOL", "USDC"), ("JUP", "SOL"), ("USDC", "USDT"), ("SOL", "JUP"),
+                                                ("USDT", "JUP"), ("USDC", "SOL")])
+def test_the_venues_read_the_pools_of_every_route_of_at_most_two_hops_and_no_other(dex, token_in, token_out):
+    from chalicelib.domain.route_search import candidate_routes
+
+    every = dex.pools()
+    expected = sorted({p.id for route in candidate_routes(every, token_in, token_out) for p in route.pools})
+    assert [p.id for p in dex.route_pools(token_in, token_out)] == expected
+    assert expected or (token_in, token_out) == ("USDT", "JUP")  # three hops apart: no route
+
+
+def test_an_orders_route_legs_and_decision_round_trip(db):
+    from chalicelib.domain.markets import genesis_pools
+    from chalicelib.domain.routing import decide_route
+    from chalicelib.domain.venues import LegReceipt
+
+    orders = PostgresOrders(db)
+    order = new_order(orders)
+    decision = decide_route(genesis_pools(), "SOL", "USDC", 5_000 * 10**9, 0)
+    assert not decision.is_single
+    orders.save_decision(order.id, decision, datetime.now(UTC))
+    legs = (LegReceipt("meteora-sol-usdc", "meteora", "SOL", "USDC", 4_550 * 10**9, 7 * 10**11, 9),
+            LegReceipt("raydium-sol-usdc", "raydium", "SOL", "USDC", 450 * 10**9, 6 * 10**10, 8))
+    assert orders.transition(order.id, Status.PENDING, Status.ROUTING, datetime.now(UTC), {},
+                             route=decision.routes(), legs=legs) is not None
+    stored = orders.get(order.id)
+    assert stored.route == decision.routes() and stored.legs == legs
+    recorded = orders.decision(order.id)
+    assert recorded.legs == decision.route_legs and recorded.gain_bps == decision.gain_bps
+    assert recorded.venue == "raydium+meteora" or recorded.venue == "meteora+raydium"
+    assert orders.transition(order.id, Status.ROUTING, Status.BUILDING, datetime.now(UTC), {}, route=None) is not None
+    assert orders.get(order.id).route is None  # rebuilt on one pool: the route is cleared

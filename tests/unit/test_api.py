@@ -52,13 +52,13 @@ def test_a_pending_order_is_cancelled_its_subscribers_see_it_and_its_queued_mess
 @pytest.mark.parametrize("cancel_when", ["routing", "building"])
 def test_a_cancel_that_lands_while_the_worker_routes_or_builds_stops_the_worker_before_any_swap(world, cancel_when):
     order = world.place()
-    quote, advance = world.venues.quote, world.orders.transition
+    route_pools, advance = world.venues.route_pools, world.orders.transition
 
     def quote_then_cancel(*args):
-        quotes = quote(*args)
+        pools = route_pools(*args)
         if cancel_when == "routing":
             world.service.cancel("alice", order.id)
-        return quotes
+        return pools
 
     def transition_then_cancel(order_id, expected, new, *args, **kwargs):
         event = advance(order_id, expected, new, *args, **kwargs)
@@ -66,7 +66,7 @@ def test_a_cancel_that_lands_while_the_worker_routes_or_builds_stops_the_worker_
             world.service.cancel("alice", order.id)
         return event
 
-    world.venues.quote = quote_then_cancel
+    world.venues.route_pools = quote_then_cancel
     world.orders.transition = transition_then_cancel
     assert world.executor.execute(order.id) is None  # the worker found the order changed and stopped
     assert world.orders.orders[order.id].status is Status.CANCELLED
@@ -141,24 +141,28 @@ def test_bad_list_queries_name_the_parameter(query):
 # Venue data -----------------------------------------------------------------------------------------------------
 
 def test_a_quote_is_the_route_the_worker_would_take_and_executes_nothing(world):
-    market = Market(world.venues)
+    market = Market(world.venues, world.clock)
     quote = rendered(market.quote(parse_quote_query({"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "2",
                                                      "slippageBps": "100"}).to_command()))
     decision = choose_route(world.venues.quote("SOL", "USDC", 2 * 10**9))
     assert quote["venue"] == decision.chosen.venue and len(quote["quotes"]) == 2
     assert quote["outAmount"] == TOKENS["USDC"].format(decision.chosen.amount_out)
     assert quote["minOut"] == TOKENS["USDC"].format(min_out(decision.chosen.amount_out, 100))
+    assert quote["otherAmountThreshold"] == quote["minOut"] and quote["routing"] == "smart"
+    (leg,) = quote["routePlan"]  # 2 SOL: a split would not gain 1 bp
+    assert (leg["venue"], leg["poolId"], leg["percent"]) == (decision.chosen.venue, decision.chosen.pool_id, "100")
+    assert leg["outAmount"] == quote["outAmount"] and quote["gainBps"] == "0"
     assert world.venues.swap_calls == 0 and world.orders.orders == {}
 
 
 def test_a_quote_no_venue_can_fill_is_unprocessable(world):
     with pytest.raises(refused.Invalid, match="no venue can fill"):
-        Market(FakeVenues([], world.clock)).quote(parse_quote_query({"tokenIn": "SOL", "tokenOut": "USDC",
+        Market(FakeVenues([], world.clock), world.clock).quote(parse_quote_query({"tokenIn": "SOL", "tokenOut": "USDC",
                                                                      "amountIn": "1"}).to_command())
 
 
 def test_tokens_and_pools_describe_both_venues(world):
-    market = Market(FakeVenues(genesis_pools(), world.clock))
+    market = Market(FakeVenues(genesis_pools(), world.clock), world.clock)
     tokens = views.Tokens.of(market.tokens()).model_dump(mode="json")
     assert {t["symbol"]: t["decimals"] for t in tokens["tokens"]} == {"SOL": 9, "USDC": 6, "USDT": 6, "JUP": 6}
     assert {t["symbol"]: t["mintAuthority"] for t in tokens["tokens"]}["USDC"] == "active"
@@ -335,7 +339,7 @@ def test_the_openapi_request_schema_is_the_validating_models():
 
     order = document()["components"]["schemas"]["MarketOrderRequest"]
     assert order["additionalProperties"] is False
-    assert set(order["properties"]) == {"type", "tokenIn", "tokenOut", "amountIn", "slippageBps"}
+    assert set(order["properties"]) == {"type", "tokenIn", "tokenOut", "amountIn", "slippageBps", "routing"}
     assert (order["properties"]["slippageBps"]["minimum"], order["properties"]["slippageBps"]["maximum"]) == (1, 5000)
 
 

@@ -36,7 +36,7 @@ def test_a_json_number_keeps_its_exact_decimal_value():
         ({"amountIn": "0.0000000001"}, "amountIn"),
         ({"tokenIn": "DOGE"}, "tokenIn"),
         ({"tokenOut": "SOL"}, "tokenOut"),
-        ({"tokenIn": "USDT"}, "tokenOut"),
+        ({"tokenIn": "USDT", "tokenOut": "JUP"}, "tokenOut"),  # three hops apart: USDT-SOL-USDC-JUP
         ({"slippageBps": 0}, "slippageBps"),
         ({"slippageBps": 5001}, "slippageBps"),
         ({"slippageBps": "100"}, "slippageBps"),

@@ -84,18 +84,18 @@ def test_a_buy_rests_until_the_price_falls_to_its_limit(world):
 
 def test_a_price_that_moves_back_before_routing_returns_the_order_to_open_never_failed(world):
     order = place(world, price="140")
-    real_quote = world.venues.quote
+    real_route_pools = world.venues.route_pools
     calls = []
 
     def quote_then_the_price_falls(*args):
         calls.append(args)
-        quotes = real_quote(*args)
+        quotes = real_route_pools(*args)
         if len(calls) == 1:  # right after the trigger's check: a big sale lands before routing
             for pool_id in ("raydium-sol-usdc", "meteora-sol-usdc"):
                 world.venues.swap(f"other-{uuid.uuid4()}", "x", pool_id, "SOL", "USDC", 20_000 * 10**9, 0)
         return quotes
 
-    world.venues.quote = quote_then_the_price_falls
+    world.venues.route_pools = quote_then_the_price_falls
     assert world.executor.execute(order.id) is Status.OPEN
     assert world.statuses(order.id) == ["pending", "open", "triggered", "routing", "open"]
     reopened = world.orders.events(order.id)[-1].data

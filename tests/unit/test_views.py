@@ -30,15 +30,24 @@ def test_an_order_renders_every_field_with_times_as_the_api_always_wrote_them(wo
     assert list(body) == ["orderId", "type", "status", "tokenIn", "tokenOut", "amountIn", "slippageBps",
                           "createdAt", "updatedAt", "venue", "execution", "failureReason", "side", "limitPrice",
                           "minAmountOut", "timeInForce", "expiresAt", "maxPrice", "delaySeconds", "conditions",
-                          "events", "routing", "executable", "waitingFor"]
+                          "routingMode", "events", "routing", "executable", "waitingFor"]
     assert [body[k] for k in ("side", "limitPrice", "minAmountOut", "timeInForce", "expiresAt")] == [None] * 5
     assert body["createdAt"] == stored.created_at.isoformat() and body["createdAt"].endswith("+00:00")
     assert [e["at"] for e in body["events"]] == [e.at.isoformat() for e in world.orders.events(order.id)]
     assert body["execution"] == {"venue": stored.venue, "txSignature": stored.tx_signature,
                                  "amountOut": stored.token_out.format(stored.amount_out),
                                  "minOut": stored.token_out.format(stored.min_out),
-                                 "executedPrice": str(stored.executed_price)}
+                                 "executedPrice": str(stored.executed_price),
+                                 "legs": [{"poolId": stored.pool_id, "venue": stored.venue, "tokenIn": "SOL",
+                                           "tokenOut": "USDC", "amountIn": "1.5",
+                                           "amountOut": stored.token_out.format(stored.amount_out),
+                                           "fee": body["execution"]["legs"][0]["fee"]}]}
+    assert Decimal(body["execution"]["legs"][0]["fee"]) > 0
     assert body["routing"]["decidedAt"].endswith("+00:00")
+    assert body["routingMode"] == "smart" and body["routing"]["gainBps"] == "0"
+    assert body["routing"]["otherAmountThreshold"] == body["execution"]["minOut"]
+    (leg,) = body["routing"]["routePlan"]
+    assert (leg["poolId"], leg["percent"], leg["inAmount"]) == (stored.pool_id, "100", "1.5")
     assert {q["venue"] for q in body["routing"]["quotes"]} == {"raydium", "meteora"}
     assert set(body["routing"]["quotes"][0]) == {"venue", "poolId", "tokenIn", "tokenOut", "amountIn", "amountOut",
                                                  "fee", "priceImpactPct", "error"}
@@ -89,7 +98,9 @@ def test_a_swap_renders_base_units_and_its_orders_memo():
     assert views.Swaps.of("order-1", [receipt]).model_dump(mode="json") == {"orderId": "order-1", "swaps": [{
         "signature": "sig", "orderId": "order-1", "poolId": "raydium-sol-usdc", "venue": "raydium", "tokenIn": "SOL",
         "tokenOut": "USDC", "amountIn": "1000000000", "amountOut": "149000000", "fee": "2500000", "slot": 7,
-        "executedAt": "2026-01-01T00:00:00+00:00"}]}
+        "executedAt": "2026-01-01T00:00:00+00:00", "legs": [{
+            "poolId": "raydium-sol-usdc", "venue": "raydium", "tokenIn": "SOL", "tokenOut": "USDC",
+            "amountIn": "1000000000", "amountOut": "149000000", "fee": "2500000"}]}]}
 
 
 def test_health_lists_what_is_down():
