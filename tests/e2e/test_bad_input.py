@@ -154,6 +154,24 @@ def sniper_cases() -> list[Case]:
     ]
 
 
+def routing_cases() -> list[Case]:
+    quote = "/quote?tokenIn={}&tokenOut={}&amountIn=10"
+    return [
+        *(Case(f"routing {value!r}", 422, body={**ORDER, "routing": value}) for value in [
+            "fast", "SINGLE", "", 1, None, ["single"]]),
+        Case("a pair three hops apart (USDT-SOL-USDC-JUP)", 422, body={**ORDER, "tokenIn": "USDT", "tokenOut": "JUP"}),
+        Case("routing single on a pair only a hop joins", 422,
+             body={**ORDER, "tokenIn": "JUP", "tokenOut": "SOL", "routing": "single"}),
+        Case("limit: a pair only a hop joins", 422, body=_limit(tokenIn="JUP", tokenOut="SOL")),
+        Case("limit: routing 'fast'", 422, body=_limit(routing="fast")),
+        Case("sniper: routing 'fast'", 422, body=_sniper(routing="fast")),
+        Case("quote routing 'fast'", 422, "GET", quote.format("SOL", "USDC") + "&routing=fast", headers={}),
+        Case("quote a pair three hops apart", 422, "GET", quote.format("USDT", "JUP"), headers={}),
+        Case("quote routing single on a pair only a hop joins", 422, "GET",
+             quote.format("JUP", "SOL") + "&routing=single", headers={}),
+    ]
+
+
 def launch_cases() -> list[Case]:
     # A pool that would open, were it not for the one field each case gets wrong.
     pool = {"venue": "raydium", "base": "JUP", "quote": "USDT", "baseAmount": "10", "quoteAmount": "8.5"}
@@ -212,7 +230,7 @@ def http_cases(victim_order: str) -> list[Case]:
         *(Case(f"tokenIn {value!r}", 422, body={**ORDER, "tokenIn": value}) for value in [
             "BTC", "", "S" * 1000, 1, None, ["SOL"], *INJECTIONS]),
         Case("the same token twice", 422, body={**ORDER, "tokenOut": "SOL"}),
-        Case("a pair no venue lists", 422, body={**ORDER, "tokenIn": "USDC", "tokenOut": "USDT"}),
+        Case("a pair no route joins", 422, body={**ORDER, "tokenIn": "JUP", "tokenOut": "USDT"}),
         *(Case(f"slippageBps {value!r}", 422, body={**ORDER, "slippageBps": value}) for value in [
             0, 5001, -1, "50", 50.5, True, None, 10**12]),
         *(Case(f"type {value!r}", 422, body={**ORDER, "type": value}) for value in ["limit", "MARKET", 1, None]),
@@ -273,6 +291,7 @@ def http_cases(victim_order: str) -> list[Case]:
         Case("PATCH an order", 405, "PATCH", f"/orders/{victim_order}", body={"status": "confirmed"}),
         *limit_cases(),
         *sniper_cases(),
+        *routing_cases(),
         *launch_cases(),
     ]
     return cases
