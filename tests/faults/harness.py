@@ -29,7 +29,10 @@ from tests.conftest import scratch_dir
 
 FINAL = {"confirmed", "failed", "cancelled", "expired"}  # a market order ends in one of the first two
 USER = "fault-tester"
-PAIRS = [("SOL", "USDC", "0.05"), ("USDC", "SOL", "7.5"), ("SOL", "USDT", "0.1"), ("JUP", "USDC", "12")]
+# Small orders on one pool, then (issue 19) orders large enough to split over both pools of their pair (back and forth,
+# so the price stays about where it was) and orders that hop through a third token, no pool trading their pair.
+PAIRS = [("SOL", "USDC", "0.05"), ("USDC", "SOL", "7.5"), ("SOL", "USDT", "0.1"), ("JUP", "USDC", "12"),
+         ("SOL", "USDC", "1500"), ("USDC", "SOL", "225000"), ("JUP", "SOL", "50"), ("USDC", "USDT", "10")]
 
 # Short enough that a killed invocation's messages come back, and lost ones are swept, within seconds.
 CLOUD_SETTINGS = {
@@ -195,6 +198,8 @@ class Report:
     confirmed: int = 0
     failed: int = 0
     confirmed_with_one_swap: int = 0
+    multi_leg: int = 0  # confirmed orders whose one transaction had several legs (a split or a hop)
+    expects_multi_leg: bool = False  # the load sends orders that split or hop: some must have
     swaps_for_failed: int = 0
     stuck: int = 0
     subscribers_complete: int = 0
@@ -220,7 +225,8 @@ class Report:
                 self.incomplete.append((order_id, "stuck", [(e["status"], e["at"], e["data"]) for e in view["events"]]))
         elif view["status"] == "confirmed":
             self.confirmed += 1
-            self.confirmed_with_one_swap += len(swaps) == 1 and swap_ok(view, swaps[0])
+            self.confirmed_with_one_swap += len(swaps) == 1 and swap_ok(view, swaps[0]) and _whole(swaps[0])
+            self.multi_leg += len(swaps) == 1 and len(swaps[0]["legs"]) > 1
         else:  # failed, cancelled or expired: no swap may have landed
             self.failed += 1
             self.swaps_for_failed += len(swaps)
@@ -232,21 +238,34 @@ class Report:
     def perfect(self) -> bool:
         return (self.accepted > 0 and not self.given_up and self.exactly_one_final == self.accepted
                 and self.confirmed_with_one_swap == self.confirmed and self.swaps_for_failed == 0
-                and self.stuck == 0 and self.subscribers_complete == self.accepted)
+                and self.stuck == 0 and self.subscribers_complete == self.accepted
+                and (self.multi_leg > 0 or not self.expects_multi_leg))
 
-    ROW = "{:<34} {:>8} {:>8} {:>10} {:>12} {:>11} {:>6} {:>11}  {}"
+    ROW = "{:<34} {:>8} {:>8} {:>10} {:>12} {:>9} {:>11} {:>6} {:>11}  {}"
 
     @classmethod
     def header(cls) -> str:
-        return cls.ROW.format("case", "accepted", "retried", "one final", "1 swap/conf", "swaps/failed", "stuck",
-                              "subscribers", "faults injected")
+        return cls.ROW.format("case", "accepted", "retried", "one final", "1 swap/conf", "multi-leg", "swaps/failed",
+                              "stuck", "subscribers", "faults injected")
 
     def row(self) -> str:
         return self.ROW.format(
             self.case, self.accepted, sum(self.refused.values()), self.exactly_one_final,
-            f"{self.confirmed_with_one_swap}/{self.confirmed}", f"{self.swaps_for_failed}/{self.failed}", self.stuck,
-            f"{self.subscriber_fraction:.1%}", self.faults,
+            f"{self.confirmed_with_one_swap}/{self.confirmed}", self.multi_leg,
+            f"{self.swaps_for_failed}/{self.failed}", self.stuck, f"{self.subscriber_fraction:.1%}", self.faults,
         )
+
+
+def _whole(swap: dict) -> bool:
+    """A transaction's legs add up to its totals: the routes' first legs sell its input, their last legs buy its
+    output, and each hop's output is the next leg's input."""
+    legs = swap["legs"]
+    firsts = [leg for leg in legs if leg["tokenIn"] == swap["tokenIn"]]
+    lasts = [leg for leg in legs if leg["tokenOut"] == swap["tokenOut"]]
+    hops_chain = all(nxt["amountIn"] == leg["amountOut"] for leg, nxt in zip(legs, legs[1:], strict=False)
+                     if leg["tokenOut"] != swap["tokenOut"])
+    return (sum(int(leg["amountIn"]) for leg in firsts) == int(swap["amountIn"])
+            and sum(int(leg["amountOut"]) for leg in lasts) == int(swap["amountOut"]) and hops_chain)
 
 
 Hook = Callable[[str], Awaitable[None]]
@@ -265,7 +284,7 @@ async def run_load(
 ) -> Report:
     """Submits ``orders`` at ``rate_per_s``, waits for every accepted order to end (or the timeout), then
     measures."""
-    report = Report(case)
+    report = Report(case, expects_multi_leg=True)
     started = time.monotonic()
     rng = random.Random(case)
     followers = [Subscriber(ws, drop_every, seed=n) for n in range(subscribers)]
