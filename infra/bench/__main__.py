@@ -25,7 +25,7 @@ from typing import Any
 from infra.chalice_config import PROJECT_DIR
 from infra.local.processes import free_port, run_loop
 
-from .load import LoadPlan, run_load, stored_sequences, tokens_for
+from .load import LoadPlan, order_bodies, run_load, stored_sequences, tokens_for
 from .processes import ProcessSampler, python_loop_ms
 from .report import chart, figures
 
@@ -56,6 +56,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "trigger (see infra/bench/limit.py); sniper: snipers on one launch, open to swap (see "
                              "infra/bench/sniper.py); routes: the router's gains and CPU on the seeded pools, in "
                              "process (see infra/bench/routes.py)")
+    parser.add_argument("--orders-mix", choices=("small", "routed"), default="small",
+                        help="market scenario: small orders on one pool each (default), or orders that split over "
+                             "pools and hop through a third token")
+    parser.add_argument("--routing", choices=("smart", "single"), default="smart",
+                        help="market scenario: the orders' routing (single: one pool each)")
     parser.add_argument("--resting", type=int, default=10_000, help="limit scenario: resting orders to place")
     parser.add_argument("--snipers", type=int, default=100, help="sniper scenario: snipers on the launch")
     parser.add_argument("--attach", action="store_true",
@@ -176,7 +181,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         started = time.monotonic()
         traces = run_loop(run_load(LoadPlan(http, ws, args.orders, args.concurrency, tokens, run_id,
                                             started + args.timeout, args.connection_per_order,
-                                            progress_every_s=PROGRESS_EVERY_S)))
+                                            progress_every_s=PROGRESS_EVERY_S,
+                                            bodies=order_bodies(args.orders_mix, args.routing))))
         load_seconds = time.monotonic() - started
         usage = sampler.stop()
         owners = {t.order_id: tokens[t.index % len(tokens)] for t in traces if t.order_id}
@@ -199,6 +205,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "emulator": "running cloud's" if args.attach else args.emulator,
             "worker_concurrency": args.worker_concurrency, "cores": os.cpu_count(),
             "connections": "one per order" if args.connection_per_order else "one per user",
+            "orders_mix": args.orders_mix, "routing": args.routing,
         }
         chart_path = write(result, traces, args.out)
         result["chart"] = str(chart_path)
@@ -228,8 +235,9 @@ def summary(result: dict[str, Any]) -> str:
 
     cpu = result["cpu_seconds_per_1000_orders"]
     lines = [
-        f"orders {result['orders']}, accepted {result['accepted']}, refused {result['refused'] or 0}, "
-        f"final {result['final_statuses']}",
+        f"orders {result['orders']} ({result['settings'].get('orders_mix', 'small')}, routing "
+        f"{result['settings'].get('routing', 'smart')}), accepted {result['accepted']}, refused "
+        f"{result['refused'] or 0}, final {result['final_statuses']}",
         f"HTTP accept          {pair(result['accept_latency_ms'])}; {result['submissions_per_s']} submissions/s",
         f"submission to final  {pair(result['submission_to_final_ms'])}",
         f"engine overhead      {pair(result['engine_overhead_ms'])} (venue time {pair(result['venue_ms'])})",

@@ -27,6 +27,24 @@ ORDER_BODIES = [
     {"tokenIn": "SOL", "tokenOut": "USDT", "amountIn": "0.1", "slippageBps": 300},
     {"tokenIn": "JUP", "tokenOut": "USDC", "amountIn": "12", "slippageBps": 300},
 ]
+# ``--orders-mix routed``: orders the router splits over both pools of their pair (sells and buys in turn, so the price
+# stays about where it was) and orders that hop through a third token.
+ROUTED_ORDER_BODIES = [
+    {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1500", "slippageBps": 300},
+    {"tokenIn": "USDC", "tokenOut": "SOL", "amountIn": "225000", "slippageBps": 300},
+    {"tokenIn": "JUP", "tokenOut": "SOL", "amountIn": "50", "slippageBps": 300},
+    {"tokenIn": "USDC", "tokenOut": "USDT", "amountIn": "10", "slippageBps": 300},
+]
+
+
+def order_bodies(mix: str = "small", routing: str = "smart") -> list[dict]:
+    """The orders a load places in turn; ``routing`` "single" has each keep one pool (a hop-only pair then has
+    none: the routed mix keeps its splitting orders only)."""
+    bodies = ORDER_BODIES if mix == "small" else ROUTED_ORDER_BODIES
+    if routing == "single":
+        return [{**b, "routing": "single"} for b in bodies if (b["tokenIn"], b["tokenOut"]) not in (
+            ("JUP", "SOL"), ("USDC", "USDT"))]
+    return bodies
 
 
 # The per-user limits a trader has (20 WebSocket connections, a burst of 100 requests) hold: the load is spread
@@ -92,6 +110,7 @@ class LoadPlan:
     deadline: float  # monotonic: nothing waits beyond it
     connection_per_order: bool = False  # else each user follows all its orders on one connection, as a bot does
     progress_every_s: float | None = None  # print how far the load has come this often (None: silent)
+    bodies: list[dict] = field(default_factory=lambda: ORDER_BODIES)  # placed in turn
 
 
 def progress_line(traces: list[OrderTrace], started: float, now: float) -> str:
@@ -199,7 +218,7 @@ class Follower:
 async def _place_and_follow(session: aiohttp.ClientSession, plan: LoadPlan, trace: OrderTrace,
                             follower: Follower) -> None:
     token = plan.tokens[trace.index % len(plan.tokens)]
-    body = ORDER_BODIES[trace.index % len(ORDER_BODIES)]
+    body = plan.bodies[trace.index % len(plan.bodies)]
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": f"bench-{plan.run_id}-{trace.index}"}
     trace.submitted_at = time.monotonic()
     async with session.post(f"{plan.http_url}/orders", json=body, headers=headers) as response:

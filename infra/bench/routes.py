@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib.domain.markets import genesis_pools
-from chalicelib.domain.route_search import find_route
+from chalicelib.domain.route_search import candidate_routes, find_route
 from chalicelib.domain.tokens import TOKENS
 
 PAIRS = (("SOL", "USDC"), ("USDC", "SOL"), ("SOL", "USDT"), ("USDT", "SOL"), ("JUP", "USDC"), ("USDC", "JUP"),
@@ -33,8 +33,14 @@ def run_routes(samples: int = 400, seed: int = 7) -> dict[str, Any]:
             spread = ", ".join(f"{route.tokens[1] + ' ' if len(route.pools) > 1 else ''}"
                                f"{'+'.join(p.venue for p in route.pools)} {plan.percent(route)} %"
                                for route, _ in plan.shares)
-            gains.append({"pair": f"{token_in}→{token_out}", "size": size,
-                          "gain_bps": None if plan.gain_bps is None else str(plan.gain_bps), "route": spread})
+            row = {"pair": f"{token_in}→{token_out}", "size": size,
+                   "gain_bps": None if plan.gain_bps is None else str(plan.gain_bps), "route": spread}
+            if plan.gain_bps is None:  # no pool trades the pair: what the plan gains over its best single route
+                amount = size * 10 ** TOKENS[token_in].decimals
+                best_route = max(r.output(amount, 0) for r in candidate_routes(pools, token_in, token_out))
+                row["gain_over_best_route_bps"] = str(
+                    (Decimal(plan.amount_out - best_route) * 10_000 / best_route).quantize(Decimal("0.01")))
+            gains.append(row)
     rng = random.Random(seed)
     cpu_ms = []
     for _ in range(samples):
@@ -50,9 +56,10 @@ def run_routes(samples: int = 400, seed: int = 7) -> dict[str, Any]:
 
 
 def summary(result: dict[str, Any]) -> str:
-    lines = [f"{'pair':<10} {'size':>10} {'gain bp':>8}  route"]
+    lines = [f"{'pair':<10} {'size':>10} {'gain bp':>8}  route   (gain in brackets: a pair no pool trades, over its "
+             "best single route)"]
     for row in result["gains"]:
-        gain = "hop only" if row["gain_bps"] is None else row["gain_bps"]
+        gain = row["gain_bps"] if row["gain_bps"] is not None else f"({row['gain_over_best_route_bps']})"
         lines.append(f"{row['pair']:<10} {row['size']:>10,} {gain:>8}  {row['route']}")
     cpu = result["cpu_ms"]
     lines.append(f"search CPU           p50 {cpu['p50']} ms, p99 {cpu['p99']} ms, max {cpu['max']} ms over "
