@@ -8,9 +8,9 @@ fee plus a variable fee that grows with how far and how fast the price has recen
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
+from functools import lru_cache
 from typing import Protocol
 
 RAYDIUM = "raydium"
