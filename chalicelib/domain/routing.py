@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -142,7 +142,7 @@ def decide_route(pools: list[Pool], token_in: str, token_out: str, amount_in: in
     direct = [p for p in pools if {p.base, p.quote} == {token_in, token_out}]
     quotes = [quote_pool(p, token_in, token_out, amount_in, now) for p in direct]
     if single:
-        return choose_route(quotes)
+        return replace(choose_route(quotes), gain_bps=Decimal(0))
     plan = find_route(pools, token_in, token_out, amount_in, now, min_gain_bps)
     if plan is None:
         return choose_route(quotes)  # raises NoRoute, naming each pool's reason

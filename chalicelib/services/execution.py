@@ -239,21 +239,22 @@ class Executor:
         asked_at = self._clock.now()
         pools = self._route_pools(order)
         venue_ms = self._ms_since(asked_at)
-        decision = decide_route(pools, order.token_in.symbol, order.token_out.symbol, order.amount_in,
-                                int(self._clock.now().timestamp()), self._min_gain_bps,
-                                single=order.routing is RoutingMode.SINGLE)
+        decision = self._route(order, pools, order.amount_in)
         assert order.slippage_bps is not None  # a market order's tolerance
         return self._build(order, decision, min_out(decision.chosen.amount_out, order.slippage_bps), venue_ms)
 
     def _route_pools(self, order: Order) -> list[Pool]:
         return self._venues.route_pools(order.token_in.symbol, order.token_out.symbol)
 
+    def _route(self, order: Order, pools: list[Pool], amount_in: int) -> RoutingDecision:
+        """The order's route for ``amount_in`` on these pools (NoRoute: nothing can fill it)."""
+        return decide_route(pools, order.token_in.symbol, order.token_out.symbol, amount_in,
+                            int(self._clock.now().timestamp()), self._min_gain_bps,
+                            single=order.routing is RoutingMode.SINGLE)
+
     def _decide(self, order: Order, pools: list[Pool], amount_in: int) -> RoutingDecision | None:
-        """The order's route for ``amount_in`` on these pools; None when nothing can fill it."""
         try:
-            return decide_route(pools, order.token_in.symbol, order.token_out.symbol, amount_in,
-                                int(self._clock.now().timestamp()), self._min_gain_bps,
-                                single=order.routing is RoutingMode.SINGLE)
+            return self._route(order, pools, amount_in)
         except NoRoute:
             return None
 

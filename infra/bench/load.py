@@ -28,12 +28,14 @@ ORDER_BODIES = [
     {"tokenIn": "JUP", "tokenOut": "USDC", "amountIn": "12", "slippageBps": 300},
 ]
 # ``--orders-mix routed``: orders the router splits over both pools of their pair (sells and buys in turn, so the price
-# stays about where it was) and orders that hop through a third token.
+# stays about where it was) and orders that hop through a third token. A burst of them moves the price by more than
+# 3 % between an order's quote and its swap (measured: 34 % of a 1,000-order burst failed at 300 bp), so they accept
+# 10 %: the load measures throughput, not the market.
 ROUTED_ORDER_BODIES = [
-    {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1500", "slippageBps": 300},
-    {"tokenIn": "USDC", "tokenOut": "SOL", "amountIn": "225000", "slippageBps": 300},
-    {"tokenIn": "JUP", "tokenOut": "SOL", "amountIn": "50", "slippageBps": 300},
-    {"tokenIn": "USDC", "tokenOut": "USDT", "amountIn": "10", "slippageBps": 300},
+    {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1500", "slippageBps": 1000},
+    {"tokenIn": "USDC", "tokenOut": "SOL", "amountIn": "225000", "slippageBps": 1000},
+    {"tokenIn": "JUP", "tokenOut": "SOL", "amountIn": "50", "slippageBps": 1000},
+    {"tokenIn": "USDC", "tokenOut": "USDT", "amountIn": "10", "slippageBps": 1000},
 ]
 
 
