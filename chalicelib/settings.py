@@ -61,8 +61,8 @@ class Settings:
         max_amount_in = Decimal(env.get("MAX_AMOUNT_IN", str(DEFAULT_MAX_AMOUNT_IN)))
         if not max_amount_in.is_finite() or max_amount_in <= 0:
             raise ValueError("MAX_AMOUNT_IN must be a positive number")
-        split_min_gain_bps = Decimal(env.get("SPLIT_MIN_GAIN_BPS", "1"))
-        if not split_min_gain_bps.is_finite() or split_min_gain_bps < 0:
+        split_min_gain_bps = _decimal(env.get("SPLIT_MIN_GAIN_BPS", "1"))
+        if split_min_gain_bps is None or not split_min_gain_bps.is_finite() or split_min_gain_bps < 0:
             raise ValueError("SPLIT_MIN_GAIN_BPS must be a number of basis points, 0 or more")
         return cls(
             stage=stage,
@@ -99,6 +99,13 @@ class Settings:
             pool_events_queue_url=env.get("POOL_EVENTS_QUEUE_URL") or None,
             split_min_gain_bps=split_min_gain_bps,
         )
+
+
+def _decimal(value: str) -> Decimal | None:
+    try:
+        return Decimal(value.strip())
+    except ArithmeticError:  # decimal.InvalidOperation: not a number
+        return None
 
 
 def _flag(value: str) -> bool:

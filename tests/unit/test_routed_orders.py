@@ -130,3 +130,21 @@ def _limit(amount: int, least: int):
 
     return PlaceOrder("SOL", "USDC", Decimal(amount) / 10**9, None, OrderType.LIMIT,
                       Limit(TimeInForce.GTC, None, Decimal(least) / 10**6))
+
+
+def test_split_min_gain_bps_sets_what_a_split_must_gain_and_bad_values_are_refused():
+    from chalicelib.domain.markets import genesis_pools
+    from chalicelib.domain.routing import decide_route
+    from chalicelib.settings import Settings
+
+    assert Settings.from_env({}).split_min_gain_bps == 1
+    assert Settings.from_env({"SPLIT_MIN_GAIN_BPS": "12.5"}).split_min_gain_bps == Decimal("12.5")
+    for bad in ("-1", "NaN", "many"):
+        with pytest.raises(ValueError, match="SPLIT_MIN_GAIN_BPS must be a number of basis points"):
+            Settings.from_env({"SPLIT_MIN_GAIN_BPS": bad})
+    pools, amount = genesis_pools(), 5_000 * 10**9  # a split gains 9.87 bp
+    assert not decide_route(pools, "SOL", "USDC", amount, 0, Decimal(9)).is_single
+    assert decide_route(pools, "SOL", "USDC", amount, 0, Decimal(10)).is_single
+    assert not decide_route(pools, "SOL", "USDC", 1_000 * 10**9, 0, Decimal(0)).is_single  # 1.53 bp
+    hop = decide_route(pools, "JUP", "SOL", 10**9, 0, Decimal(10_000))  # no single pool: a hop whatever the bar
+    assert len(hop.route_legs) == 2
