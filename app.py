@@ -105,6 +105,18 @@ def cancel_order(order_id: str) -> Response:
     return view_response(Order.of_details(details))
 
 
+@app.route("/orders/by-client-id/{client_order_id}", methods=["GET"], authorizer=jwt_auth)
+@answers_problems
+def get_order_by_client_id(client_order_id: str) -> Response:
+    return get_order(engine().orders.by_client_id(_user_id(), client_order_id))
+
+
+@app.route("/orders/by-client-id/{client_order_id}", methods=["DELETE"], authorizer=jwt_auth)
+@answers_problems
+def cancel_order_by_client_id(client_order_id: str) -> Response:
+    return cancel_order(engine().orders.by_client_id(_user_id(), client_order_id))
+
+
 @app.route("/quote", methods=["GET"])
 @answers_problems
 def quote() -> Response:

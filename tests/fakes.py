@@ -52,6 +52,9 @@ class FakeOrders:
         with self._lock:
             if order.id in self.orders:
                 return False
+            taken = order.client_order_id and self.by_client_id(order.user_id, order.client_order_id)
+            if taken and order.client_order_id:
+                raise ports.ClientOrderIdTaken(order.client_order_id, taken.id)
             self.orders[order.id] = order
             self.event_log[order.id] = [event]
             return True
@@ -83,10 +86,15 @@ class FakeOrders:
     def decision(self, order_id: str) -> RecordedDecision | None:
         return self.decisions.get(order_id)
 
-    def page(self, user_id, statuses, types, before, limit):
+    def by_client_id(self, user_id: str, client_order_id: str) -> Order | None:
+        return next((o for o in self.orders.values()
+                     if (o.user_id, o.client_order_id) == (user_id, client_order_id)), None)
+
+    def page(self, user_id, statuses, types, before, limit, client_order_id=None):
         mine = [o for o in self.orders.values() if o.user_id == user_id
                 and (not statuses or o.status in statuses) and (not types or str(o.type) in types)
-                and (before is None or (o.created_at, o.id) < before)]
+                and (before is None or (o.created_at, o.id) < before)
+                and (client_order_id is None or o.client_order_id == client_order_id)]
         return sorted(mine, key=lambda o: (o.created_at, o.id), reverse=True)[:limit]
 
     def stuck(self, before, limit=100):

@@ -23,7 +23,7 @@ from ..domain.sniper_orders import Conditions, SniperTerms
 from ..domain.tokens import TOKENS
 from ..domain.transactions import RouteOrder
 from ..domain.venues import LegReceipt
-from ..services.ports import OrderField
+from ..services.ports import ClientOrderIdTaken, OrderField
 
 _MIGRATION_LOCK = 727_001  # an arbitrary advisory lock id shared by every process that migrates
 
@@ -117,6 +117,7 @@ def _order(row: dict[str, Any]) -> Order:
         route=None if row["route"] is None else tuple(
             RouteOrder(int(r["amountIn"]), tuple((hop[0], hop[1], hop[2]) for hop in r["hops"])) for r in row["route"]),
         legs=tuple(read_leg(leg) for leg in row["legs"] or ()),
+        client_order_id=row["client_order_id"],
     )
 
 
@@ -230,6 +231,20 @@ class PostgresOrders:
             conn.execute("SELECT 1")
 
     def add(self, order: Order, event: OrderEvent) -> bool:
+        try:
+            return self._insert(order, event)
+        except psycopg.errors.UniqueViolation:  # only orders_client_order_id: a taken id does nothing
+            assert order.client_order_id is not None
+            taken = self.by_client_id(order.user_id, order.client_order_id)
+            raise ClientOrderIdTaken(order.client_order_id, taken.id if taken else "unknown") from None
+
+    def by_client_id(self, user_id: str, client_order_id: str) -> Order | None:
+        with self._pool.connection() as conn:
+            row = conn.execute("SELECT * FROM orders WHERE user_id = %s AND client_order_id = %s",
+                               (user_id, client_order_id)).fetchone()
+        return _order(row) if row else None
+
+    def _insert(self, order: Order, event: OrderEvent) -> bool:
         # One statement (one round trip): the first event is stored only with a newly inserted order.
         with self._pool.connection() as conn:
             return conn.execute(
@@ -237,8 +252,9 @@ class PostgresOrders:
                        INSERT INTO orders (id, user_id, type, token_in, token_out, amount_in, slippage_bps, status,
                                            seq, created_at, updated_at, time_in_force, side, limit_price,
                                            min_amount_out, expires_at, trigger_key, max_price, conditions,
-                                           delay_seconds, routing)
-                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                                           delay_seconds, routing, client_order_id)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+                               %s)
                        ON CONFLICT (id) DO NOTHING RETURNING id)
                    INSERT INTO order_events (order_id, seq, status, at, data)
                    SELECT id, %s, %s, %s, %s FROM inserted""",
@@ -246,7 +262,7 @@ class PostgresOrders:
                     order.id, order.user_id, str(order.type), order.token_in.symbol, _stored_token_out(order),
                     order.amount_in, order.slippage_bps, str(order.status), order.seq, order.created_at,
                     order.updated_at, *_limit_columns(order), *_sniper_columns(order.sniper), str(order.routing),
-                    event.seq,
+                    order.client_order_id, event.seq,
                     str(event.status), event.at,
                     Jsonb(event.data),
                 ),
@@ -291,11 +307,14 @@ class PostgresOrders:
 
     def page(
         self, user_id: str, statuses: list[Status], types: list[str], before: tuple[datetime, str] | None,
-        limit: int,
+        limit: int, client_order_id: str | None = None,
     ) -> list[Order]:
         """The user's orders, newest first, created before ``before`` (created_at, id) if given."""
         conditions: list[str] = ["user_id = %s"]
         params: list[Any] = [user_id]
+        if client_order_id is not None:
+            conditions.append("client_order_id = %s")
+            params.append(client_order_id)
         if statuses:
             conditions.append("status = ANY(%s)")
             params.append([str(s) for s in statuses])

@@ -112,6 +112,9 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
 
 _ORDER_ID = {"name": "orderId", "in": "path", "required": True, "schema": {"type": "string"},
              "description": "The order's id (a UUID; anything else is answered 404)"}
+_CLIENT_ORDER_ID = {"name": "clientOrderId", "in": "path", "required": True,
+                    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,36}$"},
+                    "description": "The clientOrderId given when the order was placed"}
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
@@ -161,6 +164,19 @@ def _paths() -> dict[str, Any]:
             "delete": {
                 "operationId": "cancelOrder", "summary": "Cancel an order not yet submitted to a venue",
                 "security": _BEARER, "parameters": [_ORDER_ID],
+                "responses": {"200": _json("Order", "Cancelled (or it already was)"),
+                              **_problems(401, 403, 404, 409, 429, 503)},
+            },
+        },
+        "/orders/by-client-id/{clientOrderId}": {
+            "get": {
+                "operationId": "getOrderByClientId", "summary": "One order, found by the clientOrderId you gave it",
+                "security": _BEARER, "parameters": [_CLIENT_ORDER_ID],
+                "responses": {"200": _json("Order", "The order"), **_problems(401, 404, 429, 503)},
+            },
+            "delete": {
+                "operationId": "cancelOrderByClientId", "summary": "Cancel an order found by its clientOrderId",
+                "security": _BEARER, "parameters": [_CLIENT_ORDER_ID],
                 "responses": {"200": _json("Order", "Cancelled (or it already was)"),
                               **_problems(401, 403, 404, 409, 429, 503)},
             },

@@ -116,14 +116,24 @@ class _TradeFields(_PairFields):
     routing: RoutingMode = _routing_field()
 
 
+CLIENT_ORDER_ID = r"^[A-Za-z0-9_-]{1,36}$"
+
+
+def _client_order_id_field() -> Any:
+    return Field(None, alias="clientOrderId", pattern=CLIENT_ORDER_ID,
+                 description="Your own id for the order (1-36 of A-Z a-z 0-9 _ -): unique among your orders; read or "
+                             "cancel it at /orders/by-client-id/{clientOrderId}")
+
+
 class MarketOrderRequest(_TradeFields):
     """A market order: swap ``amountIn`` of ``tokenIn`` for as much ``tokenOut`` as the best venue gives."""
 
     type: Literal["market"] = "market"
+    client_order_id: str | None = _client_order_id_field()
 
     def to_command(self) -> PlaceOrder:
         return PlaceOrder(self.token_in, self.token_out, self.amount_in, self.slippage_bps, OrderType(self.type),
-                          routing=self.routing)
+                          routing=self.routing, client_order_id=self.client_order_id)
 
 
 class LimitOrderRequest(_PairFields):
@@ -144,6 +154,7 @@ class LimitOrderRequest(_PairFields):
     expires_at: AwareDatetime | None = Field(
         None, alias="expiresAt", description="With GTD only: ISO 8601 with a timezone, 1 s to 30 days ahead")
     routing: RoutingMode = _routing_field()
+    client_order_id: str | None = _client_order_id_field()
 
     @field_validator("limit_price", "min_amount_out")
     @classmethod
@@ -155,7 +166,7 @@ class LimitOrderRequest(_PairFields):
     def to_command(self) -> PlaceOrder:
         return PlaceOrder(self.token_in, self.token_out, self.amount_in, None, OrderType.LIMIT,
                           Limit(TimeInForce(self.time_in_force), self.limit_price, self.min_amount_out,
-                                self.expires_at), routing=self.routing)
+                                self.expires_at), routing=self.routing, client_order_id=self.client_order_id)
 
 
 class SniperConditionsRequest(BaseModel):
@@ -203,6 +214,7 @@ class SniperOrderRequest(BaseModel):
     routing: RoutingMode = Field(
         RoutingMode.SMART, description="Taken for every order type alike; a sniper always buys on the one launch pool "
                                        "that passes its checks")
+    client_order_id: str | None = _client_order_id_field()
 
     @field_validator("token_out")
     @classmethod
@@ -227,7 +239,8 @@ class SniperOrderRequest(BaseModel):
                           sniper=Sniper(self.expires_at, self.max_price,
                                         Conditions(given.min_liquidity, given.require_mint_revoked,
                                                    given.require_freeze_revoked, given.require_lp_burned),
-                                        self.delay_seconds), routing=self.routing)
+                                        self.delay_seconds), routing=self.routing,
+                          client_order_id=self.client_order_id)
 
 
 OrderRequest = MarketOrderRequest | LimitOrderRequest | SniperOrderRequest
@@ -343,6 +356,8 @@ class OrderListQuery(BaseModel):
                                   description="Only orders of these types (comma-separated)")
     limit: int = Field(20, ge=1, le=100, description="At most this many orders per page")
     cursor: str | None = Field(None, max_length=512, description="The nextCursor of the previous page")
+    client_order_id: str | None = Field(None, alias="clientOrderId", pattern=CLIENT_ORDER_ID,
+                                        description="Only the order with this clientOrderId")
 
     @field_validator("status", "type", mode="before")
     @classmethod
@@ -350,7 +365,7 @@ class OrderListQuery(BaseModel):
         return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
 
     def to_command(self) -> ListOrders:
-        return ListOrders(tuple(self.status), tuple(self.type), self.limit, self.cursor)
+        return ListOrders(tuple(self.status), tuple(self.type), self.limit, self.cursor, self.client_order_id)
 
 
 class SubmitMessage(BaseModel):

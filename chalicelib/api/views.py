@@ -218,6 +218,7 @@ class OrderSummary(_Out):
                                                    "tokenOut")
     delaySeconds: int | None = Field(None, description="How long a sniper waits after its pool opens")
     conditions: SniperConditions | None = Field(None, description="A sniper's checks of the launch")
+    clientOrderId: str | None = Field(None, description="The trader's own id for the order, if given")
     routingMode: RoutingMode = Field(RoutingMode.SMART, description="The order's routing as placed: smart "
                                                                          "routes over every pool (splits, hops); "
                                                                          "single keeps one pool")
@@ -229,7 +230,7 @@ class OrderSummary(_Out):
             "tokenOut": order.token_out.symbol, "amountIn": order.token_in.format(order.amount_in),
             "slippageBps": order.slippage_bps, "createdAt": order.created_at, "updatedAt": order.updated_at,
             "venue": order.venue, "execution": Execution.of(order), "failureReason": order.failure_reason,
-            "routingMode": order.routing,
+            "routingMode": order.routing, "clientOrderId": order.client_order_id,
         }
         if order.limit is not None:
             terms = order.limit

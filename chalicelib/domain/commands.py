@@ -47,6 +47,7 @@ class PlaceOrder:
     limit: Limit | None = None
     sniper: Sniper | None = None
     routing: RoutingMode = RoutingMode.SMART
+    client_order_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class ListOrders:
     types: tuple[OrderType, ...] = ()
     limit: int = 20
     cursor: str | None = None  # where the previous page ended, as that page said
+    client_order_id: str | None = None
 
 
 @dataclass(frozen=True)

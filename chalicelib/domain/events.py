@@ -34,6 +34,7 @@ class Accepted(OrderChange):
     token_out: str
     amount_in: str
     slippage_bps: int | None
+    client_order_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,7 @@ class Order:
     routing: RoutingMode = RoutingMode.SMART
     route: tuple[RouteOrder, ...] | None = None  # a route of more than one leg, as built (else ``pool_id`` alone)
     legs: tuple[LegReceipt, ...] = ()  # the swaps of its transaction, once confirmed
+    client_order_id: str | None = None  # the trader's own id, unique among the user's orders
 
     @property
     def swap_amount_in(self) -> int:

@@ -20,7 +20,7 @@ from ..domain.sniper_orders import SniperTerms, check_launch, sniper_terms
 from ..domain.telemetry import order_measurements
 from ..domain.tokens import TOKENS, Token, is_mint_address
 from .errors import Conflict, Invalid, Malformed, NotFound, Unavailable
-from .ports import Clock, MetricsSink, NoMetrics, OrderQueue, Orders, VenueData
+from .ports import ClientOrderIdTaken, Clock, MetricsSink, NoMetrics, OrderQueue, Orders, VenueData
 from .read_models import Executability, OrderDetails, OrderPage
 
 # A cancel races the worker; each lost race means the order moved one step, and there are three before submitting.
@@ -81,6 +81,7 @@ class OrderService:
             limit=None if request.limit is None else _terms(request, amount_in, now),
             sniper=None if request.sniper is None else _sniper_terms(request, token_in, now),
             routing=request.routing,
+            client_order_id=request.client_order_id,
         )
         if order.limit is not None:
             assert request.limit is not None
@@ -89,8 +90,17 @@ class OrderService:
             self._not_launched_yet(order)
         accepted = OrderEvent(order.id, 1, Status.PENDING, now, Accepted(
             type=str(order.type), token_in=token_in.symbol, token_out=token_out.symbol,
-            amount_in=str(request.amount_in), slippage_bps=order.slippage_bps).data())
-        if not self._orders.add(order, accepted):  # a repeat of this Idempotency-Key stored it first
+            amount_in=str(request.amount_in), slippage_bps=order.slippage_bps,
+            client_order_id=order.client_order_id).data())
+        try:
+            added = self._orders.add(order, accepted)
+        except ClientOrderIdTaken as taken:
+            existing = self._orders.get(order.id)  # a repeat of this Idempotency-Key has it, and the id
+            if existing is not None:
+                return self._repeat(existing, order)
+            raise Conflict(f"clientOrderId {order.client_order_id!r} is taken by your order {taken.order_id}",
+                           [{"field": "clientOrderId", "message": f"taken by order {taken.order_id}"}]) from None
+        if not added:  # a repeat of this Idempotency-Key stored it first
             return self._repeat(self._orders.get(order.id), order)
         try:
             self._queue.enqueue(order.id)
@@ -171,6 +181,7 @@ class OrderService:
             and _same_terms(existing, asked)
             and existing.sniper == asked.sniper
             and existing.routing is asked.routing
+            and existing.client_order_id == asked.client_order_id
         )
         if not same:
             raise Invalid("this Idempotency-Key was used with a different request body",
@@ -189,6 +200,13 @@ class OrderService:
             raise NotFound(f"order {order_id} not found")
         return order
 
+    def by_client_id(self, user_id: str, client_order_id: str) -> str:
+        """The id of the caller's order with this client order id."""
+        order = self._orders.by_client_id(user_id, client_order_id)
+        if order is None:
+            raise NotFound(f"no order of yours has clientOrderId {client_order_id!r}")
+        return order.id
+
     def view(self, user_id: str, order_id: str) -> OrderDetails:
         order = self.owned(user_id, order_id)
         return OrderDetails(order, self._orders.events(order.id), self._orders.decision(order.id),
@@ -198,7 +216,7 @@ class OrderService:
         """One page of the caller's orders, newest first, and the cursor of the next page (None: last page)."""
         before = _decode_cursor(query.cursor) if query.cursor else None
         orders = self._orders.page(user_id, list(query.statuses), [str(t) for t in query.types], before,
-                                   query.limit + 1)
+                                   query.limit + 1, query.client_order_id)
         more = len(orders) > query.limit
         orders = orders[: query.limit]
         return OrderPage(orders, _encode_cursor(orders[-1]) if more else None)

@@ -40,6 +40,14 @@ class NoMetrics:
 OrderField = int | str | datetime | tuple[RouteOrder, ...] | tuple[LegReceipt, ...] | None
 
 
+class ClientOrderIdTaken(Exception):
+    """Another order of the user has this client order id."""
+
+    def __init__(self, client_order_id: str, order_id: str):
+        super().__init__(f"clientOrderId {client_order_id!r} is taken by order {order_id}")
+        self.order_id = order_id
+
+
 class RestingOrders(Protocol):
     """The resting orders a pool event may wake, read through an index, and the change that wakes one."""
 
@@ -83,8 +91,11 @@ class Orders(RestingOrders, Protocol):
         ...
 
     def add(self, order: Order, event: OrderEvent) -> bool:
-        """Stores a new order and its first event; False (and nothing stored) when its id exists already."""
+        """Stores a new order and its first event; False (and nothing stored) when its id exists already.
+        ClientOrderIdTaken (and nothing stored) when another order of the user has its client order id."""
         ...
+
+    def by_client_id(self, user_id: str, client_order_id: str) -> Order | None: ...
 
     def get(self, order_id: str) -> Order | None: ...
 
@@ -94,7 +105,7 @@ class Orders(RestingOrders, Protocol):
 
     def page(
         self, user_id: str, statuses: list[Status], types: list[str], before: tuple[datetime, str] | None,
-        limit: int,
+        limit: int, client_order_id: str | None = None,
     ) -> list[Order]: ...
 
     def stuck(self, before: datetime, limit: int = 100) -> list[Order]: ...

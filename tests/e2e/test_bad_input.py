@@ -172,6 +172,19 @@ def routing_cases() -> list[Case]:
     ]
 
 
+def client_order_id_cases() -> list[Case]:
+    return [
+        *(Case(f"clientOrderId {value!r}", 422, body={**ORDER, "clientOrderId": value}) for value in [
+            "", "x" * 37, "has space", "ünï", "a/b", "a.b", 7, ["a"]]),
+        Case("limit: clientOrderId too long", 422, body=_limit(clientOrderId="y" * 37)),
+        Case("sniper: clientOrderId with a slash", 422, body=_sniper(clientOrderId="a/b")),
+        Case("list by a malformed clientOrderId", 422, "GET", "/orders?clientOrderId=a%20b"),
+        Case("an order by an unknown clientOrderId", 404, "GET", "/orders/by-client-id/never-used"),
+        Case("cancel by an unknown clientOrderId", 404, "DELETE", "/orders/by-client-id/never-used"),
+        Case("an order by clientOrderId without a token", 401, "GET", "/orders/by-client-id/x", headers={}),
+    ]
+
+
 def launch_cases() -> list[Case]:
     # A pool that would open, were it not for the one field each case gets wrong.
     pool = {"venue": "raydium", "base": "JUP", "quote": "USDT", "baseAmount": "10", "quoteAmount": "8.5"}
@@ -292,6 +305,7 @@ def http_cases(victim_order: str) -> list[Case]:
         *limit_cases(),
         *sniper_cases(),
         *routing_cases(),
+        *client_order_id_cases(),
         *launch_cases(),
     ]
     return cases

@@ -426,3 +426,31 @@ def test_an_orders_route_legs_and_decision_round_trip(db):
     assert recorded.venue == "raydium+meteora" or recorded.venue == "meteora+raydium"
     assert orders.transition(order.id, Status.ROUTING, Status.BUILDING, datetime.now(UTC), {}, route=None) is not None
     assert orders.get(order.id).route is None  # rebuilt on one pool: the route is cleared
+
+
+def test_a_client_order_id_is_unique_per_user_and_a_taken_one_stores_nothing(db):
+    import dataclasses
+
+    from chalicelib.services.ports import ClientOrderIdTaken
+
+    orders = PostgresOrders(db)
+    now = datetime.now(UTC)
+    cid = f"c-{uuid.uuid4().hex[:8]}"
+
+    def order(user: str) -> Order:
+        return Order(str(uuid.uuid4()), user, OrderType.MARKET, TOKENS["SOL"], TOKENS["USDC"], 10**9, 50,
+                     Status.PENDING, 1, now, now, client_order_id=cid)
+
+    first = order("alice")
+    assert orders.add(first, OrderEvent(first.id, 1, Status.PENDING, now, {}))
+    assert orders.add(first, OrderEvent(first.id, 1, Status.PENDING, now, {})) is False  # the same order again
+    second = order("alice")
+    with pytest.raises(ClientOrderIdTaken) as taken:
+        orders.add(second, OrderEvent(second.id, 1, Status.PENDING, now, {}))
+    assert taken.value.order_id == first.id and orders.get(second.id) is None and orders.events(second.id) == []
+    bobs = order("bob")
+    assert orders.add(bobs, OrderEvent(bobs.id, 1, Status.PENDING, now, {}))
+    assert orders.by_client_id("alice", cid).id == first.id and orders.by_client_id("bob", cid).id == bobs.id
+    assert [o.id for o in orders.page("alice", [], [], None, 10, client_order_id=cid)] == [first.id]
+    unnamed = dataclasses.replace(order("alice"), client_order_id=None)
+    assert orders.add(unnamed, OrderEvent(unnamed.id, 1, Status.PENDING, now, {}))  # no id: never a conflict

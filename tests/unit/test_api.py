@@ -327,7 +327,7 @@ def test_the_openapi_document_describes_every_route_of_the_app_and_no_other():
     from app import app  # importing app.py connects to nothing
     from chalicelib.api.openapi import document
 
-    routes = {(path.replace("{order_id}", "{orderId}"), method.lower())
+    routes = {(path.replace("{order_id}", "{orderId}").replace("{client_order_id}", "{clientOrderId}"), method.lower())
               for path, methods in app.routes.items() for method in methods}
     documented = {(path, method) for path, operations in document()["paths"].items() for method in operations}
     assert documented == routes
@@ -339,7 +339,8 @@ def test_the_openapi_request_schema_is_the_validating_models():
 
     order = document()["components"]["schemas"]["MarketOrderRequest"]
     assert order["additionalProperties"] is False
-    assert set(order["properties"]) == {"type", "tokenIn", "tokenOut", "amountIn", "slippageBps", "routing"}
+    assert set(order["properties"]) == {"type", "tokenIn", "tokenOut", "amountIn", "slippageBps", "routing",
+                                        "clientOrderId"}
     assert (order["properties"]["slippageBps"]["minimum"], order["properties"]["slippageBps"]["maximum"]) == (1, 5000)
 
 

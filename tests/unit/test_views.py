@@ -30,7 +30,7 @@ def test_an_order_renders_every_field_with_times_as_the_api_always_wrote_them(wo
     assert list(body) == ["orderId", "type", "status", "tokenIn", "tokenOut", "amountIn", "slippageBps",
                           "createdAt", "updatedAt", "venue", "execution", "failureReason", "side", "limitPrice",
                           "minAmountOut", "timeInForce", "expiresAt", "maxPrice", "delaySeconds", "conditions",
-                          "routingMode", "events", "routing", "executable", "waitingFor"]
+                          "clientOrderId", "routingMode", "events", "routing", "executable", "waitingFor"]
     assert [body[k] for k in ("side", "limitPrice", "minAmountOut", "timeInForce", "expiresAt")] == [None] * 5
     assert body["createdAt"] == stored.created_at.isoformat() and body["createdAt"].endswith("+00:00")
     assert [e["at"] for e in body["events"]] == [e.at.isoformat() for e in world.orders.events(order.id)]
