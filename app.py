@@ -327,10 +327,12 @@ def _publish_pool_events() -> None:
 def trigger_limit_orders(event: SQSEvent) -> None:
     """Wakes the resting limit orders the venues' new prices may fill; a failure returns the batch (it is safe to
     evaluate a pair again: a triggered order is never triggered twice)."""
-    from chalicelib.adapters.pool_events import pairs_of
+    from chalicelib.adapters.pool_events import pairs_of, pool_ids_of
 
     with logs.invocation(event.context):
-        report = engine().triggers.on_pools_changed(pairs_of(event.to_dict()["Records"]))
+        records = event.to_dict()["Records"]
+        engine().market_feed.pools_changed(pool_ids_of(records))  # the market streams first: they wait on nothing
+        report = engine().triggers.on_pools_changed(pairs_of(records))
         if report.triggered:
             logs.logger.info("triggered", extra={"orders": report.triggered, "checked": report.checked})
 

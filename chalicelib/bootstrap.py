@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .services.execution import Executor
     from .services.launches import Launches
     from .services.market import Market
+    from .services.market_feed import MarketFeed
     from .services.metrics import MetricsReader
     from .services.notifications import Notifier
     from .services.orders import OrderService
@@ -108,6 +109,7 @@ class Engine:
     pool_events: PoolEvents
     sweeper: Sweeper
     market: Market
+    market_feed: MarketFeed
     metrics: MetricsReader
     websocket: WebsocketSessions
     rate_limiter: RateLimiter
@@ -161,6 +163,7 @@ def build_engine(
     from .services.execution import Executor
     from .services.launches import Launches
     from .services.market import Market
+    from .services.market_feed import MarketFeed
     from .services.metrics import MetricsReader
     from .services.notifications import Notifier
     from .services.orders import OrderService
@@ -220,7 +223,8 @@ def build_engine(
     notifier = Notifier(orders, connections, push)
     min_gain = settings.split_min_gain_bps
     order_service = OrderService(orders, queue, clock, publish=notifier.publish, metrics=metric_sink, venues=venues,
-                                 min_gain_bps=min_gain)
+                                 min_gain_bps=min_gain, created=notifier.created)
+    market_feed = MarketFeed(venues, connections, push)
     crash_points = CrashPoints(settings.crash_at, settings.crash_every)  # one count per process, as it kills one
     learn_listings_from(venues)
     sleep = getattr(clock, "sleep", lambda seconds: None)
@@ -255,10 +259,11 @@ def build_engine(
         sweeper=Sweeper(orders, queue, executor, clock, timedelta(seconds=settings.stuck_after_seconds),
                         settings.max_sweeps, notifier=notifier, triggers=triggers),
         market=Market(venues, clock, min_gain),
+        market_feed=market_feed,
         metrics=MetricsReader(statistics, queues, settings.dead_letter_queue_name, connections),
         websocket=WebsocketSessions(
             connections, notifier, order_service, push, token_verifier(settings), DEPENDENCY_DOWN,
-            placement=placement_on_first_use, rate_limiter=rate_limiter,
+            placement=placement_on_first_use, market=market_feed, rate_limiter=rate_limiter,
             max_connections_per_user=settings.ws_max_connections_per_user, max_amount_in=settings.max_amount_in,
         ),
         rate_limiter=rate_limiter,

@@ -12,6 +12,7 @@ from typing import Any
 
 from chalicelib.domain.commands import PlaceOrder
 from chalicelib.domain.limits import TokenBucket
+from chalicelib.domain.markets import PoolSnapshot
 from chalicelib.domain.orders import Order, OrderEvent, Status
 from chalicelib.domain.pools import Pool, PoolError
 from chalicelib.domain.route_search import candidate_routes
@@ -85,6 +86,17 @@ class FakeOrders:
 
     def decision(self, order_id: str) -> RecordedDecision | None:
         return self.decisions.get(order_id)
+
+    def account_orders(self, user_id: str, since: datetime | None, limit: int = 1000) -> dict[str, int]:
+        followed = {}
+        for order in sorted((o for o in self.orders.values() if o.user_id == user_id),
+                            key=lambda o: o.updated_at, reverse=True)[:limit]:
+            events_since = [e.seq for e in self.event_log[order.id] if since is not None and e.at >= since]
+            if events_since:
+                followed[order.id] = min(events_since) - 1
+            elif not order.status.is_final:
+                followed[order.id] = order.seq if since is not None else 0
+        return followed
 
     def by_client_id(self, user_id: str, client_order_id: str) -> Order | None:
         return next((o for o in self.orders.values()
@@ -248,6 +260,7 @@ class FakeVenues:
         self.move_price_before_swap: int = 0
         self.landing_seconds = 0.0  # how long a swap takes to reach the pool (the clock moves on meanwhile)
         self.routes_sent: list[tuple[RouteOrder, ...]] = []  # every transaction's routes, as sent
+        self.slots: dict[str, int] = {}  # each pool's last swap's slot
         self._clock = clock
 
     def pools(self, token_in: str | None = None, token_out: str | None = None) -> list[Pool]:
@@ -262,6 +275,10 @@ class FakeVenues:
 
     def pairs(self) -> list[tuple[str, str]]:
         return sorted({(p.base, p.quote) for p in self.by_id.values()})
+
+    def pool_snapshots(self, pool_ids: list[str] | None = None) -> list[PoolSnapshot]:
+        return [PoolSnapshot(p, self.slots.get(p.id, 0), self._clock.now()) for p in self.by_id.values()
+                if pool_ids is None or p.id in pool_ids]
 
     def listing(self, symbol_or_mint: str) -> TokenListing | None:
         return next((t for t in self.tokens.values() if symbol_or_mint in (t.token.symbol, t.token.mint)), None)
@@ -343,6 +360,7 @@ class FakeVenues:
         self.by_id.update(outcome.pools_after)
         for pool_id, pool in outcome.pools_after.items():
             self.changes.changed(pool_id, pool.base, pool.quote)
+            self.slots[pool_id] = len(self.ledger) + 1
         first, last = outcome.legs[0], outcome.legs[-1]
         receipt = SwapReceipt(signature, memo, first.pool_id, first.venue, first.token_in, last.token_out,
                               outcome.amount_in, outcome.amount_out, outcome.fee, len(self.ledger) + 1,
@@ -362,6 +380,8 @@ class FakeConnections:
         self.users: dict[str, str] = {}
         self.read_only: set[str] = set()
         self.subs: dict[str, dict[str, int]] = {}
+        self.accounts: dict[str, set[str]] = {}
+        self.markets: dict[str, set[str]] = {}  # pool id ("*": every pool) -> connections
         self.lock = threading.RLock()
 
     def ping(self) -> None:
@@ -388,6 +408,22 @@ class FakeConnections:
         self.users.pop(connection_id, None)
         for cursors in self.subs.values():
             cursors.pop(connection_id, None)
+        for followers in (*self.accounts.values(), *self.markets.values()):
+            followers.discard(connection_id)
+
+    def follow_account(self, connection_id: str, user_id: str) -> None:
+        self.accounts.setdefault(user_id, set()).add(connection_id)
+
+    def account_followers(self, user_id: str) -> list[str]:
+        return sorted(self.accounts.get(user_id, ()))
+
+    def follow_market(self, connection_id: str, pool_ids: list[str] | None) -> None:
+        for pool_id in pool_ids if pool_ids is not None else ["*"]:
+            self.markets.setdefault(pool_id, set()).add(connection_id)
+
+    def market_followers(self, pool_ids: list[str]) -> dict[str, list[str]]:
+        followers = {p: sorted(self.markets.get(p, set()) | self.markets.get("*", set())) for p in pool_ids}
+        return {p: c for p, c in followers.items() if c}
 
     def subscribers(self, order_id: str) -> dict[str, int]:
         return dict(self.subs.get(order_id, {}))
@@ -397,14 +433,15 @@ class FakeConnections:
 
     @contextmanager
     def delivery(
-        self, order_id: str, joining: str | None = None, if_subscribed: bool = False,
+        self, order_id: str, joining: str | None = None, if_subscribed: bool = False, from_seq: int | None = None,
     ) -> Iterator[Delivery | None]:
         if if_subscribed and not self.subs.get(order_id):
             yield None
             return
         with self.lock:
             if joining is not None:
-                self.subs.setdefault(order_id, {})[joining] = 0
+                cursors = self.subs.setdefault(order_id, {})
+                cursors[joining] = 0 if from_seq is None else max(from_seq, cursors.get(joining, -1))
             delivery = Delivery(self.subscribers(order_id))
             try:
                 yield delivery

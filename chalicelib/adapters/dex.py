@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Json
 
+from ..domain.markets import PoolSnapshot
 from ..domain.pools import Pool, PoolError, pool_from_state
 from ..domain.routing import VenueQuote, quote_pool
 from ..domain.tokens import Token, TokenListing
@@ -137,6 +138,13 @@ class MockDexNetwork:
         with self._db.connection() as conn:
             rows = conn.execute(query + " ORDER BY id", params).fetchall()
         return [_pool(r) for r in rows]
+
+    def pool_snapshots(self, pool_ids: list[str] | None = None) -> list[PoolSnapshot]:
+        """These pools (None: every pool) as their last change left them, with its slot."""
+        with self._db.connection() as conn:
+            rows = conn.execute("SELECT * FROM dex.pools WHERE %(all)s OR id = ANY(%(ids)s) ORDER BY id",
+                                {"all": pool_ids is None, "ids": pool_ids or []}).fetchall()
+        return [PoolSnapshot(_pool(r), r["slot"], r["updated_at"]) for r in rows]
 
     def pairs(self) -> list[tuple[str, str]]:
         with self._db.connection() as conn:
@@ -290,9 +298,6 @@ class MockDexNetwork:
                 _record_failure(conn, signature, memo, first_pool, error, now)
                 failure = error
             else:
-                for pool_id, pool in outcome.pools_after.items():
-                    conn.execute("UPDATE dex.pools SET state = %s, swaps = swaps + 1, updated_at = %s WHERE id = %s",
-                                 (Json(pool.to_state()), now, pool_id))
                 first, last = outcome.legs[0], outcome.legs[-1]
                 # One leg needs no list of legs: the entry's own fields are that leg (read back as one).
                 legs = Json([stored_leg(leg) for leg in outcome.legs]) if len(outcome.legs) > 1 else None
@@ -303,12 +308,16 @@ class MockDexNetwork:
                     (signature, memo, first.pool_id, first.venue, first.token_in, last.token_out, outcome.amount_in,
                      outcome.amount_out, outcome.fee, now, legs),
                 ).fetchone()
+                assert inserted is not None  # INSERT ... RETURNING returns the row it inserted
+                receipt = _receipt(inserted)
+                for pool_id, pool in outcome.pools_after.items():
+                    conn.execute("UPDATE dex.pools SET state = %s, swaps = swaps + 1, updated_at = %s, slot = %s "
+                                 "WHERE id = %s", (Json(pool.to_state()), now, inserted["slot"], pool_id))
         if failure is not None:
             raise failure
-        assert inserted is not None  # INSERT ... RETURNING returns the row it inserted
         for pool_id in outcome.pools_after:  # committed: the new prices are there to read
             self._changes.changed(pool_id, rows[pool_id]["base"], rows[pool_id]["quote"])
-        return _receipt(inserted)
+        return receipt
 
     def swap_status(self, signature: str) -> SwapReceipt | None:
         with self._db.connection() as conn:

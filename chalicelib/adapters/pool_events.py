@@ -56,6 +56,11 @@ class SqsPoolEvents:
         return self._url
 
 
+def pool_ids_of(records: list[dict[str, Any]]) -> list[str]:
+    """The pools an SQS batch of pool events says changed (each once; a wake-up names none)."""
+    return sorted({pool["poolId"] for record in records for pool in json.loads(record["body"])["pools"]})
+
+
 def pairs_of(records: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """The pairs an SQS batch of pool events names (each once)."""
     pairs: set[tuple[str, str]] = set()

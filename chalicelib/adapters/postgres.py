@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from ..domain.limit_orders import LimitTerms, Side, TimeInForce
-from ..domain.orders import Order, OrderEvent, OrderType, Status
+from ..domain.orders import FINAL_STATUSES, Order, OrderEvent, OrderType, Status
 from ..domain.routing import RecordedDecision, RouteLeg, RoutingDecision, RoutingMode, VenueQuote
 from ..domain.sniper_orders import Conditions, SniperTerms
 from ..domain.tokens import TOKENS
@@ -454,6 +454,23 @@ class PostgresOrders:
                     decision.gain_bps,
                 ),
             )
+
+    def account_orders(self, user_id: str, since: datetime | None, limit: int = 1000) -> dict[str, int]:
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                """SELECT o.id, o.seq,
+                          (SELECT min(e.seq) FROM order_events e WHERE e.order_id = o.id AND e.at >= %(since)s)
+                              AS first_since
+                   FROM orders o
+                   WHERE o.user_id = %(user)s
+                     AND (o.status <> ALL(%(final)s) OR (%(since)s::timestamptz IS NOT NULL
+                                                         AND o.updated_at >= %(since)s))
+                   ORDER BY o.updated_at DESC LIMIT %(limit)s""",
+                {"user": user_id, "since": since, "final": [str(s) for s in FINAL_STATUSES], "limit": limit},
+            ).fetchall()
+        if since is None:
+            return {str(r["id"]): 0 for r in rows}
+        return {str(r["id"]): r["seq"] if r["first_since"] is None else r["first_since"] - 1 for r in rows}
 
     def decision(self, order_id: str) -> RecordedDecision | None:
         with self._pool.connection() as conn:

@@ -4,7 +4,9 @@
 ``ws:subs:{orderId}`` maps each subscribed connection to the last ``seq`` it was sent, so every delivery
 continues exactly where the previous one stopped, and ``ws:lock:{orderId}`` lets one delivery at a time push the
 order's events. ``ws:user:{userId}`` and ``ws:open`` hold the open connections, scored by when they opened, for the
-per-user limit and the open-connections gauge.
+per-user limit and the open-connections gauge. ``ws:account:{userId}`` holds the connections that follow every order
+of the user (new orders are joined as they are placed), ``ws:market:{poolId}`` those that follow a pool's changes
+(``ws:market:{*}``: every pool), and ``ws:conn:{id}:markets`` the pools a connection follows.
 
 The braces are Redis hash tags: ElastiCache Serverless is a cluster, where a command or a transaction may only
 touch keys of one slot, so a connection's keys share its id's slot. A pipeline that spans slots is never a
@@ -44,6 +46,17 @@ def subscribers_key(order_id: str) -> str:
 
 def user_key(user_id: str) -> str:
     return f"ws:user:{{{user_id}}}"
+
+
+def account_key(user_id: str) -> str:
+    return f"ws:account:{{{user_id}}}"
+
+
+ALL_POOLS = "*"
+
+
+def market_key(pool_id: str) -> str:
+    return f"ws:market:{{{pool_id}}}"
 
 
 class RedisConnections:
@@ -90,12 +103,42 @@ class RedisConnections:
         pipe = self._r.pipeline(transaction=False)
         for order_id in orders:
             pipe.hdel(subscribers_key(_text(order_id)), connection_id)
-        for suffix in ("", ":orders", ":read-only"):  # one key per command: cluster pipelines refuse more
+        for pool_id in self._r.smembers(connection_key(connection_id, ":markets")):
+            pipe.srem(market_key(_text(pool_id)), connection_id)
+        for suffix in ("", ":orders", ":read-only", ":markets"):  # one key per command: cluster pipelines refuse more
             pipe.delete(connection_key(connection_id, suffix))
         pipe.zrem("ws:open", connection_id)
         if user_id is not None:
             pipe.zrem(user_key(user_id), connection_id)
+            pipe.srem(account_key(user_id), connection_id)
         pipe.execute()
+
+    def follow_account(self, connection_id: str, user_id: str) -> None:
+        pipe = self._r.pipeline(transaction=False)
+        pipe.sadd(account_key(user_id), connection_id)
+        pipe.expire(account_key(user_id), CONNECTION_TTL_SECONDS)
+        pipe.execute()
+
+    def account_followers(self, user_id: str) -> list[str]:
+        return sorted(_text(c) for c in self._r.smembers(account_key(user_id)))
+
+    def follow_market(self, connection_id: str, pool_ids: list[str] | None) -> None:
+        pipe = self._r.pipeline(transaction=False)
+        for pool_id in pool_ids if pool_ids is not None else [ALL_POOLS]:
+            pipe.sadd(market_key(pool_id), connection_id)
+            pipe.expire(market_key(pool_id), CONNECTION_TTL_SECONDS)
+            pipe.sadd(connection_key(connection_id, ":markets"), pool_id)
+        pipe.expire(connection_key(connection_id, ":markets"), CONNECTION_TTL_SECONDS)
+        pipe.execute()
+
+    def market_followers(self, pool_ids: list[str]) -> dict[str, list[str]]:
+        pipe = self._r.pipeline(transaction=False)
+        for pool_id in [ALL_POOLS, *pool_ids]:
+            pipe.smembers(market_key(pool_id))
+        every, *each = pipe.execute()
+        followers = {pool_id: sorted({_text(c) for c in set(every) | set(mine)})
+                     for pool_id, mine in zip(pool_ids, each, strict=True)}
+        return {pool_id: connections for pool_id, connections in followers.items() if connections}
 
     def subscribers(self, order_id: str) -> dict[str, int]:
         """Each subscribed connection and the last seq it was sent."""
@@ -109,10 +152,11 @@ class RedisConnections:
 
     @contextmanager
     def delivery(
-        self, order_id: str, joining: str | None = None, if_subscribed: bool = False,
+        self, order_id: str, joining: str | None = None, if_subscribed: bool = False, from_seq: int | None = None,
     ) -> Iterator[Delivery | None]:
         """The order's delivery lock, with its subscribers' cursors: one script takes both (and subscribes
-        ``joining``), another records what was sent and releases the lock. A publish costs two round trips."""
+        ``joining``, from the start, or after ``from_seq`` unless it is further already), another records what was
+        sent and releases the lock. A publish costs two round trips."""
         if joining is not None:
             # The connection's list first: if the subscription is lost, $disconnect still finds nothing to leave behind.
             pipe = self._r.pipeline(transaction=False)
@@ -126,7 +170,8 @@ class RedisConnections:
         deadline = time.monotonic() + LOCK_TTL_SECONDS + 2
         while True:
             reply = self._begin_delivery(keys=keys, args=[token, LOCK_TTL_SECONDS * 1000, int(if_subscribed),
-                                                          joining or "", SUBSCRIPTION_TTL_SECONDS])
+                                                          joining or "", SUBSCRIPTION_TTL_SECONDS,
+                                                          -1 if from_seq is None else from_seq])
             if reply is None:
                 yield None
                 return
@@ -177,7 +222,15 @@ if not redis.call('SET', KEYS[1], token, 'NX', 'PX', ttl_ms) then
   return 0
 end
 if joining ~= '' then
-  redis.call('HSET', KEYS[2], joining, 0)  -- (re)subscribing replays from the start
+  local from_seq = tonumber(ARGV[6])
+  if from_seq < 0 then
+    redis.call('HSET', KEYS[2], joining, 0)  -- (re)subscribing replays from the start
+  else  -- joining after from_seq, unless this connection is further already
+    local current = tonumber(redis.call('HGET', KEYS[2], joining) or '-1')
+    if current < from_seq then
+      redis.call('HSET', KEYS[2], joining, from_seq)
+    end
+  end
   redis.call('EXPIRE', KEYS[2], subscription_ttl)
 end
 return redis.call('HGETALL', KEYS[2])

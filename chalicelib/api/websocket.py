@@ -1,19 +1,24 @@
 """The WebSocket API's use cases: who may connect, and the actions a connection can send.
 
-Actions: ``subscribe`` and ``unsubscribe`` (an order's updates), ``ping``, and ``submit``, which places an order
-and streams its updates on the same connection. Every failure answers an error frame and keeps the connection.
+Actions: ``subscribe`` and ``unsubscribe`` (an order's updates), ``ping``, ``submit``, which places an order
+and streams its updates on the same connection, ``cancel`` (answered like ``DELETE /orders/{id}``),
+``subscribeAccount`` (every update of every order of the caller, and ``order.created`` as each is placed; with
+``since``, what was missed first) and ``subscribeMarket`` (``pool.update`` frames of some pools or all). Every
+failure answers an error frame and keeps the connection.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ..domain.limits import DEFAULT_MAX_AMOUNT_IN
 from ..services.errors import ServiceError
-from ..services.notifications import Notifier
+from ..services.market_feed import MarketFeed
+from ..services.notifications import REPLAY_MARGIN, Notifier
 from ..services.orders import OrderService
 from ..services.ports import Connections, Placement, Push, RateLimiter
 from .problems import (
@@ -29,7 +34,8 @@ from .problems import (
 if TYPE_CHECKING:
     from ..auth import Principal
 
-ACTIONS = ("subscribe", "unsubscribe", "ping", "submit")
+ACTIONS = ("subscribe", "unsubscribe", "ping", "submit", "cancel", "subscribeAccount", "subscribeMarket")
+MAX_POOL_IDS = 100
 
 
 class _Unlimited:
@@ -50,6 +56,7 @@ class WebsocketSessions:
         verify_token: Callable[[str | None], Principal],
         dependency_down: tuple[type[Exception], ...] = (),
         placement: Placement | None = None,
+        market: MarketFeed | None = None,
         rate_limiter: RateLimiter = UNLIMITED,
         max_connections_per_user: int = 0,
         max_amount_in: Decimal = DEFAULT_MAX_AMOUNT_IN,
@@ -61,6 +68,7 @@ class WebsocketSessions:
         self._verify = verify_token
         self._dependency_down = dependency_down
         self._placement = placement
+        self._market = market
         self._rate_limiter = rate_limiter
         self._max_connections = max_connections_per_user
         self._max_amount_in = max_amount_in
@@ -110,8 +118,31 @@ class WebsocketSessions:
             self._notifier.subscribe(connection_id, order.id)
         elif action == "unsubscribe":
             self._connections.unsubscribe(connection_id, _order_id(message))
+        elif action == "cancel":
+            self._cancel(connection_id, user_id, _order_id(message))
+        elif action == "subscribeAccount":
+            since = _since(message)
+            self._push.send(connection_id, {
+                "type": "subscribed", "stream": "account", "since": None if since is None else since.isoformat(),
+                "replayFrom": None if since is None else (since - REPLAY_MARGIN).isoformat()})
+            self._notifier.subscribe_account(connection_id, user_id, since)
+        elif action == "subscribeMarket":
+            if self._market is None:
+                raise BadRequest("this endpoint has no market stream")
+            pool_ids = _pool_ids(message)
+            self._push.send(connection_id, {"type": "subscribed", "stream": "market", "poolIds": pool_ids})
+            self._market.follow(connection_id, pool_ids)
         else:
             self._submit(connection_id, user_id, message, context)
+
+    def _cancel(self, connection_id: str, user_id: str, order_id: str) -> None:
+        if not self._connections.may_trade(connection_id):
+            raise Forbidden("this connection's token may read orders but not cancel them (no orders:write scope)")
+        details = self._orders.cancel(user_id, order_id)
+        from .views import Order  # pydantic, only once a connection cancels
+
+        self._push.send(connection_id, {"type": "order.cancel", "orderId": details.order.id, "status": 200,
+                                        "order": Order.of_details(details).model_dump(mode="json")})
 
     def _submit(self, connection_id: str, user_id: str, message: dict[str, Any], context: Any) -> None:
         if self._placement is None:
@@ -152,6 +183,33 @@ def _parse(body: str | None) -> dict[str, Any]:
     if not isinstance(message, dict):
         raise BadRequest("messages must be JSON objects")
     return message
+
+
+def _since(message: dict[str, Any]) -> datetime | None:
+    """An account stream's ``since``: an ISO 8601 time with a timezone, such as the ``at`` of the last update the
+    client had (its cursor)."""
+    since = message.get("since")
+    if since is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(since) if isinstance(since, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise BadRequest("since must be an ISO 8601 time with a timezone, e.g. the at of the last update you had",
+                         [{"field": "since", "message": "must be an ISO 8601 time with a timezone"}])
+    return parsed
+
+
+def _pool_ids(message: dict[str, Any]) -> list[str] | None:
+    pool_ids = message.get("poolIds")
+    if pool_ids is None:
+        return None  # every pool
+    if (not isinstance(pool_ids, list) or not 0 < len(pool_ids) <= MAX_POOL_IDS
+            or not all(isinstance(p, str) and 0 < len(p) <= 64 for p in pool_ids)):
+        raise BadRequest(f"poolIds must be a list of 1-{MAX_POOL_IDS} pool ids (or left out: every pool)",
+                         [{"field": "poolIds", "message": f"must be a list of 1-{MAX_POOL_IDS} pool ids"}])
+    return sorted(set(pool_ids))
 
 
 def _order_id(message: dict[str, Any]) -> str:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from .pools import FEE_PRECISION, ConstantProductPool, DlmmPool, Pool, dlmm_bin_for_price
 from .tokens import TOKENS
@@ -84,6 +87,25 @@ def reserves_of(pool: Pool) -> tuple[int, int]:
         return sum(b for b, _ in pool.bins.values()), sum(q for _, q in pool.bins.values())
     assert isinstance(pool, ConstantProductPool)
     return pool.reserve_base, pool.reserve_quote
+
+
+@dataclass(frozen=True)
+class PoolSnapshot:
+    """A pool as its last change left it: the slot of the swap that made it (0: none yet) and when."""
+
+    pool: Pool
+    slot: int
+    at: datetime
+
+    def message(self) -> dict[str, Any]:
+        """The WebSocket frame a market follower receives for this pool."""
+        pool = self.pool
+        base_units, quote_units = reserves_of(pool)
+        return {"type": "pool.update", "poolId": pool.id, "venue": pool.venue, "base": pool.base,
+                "quote": pool.quote, "price": str(price_of(pool)), "feeBps": str(fee_bps_now(pool)),
+                "reserves": {"base": TOKENS[pool.base].format(base_units),
+                             "quote": TOKENS[pool.quote].format(quote_units)},
+                "slot": self.slot, "at": self.at.isoformat()}
 
 
 def _units(symbol: str, amount: str | int) -> int:

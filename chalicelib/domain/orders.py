@@ -113,6 +113,12 @@ class Order:
     legs: tuple[LegReceipt, ...] = ()  # the swaps of its transaction, once confirmed
     client_order_id: str | None = None  # the trader's own id, unique among the user's orders
 
+    def created_message(self) -> dict[str, Any]:
+        """The WebSocket frame an account's followers receive when the order is placed (its updates follow)."""
+        return {"type": "order.created", "orderId": self.id, "clientOrderId": self.client_order_id,
+                "orderType": str(self.type), "tokenIn": self.token_in.symbol, "tokenOut": self.token_out.symbol,
+                "amountIn": self.token_in.format(self.amount_in), "at": self.created_at.isoformat()}
+
     @property
     def swap_amount_in(self) -> int:
         return self.amount_in if self.fill_amount_in is None else self.fill_amount_in

@@ -3,12 +3,25 @@
 Deliveries of one order's events are serialised by a lock, and each subscription remembers the last
 ``seq`` it was sent. A late subscriber therefore gets the history and then the live events with no gap,
 whichever of the worker and the subscribe request runs first.
+
+An account stream follows every order of a user the same way: it joins each order it has to catch up on (after the
+last event the client had, or from the start) and, as each new order is placed, the placement joins it too.
 """
 
 from __future__ import annotations
 
-from ..domain.orders import OrderEvent
+import logging
+from datetime import datetime, timedelta
+
+from ..domain.orders import Order, OrderEvent
 from .ports import Connections, Delivery, Orders, Push
+
+log = logging.getLogger(__name__)
+
+# Updates of different orders reach a client out of their time order (each order's are pushed by the process that
+# stored them, a little later), so the last update a client had does not mean it had every earlier one: an account
+# stream catching up replays from this long before its ``since``. The client drops what it has by (orderId, seq).
+REPLAY_MARGIN = timedelta(seconds=30)
 
 
 class Notifier:
@@ -35,10 +48,35 @@ class Notifier:
             self._deliver(order_id, delivery, [])
         return True
 
-    def subscribe(self, connection_id: str, order_id: str) -> None:
-        with self._connections.delivery(order_id, joining=connection_id) as delivery:
+    def subscribe(self, connection_id: str, order_id: str, after_seq: int | None = None) -> None:
+        """The connection follows the order: every event from the first (or after ``after_seq``, unless it is
+        further already), then each new one."""
+        with self._connections.delivery(order_id, joining=connection_id, from_seq=after_seq) as delivery:
             assert delivery is not None
             self._deliver(order_id, delivery, [])
+
+    def subscribe_account(self, connection_id: str, user_id: str, since: datetime | None) -> int:
+        """The connection follows every order of the user: first what it may have missed since ``since`` (the
+        ``at`` of the last update it had; from REPLAY_MARGIN before it) or, without, every unfinished order from its
+        start; then every update as it happens, and each order placed from now on. How many orders it caught up
+        on."""
+        self._connections.follow_account(connection_id, user_id)  # first: an order placed from here on is joined
+        caught_up = self._orders.account_orders(user_id, None if since is None else since - REPLAY_MARGIN)
+        for order_id, seen in caught_up.items():
+            self.subscribe(connection_id, order_id, after_seq=seen)
+        return len(caught_up)
+
+    def created(self, order: Order) -> None:
+        """Tells the user's account streams that the order was placed, and has them follow it. An account stream
+        that misses it (Redis away) catches up when it reconnects with ``since``: the placement goes on."""
+        try:
+            for connection_id in self._connections.account_followers(order.user_id):
+                if not self._push.send(connection_id, order.created_message()):
+                    self._connections.remove_connection(connection_id)
+                    continue
+                self.subscribe(connection_id, order.id, after_seq=0)
+        except Exception as error:  # noqa: BLE001  # the order is placed and queued: never fail its placement
+            log.warning("account streams not told of order %s: %s", order.id, type(error).__name__)
 
     def _deliver(self, order_id: str, delivery: Delivery, known: list[OrderEvent]) -> None:
         if not delivery.cursors:

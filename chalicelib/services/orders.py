@@ -45,8 +45,10 @@ class OrderService:
         metrics: MetricsSink | None = None,
         venues: VenueData | None = None,
         min_gain_bps: Decimal = Decimal(1),
+        created: Callable[[Order], None] = lambda order: None,
     ):
         self._min_gain_bps = min_gain_bps
+        self._created = created  # tells the user's account streams of a new order
         self._orders = orders
         self._queue = queue
         self._clock = clock
@@ -114,6 +116,7 @@ class OrderService:
                                     Failed(reason=reason, retryable=True).data(), failure_reason=reason)
             raise Unavailable("orders cannot be queued right now; try again", retry_after_seconds=1) from error
         self._metrics.record(order_measurements(order, accepted))
+        self._created(order)
         return order
 
     def _within_reach(self, order: Order, terms: LimitTerms, field: str) -> None:

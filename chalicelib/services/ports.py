@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from ..domain.commands import PlaceOrder
+from ..domain.markets import PoolSnapshot
 from ..domain.orders import Order, OrderEvent, Status
 from ..domain.pools import Pool
 from ..domain.routing import RecordedDecision, RoutingDecision, VenueQuote
@@ -116,6 +117,12 @@ class Orders(RestingOrders, Protocol):
 
     def decision(self, order_id: str) -> RecordedDecision | None: ...
 
+    def account_orders(self, user_id: str, since: datetime | None, limit: int = 1000) -> dict[str, int]:
+        """The user's orders an account stream follows, each with the seq it has been seen up to: with ``since``,
+        every order with an event at or after it (seen up to the one before) and every unfinished one (seen up to
+        its last); without, every unfinished one from its first event. The ``limit`` most recently changed."""
+        ...
+
     def expiring(self, before: datetime, limit: int = 100) -> list[Order]:
         """Resting orders whose time in force ends by ``before``, soonest first."""
         ...
@@ -221,6 +228,10 @@ class VenueData(Protocol):
         """Every (base, quote) pair some pool trades."""
         ...
 
+    def pool_snapshots(self, pool_ids: list[str] | None = None) -> list[PoolSnapshot]:
+        """These pools (None: every pool) as their last change left them, with its slot; unknown ids are left out."""
+        ...
+
 
 class Launchpad(Protocol):
     """Listing on the venues, as a token's and a pool's creators do on a chain."""
@@ -277,12 +288,27 @@ class Connections(Protocol):
     def unsubscribe(self, connection_id: str, order_id: str) -> None: ...
 
     def delivery(
-        self, order_id: str, joining: str | None = None, if_subscribed: bool = False,
+        self, order_id: str, joining: str | None = None, if_subscribed: bool = False, from_seq: int | None = None,
     ) -> AbstractContextManager[Delivery | None]:
         """Holds the order's delivery lock, so each connection gets its events once and in order, and yields the
         subscribers' cursors; on leaving, records the ``sent`` cursors of connections still subscribed.
-        ``joining`` subscribes that connection (replaying from the start) under the lock. With ``if_subscribed``,
-        an order nobody follows yields None, without taking the lock."""
+        ``joining`` subscribes that connection under the lock: replaying from the start, or, with ``from_seq``,
+        after that seq (a connection that is further already stays where it is). With ``if_subscribed``, an order
+        nobody follows yields None, without taking the lock."""
+        ...
+
+    def follow_account(self, connection_id: str, user_id: str) -> None:
+        """The connection follows every order of the user: each one placed from now on is joined as it is."""
+        ...
+
+    def account_followers(self, user_id: str) -> list[str]: ...
+
+    def follow_market(self, connection_id: str, pool_ids: list[str] | None) -> None:
+        """The connection follows these pools' changes (None: every pool's)."""
+        ...
+
+    def market_followers(self, pool_ids: list[str]) -> dict[str, list[str]]:
+        """For each of these pools that anyone follows, who does."""
         ...
 
 
