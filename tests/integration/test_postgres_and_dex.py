@@ -454,3 +454,37 @@ def test_a_client_order_id_is_unique_per_user_and_a_taken_one_stores_nothing(db)
     assert [o.id for o in orders.page("alice", [], [], None, 10, client_order_id=cid)] == [first.id]
     unnamed = dataclasses.replace(order("alice"), client_order_id=None)
     assert orders.add(unnamed, OrderEvent(unnamed.id, 1, Status.PENDING, now, {}))  # no id: never a conflict
+
+
+def test_an_account_stream_follows_unfinished_orders_and_those_changed_since(db):
+    orders = PostgresOrders(db)
+    user = f"acct-{uuid.uuid4().hex[:6]}"
+    start = datetime.now(UTC)
+
+    def placed(at: datetime) -> Order:
+        order = Order(str(uuid.uuid4()), user, OrderType.MARKET, TOKENS["SOL"], TOKENS["USDC"], 10**9, 50,
+                      Status.PENDING, 1, at, at)
+        orders.add(order, OrderEvent(order.id, 1, Status.PENDING, at, {}))
+        return order
+
+    old_done = placed(start - timedelta(hours=1))
+    orders.transition(old_done.id, Status.PENDING, Status.FAILED, start - timedelta(hours=1), {})
+    recent_done = placed(start - timedelta(minutes=5))
+    orders.transition(recent_done.id, Status.PENDING, Status.ROUTING, start - timedelta(minutes=5), {})
+    orders.transition(recent_done.id, Status.ROUTING, Status.FAILED, start + timedelta(seconds=1), {})
+    still_open = placed(start - timedelta(hours=2))
+    assert orders.account_orders(user, None) == {still_open.id: 0}  # no since: the unfinished ones, from the start
+    # Since: each order changed at or after it, seen up to the event before; the unfinished ones up to their last.
+    assert orders.account_orders(user, start) == {recent_done.id: 2, still_open.id: 1}
+    assert orders.account_orders(user, start - timedelta(minutes=10)) == {recent_done.id: 0, still_open.id: 1}
+    assert orders.account_orders(f"nobody-{uuid.uuid4()}", start) == {}
+
+
+def test_a_pool_keeps_the_slot_of_the_swap_that_last_changed_it(dex):
+    before = {s.pool.id: s for s in dex.pool_snapshots(["raydium-jup-usdc", "meteora-jup-usdc"])}
+    receipt = dex.swap(f"slot-{uuid.uuid4()}", "slot", "raydium-jup-usdc", "USDC", "JUP", 10**6, 0)
+    after = {s.pool.id: s for s in dex.pool_snapshots(["raydium-jup-usdc", "meteora-jup-usdc", "no-such-pool"])}
+    assert set(after) == {"raydium-jup-usdc", "meteora-jup-usdc"}
+    assert after["raydium-jup-usdc"].slot == receipt.slot > before["raydium-jup-usdc"].slot
+    assert after["meteora-jup-usdc"].slot == before["meteora-jup-usdc"].slot
+    assert len(dex.pool_snapshots()) == len(dex.pools())

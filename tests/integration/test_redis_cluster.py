@@ -78,6 +78,34 @@ def test_connections_and_subscriptions_keep_to_one_slot_per_command(cluster):
     assert connections.add_connection(second, user, max_per_user=1)  # the slot the first held is free again
 
 
+def test_account_and_market_followers_keep_to_one_slot_per_command_and_leave_with_the_connection(cluster):
+    connections = RedisConnections(cluster)
+    user, first, second = f"u-{uuid.uuid4()}", f"c{uuid.uuid4()}=", f"c{uuid.uuid4()}="
+    order = str(uuid.uuid4())
+    for connection_id in (first, second):
+        assert connections.add_connection(connection_id, user)
+    connections.follow_account(first, user)
+    assert connections.account_followers(user) == [first]
+    connections.follow_market(first, ["raydium-sol-usdc", "meteora-sol-usdc"])
+    connections.follow_market(second, None)  # every pool
+    followers = connections.market_followers(["raydium-sol-usdc", "raydium-jup-usdc"])
+    assert followers == {"raydium-sol-usdc": sorted([first, second]), "raydium-jup-usdc": [second]}
+    # Joining after a seq: a connection that is further already stays where it is; a plain subscribe replays.
+    with connections.delivery(order, joining=first, from_seq=4):
+        pass
+    with connections.delivery(order, joining=first, from_seq=2):
+        pass
+    assert connections.subscribers(order) == {first: 4}
+    with connections.delivery(order, joining=first):
+        pass
+    assert connections.subscribers(order) == {first: 0}
+
+    connections.remove_connection(first)
+    assert connections.account_followers(user) == []
+    assert connections.market_followers(["raydium-sol-usdc", "meteora-sol-usdc"]) == {
+        "raydium-sol-usdc": [second], "meteora-sol-usdc": [second]}
+
+
 def test_rate_limits_and_idempotency_run_on_the_cluster(cluster):
     limiter = RedisRateLimiter(cluster, TokenBucket(1, 2), lambda: 1_700_000_000_000)
     key = f"user:{uuid.uuid4()}"
