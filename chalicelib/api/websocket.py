@@ -130,8 +130,10 @@ class WebsocketSessions:
             if self._market is None:
                 raise BadRequest("this endpoint has no market stream")
             pool_ids = _pool_ids(message)
+            snapshots = self._market.follow(connection_id, pool_ids)
             self._push.send(connection_id, {"type": "subscribed", "stream": "market", "poolIds": pool_ids})
-            self._market.follow(connection_id, pool_ids)
+            for snapshot in snapshots:
+                self._push.send(connection_id, snapshot.message())
         else:
             self._submit(connection_id, user_id, message, context)
 

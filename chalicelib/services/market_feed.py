@@ -7,6 +7,7 @@ carry the slot of the change: a follower keeps the highest it saw (the first sta
 
 from __future__ import annotations
 
+from ..domain.markets import PoolSnapshot
 from .errors import Invalid
 from .ports import Connections, Push, VenueData
 
@@ -17,17 +18,16 @@ class MarketFeed:
         self._connections = connections
         self._push = push
 
-    def follow(self, connection_id: str, pool_ids: list[str] | None) -> int:
-        """The connection follows these pools (None: every pool); each one's state is sent now. Returns how many."""
-        snapshots = self._venues.pool_snapshots(pool_ids)
-        unknown = sorted(set(pool_ids or ()) - {s.pool.id for s in snapshots})
+    def follow(self, connection_id: str, pool_ids: list[str] | None) -> list[PoolSnapshot]:
+        """The connection follows these pools (None: every pool); returns their states, read after it does, for
+        the caller to send first (Invalid, and nothing followed, if a pool does not exist)."""
+        known = {s.pool.id for s in self._venues.pool_snapshots(pool_ids)}
+        unknown = sorted(set(pool_ids or ()) - known)
         if unknown:
             raise Invalid(f"no pool {unknown[0]!r}; GET /pools lists them",
                           [{"field": "poolIds", "message": f"unknown pool {pool_id}"} for pool_id in unknown])
         self._connections.follow_market(connection_id, pool_ids)
-        for snapshot in snapshots:
-            self._push.send(connection_id, snapshot.message())
-        return len(snapshots)
+        return self._venues.pool_snapshots(pool_ids)  # after following: no change falls between the two
 
     def pools_changed(self, pool_ids: list[str]) -> int:
         """Sends each changed pool's state to its followers; how many frames were sent."""
