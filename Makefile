@@ -27,9 +27,11 @@ $(UV): requirements-uv.lock
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r requirements-uv.lock
 	@touch $@
 
-$(VENV)/.installed-local: requirements-local.lock | $(UV)
+$(VENV)/.installed-local: requirements-local.lock clients/cli/pyproject.toml | $(UV)
 	@echo "installing the local cloud's packages into $(VENV) (the first time: about 10 s)"
 	$(UV) pip install --python $(PY) --require-hashes --compile-bytecode -r requirements-local.lock
+	@# The CLI (.venv/bin/order-engine), from this tree: its dependencies are in the lock above.
+	$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation --editable clients/cli
 	@touch $@
 
 $(VENV)/.installed-dev: requirements-dev.lock $(VENV)/.installed-local

@@ -257,6 +257,28 @@ def metrics() -> Response:
                     headers={"Content-Type": prometheus.CONTENT_TYPE})
 
 
+@app.route("/local/tokens", methods=["POST"], content_types=["application/json"])
+@answers_problems
+def local_token() -> Response:
+    """The local stage mints a token for a user name (its secret is public); on AWS there is no such route: 404."""
+    from datetime import UTC, datetime, timedelta
+
+    from chalicelib.api.problems import NotFound
+    from chalicelib.api.requests import parse_local_token
+    from chalicelib.api.views import LocalToken
+    from chalicelib.auth import issue_token
+    from chalicelib.settings import LOCAL_JWT_SECRET
+
+    settings = bootstrap.settings()
+    if settings.stage != "local" or settings.jwt_secret != LOCAL_JWT_SECRET:
+        raise NotFound("no such route: tokens are minted only by the local stage")
+    asked = parse_local_token(app.current_request.raw_body)
+    ttl = timedelta(hours=12)
+    token = issue_token(asked.user, LOCAL_JWT_SECRET, ttl=ttl, scope=asked.scope)
+    return view_response(LocalToken(token=token, user=asked.user, scope=asked.scope,
+                                    expiresAt=datetime.now(UTC) + ttl), status=201)
+
+
 @app.route("/openapi.json", methods=["GET"])
 def openapi() -> Response:
     from chalicelib.api.openapi import document  # built from the models on first use, not at every cold start

@@ -12,6 +12,7 @@ from pydantic.json_schema import models_json_schema
 from .requests import (
     DirectSwapRequest,
     LimitOrderRequest,
+    LocalTokenRequest,
     MarketOrderRequest,
     OrderListQuery,
     PoolLaunchRequest,
@@ -23,6 +24,7 @@ from .requests import (
 from .views import (
     Health,
     LaunchedPool,
+    LocalToken,
     Order,
     OrderAccepted,
     OrderPage,
@@ -46,8 +48,9 @@ _MODELS: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = 
     (TokenListingRequest, "validation"),
     (RevokeRequest, "validation"),
     (PoolLaunchRequest, "validation"),
+    (LocalTokenRequest, "validation"),
     *((m, "serialization") for m in (Problem, OrderAccepted, Order, OrderPage, Quote, Tokens, TokenInfo, Pools,
-                                     LaunchedPool, Swap, Swaps, Health)),
+                                     LaunchedPool, Swap, Swaps, Health, LocalToken)),
 ]
 
 _PROBLEMS = {
@@ -179,6 +182,15 @@ def _paths() -> dict[str, Any]:
                 "security": _BEARER, "parameters": [_CLIENT_ORDER_ID],
                 "responses": {"200": _json("Order", "Cancelled (or it already was)"),
                               **_problems(401, 403, 404, 409, 429, 503)},
+            },
+        },
+        "/local/tokens": {
+            "post": {
+                "operationId": "mintLocalToken",
+                "summary": "The local stage only: a bearer token for a user name (404 on any other stage)",
+                "requestBody": {"required": True,
+                                "content": {"application/json": {"schema": _ref("LocalTokenRequest")}}},
+                "responses": {"201": _json("LocalToken", "The token"), **_problems(404, 413, 415, 422, 429)},
             },
         },
         "/quote": {

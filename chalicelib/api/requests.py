@@ -277,6 +277,17 @@ class RevokeRequest(BaseModel):
     authority: Literal["mint", "freeze"]
 
 
+class LocalTokenRequest(BaseModel):
+    """``POST /local/tokens`` (the local stage only): a token for a user name, as a sign-in page or the CLI asks."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user: str = Field(pattern=r"^[A-Za-z0-9_.@-]{1,64}$", description="The user the token speaks for (its sub)")
+    scope: str | None = Field(None, pattern=r"^(orders:read|orders:write|metrics:read|dex:admin)"
+                                            r"( (orders:read|orders:write|metrics:read|dex:admin))*$",
+                              description="Narrows the token (space-separated scopes); none: a trader's")
+
+
 class PoolLaunchRequest(BaseModel):
     """``POST /dex/pools``: open a pool on a venue, swappable from ``openTime``."""
 
@@ -498,7 +509,11 @@ def _admin_body(raw: bytes | None, model: type[Admin]) -> Admin:
         raise _unprocessable(_field_errors(error)) from None
 
 
-Admin = TypeVar("Admin", TokenListingRequest, RevokeRequest, PoolLaunchRequest)
+Admin = TypeVar("Admin", TokenListingRequest, RevokeRequest, PoolLaunchRequest, LocalTokenRequest)
+
+
+def parse_local_token(raw: bytes | None) -> LocalTokenRequest:
+    return _admin_body(raw, LocalTokenRequest)
 
 
 def parse_token_listing(raw: bytes | None) -> TokenListingRequest:

@@ -465,6 +465,15 @@ class Swaps(_Out):
         return cls(orderId=order_id, swaps=[Swap.of(r) for r in receipts])
 
 
+class LocalToken(_Out):
+    """A bearer token the local stage minted (its JWT secret is public: never on AWS)."""
+
+    token: str
+    user: str
+    scope: str | None
+    expiresAt: Timestamp
+
+
 class Health(_Out):
     status: Literal["ok", "down"]
     down: list[str]

@@ -1,0 +1,1 @@
+"""``order-engine``: a terminal client of the order execution engine, on its public HTTP and WebSocket API only."""
