@@ -286,6 +286,13 @@ def openapi() -> Response:
     return json_response(document())
 
 
+@app.route("/asyncapi.json", methods=["GET"])
+def asyncapi() -> Response:
+    from chalicelib.api.asyncapi import document
+
+    return json_response(document())
+
+
 @app.route("/health", methods=["GET"])
 def health() -> Response:
     from chalicelib.api.views import Health

@@ -250,6 +250,12 @@ def _paths() -> dict[str, Any]:
                                           "content": {"application/json": {"schema": {"type": "object"}}}},
                                   **_problems(429)}},
         },
+        "/asyncapi.json": {
+            "get": {"operationId": "asyncapi", "summary": "The WebSocket API, as an AsyncAPI 3 document",
+                    "responses": {"200": {"description": "AsyncAPI 3.0",
+                                          "content": {"application/json": {"schema": {"type": "object"}}}},
+                                  **_problems(429)}},
+        },
         "/health": {
             "get": {"operationId": "health", "summary": "Whether PostgreSQL, Redis and SQS answer",
                     "responses": {"200": _json("Health", "Every dependency answers"),
@@ -267,8 +273,8 @@ def document() -> dict[str, Any]:
             "title": "Order execution engine",
             "version": VERSION,
             "description": "Market, limit and sniper orders routed across Raydium and Meteora. Statuses stream over "
-                           "the WebSocket API (actions subscribe, unsubscribe, ping, submit). Every error is "
-                           "application/problem+json.",
+                           "the WebSocket API (GET /asyncapi.json: actions subscribe, unsubscribe, ping, submit, "
+                           "cancel, subscribeAccount, subscribeMarket). Every error is application/problem+json.",
         },
         "paths": _paths(),
         "components": {
