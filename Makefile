@@ -10,7 +10,7 @@ CDK_CLI ?= npx --yes aws-cdk@2.1148.1  # the CLI release that reads this aws-cdk
 # jsii runs the CDK on this machine's Node.js 20, which it reports as past its end of life on every call.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 20
 
-.PHONY: install install-dev lock run test test-fast test-faults bench lint token redrive synth deploy clean
+.PHONY: browser install install-dev lock run test test-fast test-faults bench lint token redrive synth deploy clean
 
 UV := $(VENV)/bin/uv
 # The machine's own certificate store, as pip and curl use it: behind a proxy with its own CA, uv's bundled roots fail.
@@ -39,6 +39,16 @@ $(VENV)/.installed-dev: requirements-dev.lock $(VENV)/.installed-local
 	$(UV) pip install --python $(PY) --require-hashes --compile-bytecode -r requirements-dev.lock
 	@touch $@
 
+# The web blotter's browser tests drive Debian's chromium (tests/e2e/test_blotter.py): installed here when missing,
+# where this user may (CI runs as root); elsewhere those tests say what to install and are skipped.
+BROWSER ?= /usr/bin/chromium
+browser:
+	@if [ -x "$(BROWSER)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's chromium for the browser tests (the first time: about a minute)"; \
+	  apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; \
+	else echo "no $(BROWSER): the browser tests will be skipped (install Debian's chromium package to run them)"; fi
+
 install: $(VENV)/.installed-local  ## what the local cloud needs
 
 install-dev: $(VENV)/.installed-dev  ## everything: the tests, the benchmark and the CDK app too
@@ -54,7 +64,7 @@ lock: | $(UV)  ## regenerate the lock files from the requirements*.txt files (ev
 run: install  ## start the local cloud on 127.0.0.1 and serve the engine until Ctrl-C
 	$(PY) -m infra.local run
 
-test: install-dev  ## the whole suite: unit, integration and end-to-end, slow tests included
+test: install-dev browser  ## the whole suite: unit, integration and end-to-end, slow tests included
 	$(PY) -m pytest
 
 test-fast: install-dev  ## everything but the slow tests

@@ -286,6 +286,39 @@ def openapi() -> Response:
     return json_response(document())
 
 
+def _page(name: str) -> Response:
+    from chalicelib.api import pages
+
+    _, content_type = pages.asset(name)
+    return Response(body=pages.page(name, bootstrap.settings().websocket_client_url), status_code=200,
+                    headers=pages.headers(content_type))
+
+
+@app.route("/docs", methods=["GET"])
+def docs() -> Response:
+    """The API reference, rendered in the browser from /openapi.json."""
+    return _page("docs.html")
+
+
+@app.route("/app", methods=["GET"])
+def blotter() -> Response:
+    """The web blotter: sign in, place and watch orders, cancel them, watch the pools."""
+    return _page("app.html")
+
+
+@app.route("/static/{name}", methods=["GET"])
+@answers_problems
+def static_asset(name: str) -> Response:
+    from chalicelib.api import pages
+    from chalicelib.api.problems import NotFound
+
+    try:
+        text, content_type = pages.asset(name)
+    except pages.NoSuchAsset:
+        raise NotFound(f"no asset {name!r}") from None
+    return Response(body=text, status_code=200, headers=pages.headers(content_type))
+
+
 @app.route("/asyncapi.json", methods=["GET"])
 def asyncapi() -> Response:
     from chalicelib.api.asyncapi import document

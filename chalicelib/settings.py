@@ -51,6 +51,13 @@ class Settings:
     pool_events_queue_url: str | None = None
     split_min_gain_bps: Decimal = Decimal(1)
 
+    @property
+    def websocket_client_url(self) -> str:
+        """Where a client connects to the WebSocket API: the local gateway's, or API Gateway's wss:// endpoint."""
+        if self.websocket_endpoint_url:
+            return "ws" + self.websocket_endpoint_url.removeprefix("http")  # http→ws, https→wss
+        return f"wss://{self.websocket_api_id}.execute-api.{self.region}.amazonaws.com/{self.websocket_stage}"
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
         stage = env.get("STAGE", "local")

@@ -250,6 +250,14 @@ def _paths() -> dict[str, Any]:
                                           "content": {"application/json": {"schema": {"type": "object"}}}},
                                   **_problems(429)}},
         },
+        "/docs": {"get": {"operationId": "docs", "summary": "This reference as a page (HTML)",
+                          "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}}}},
+        "/app": {"get": {"operationId": "blotter", "summary": "The web blotter (HTML; /app#token=<JWT> signs in)",
+                         "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}}}},
+        "/static/{name}": {"get": {
+            "operationId": "asset", "summary": "An asset of the pages (script, style sheet)",
+            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "The file"}, **_problems(404)}}},
         "/asyncapi.json": {
             "get": {"operationId": "asyncapi", "summary": "The WebSocket API, as an AsyncAPI 3 document",
                     "responses": {"200": {"description": "AsyncAPI 3.0",
