@@ -132,6 +132,10 @@ def _admin(operation: str, summary: str, body: str | None, status: str, answer: 
     return operation_object
 
 
+def _text(description: str, *media_types: str) -> dict[str, Any]:
+    return {"description": description, "content": {media: {"schema": {"type": "string"}} for media in media_types}}
+
+
 def _paths() -> dict[str, Any]:
     return {
         "/orders": {
@@ -190,7 +194,7 @@ def _paths() -> dict[str, Any]:
                 "summary": "The local stage only: a bearer token for a user name (404 on any other stage)",
                 "requestBody": {"required": True,
                                 "content": {"application/json": {"schema": _ref("LocalTokenRequest")}}},
-                "responses": {"201": _json("LocalToken", "The token"), **_problems(404, 413, 415, 422, 429)},
+                "responses": {"201": _json("LocalToken", "The token"), **_problems(400, 404, 413, 415, 422, 429)},
             },
         },
         "/quote": {
@@ -251,13 +255,13 @@ def _paths() -> dict[str, Any]:
                                   **_problems(429)}},
         },
         "/docs": {"get": {"operationId": "docs", "summary": "This reference as a page (HTML)",
-                          "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}}}},
+                          "responses": {"200": _text("The page", "text/html")}}},
         "/app": {"get": {"operationId": "blotter", "summary": "The web blotter (HTML; /app#token=<JWT> signs in)",
-                         "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}}}},
+                         "responses": {"200": _text("The page", "text/html")}}},
         "/static/{name}": {"get": {
             "operationId": "asset", "summary": "An asset of the pages (script, style sheet)",
             "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": {"description": "The file"}, **_problems(404)}}},
+            "responses": {"200": _text("The file", "text/javascript", "text/css", "text/html"), **_problems(404)}}},
         "/asyncapi.json": {
             "get": {"operationId": "asyncapi", "summary": "The WebSocket API, as an AsyncAPI 3 document",
                     "responses": {"200": {"description": "AsyncAPI 3.0",

@@ -89,6 +89,21 @@ def test_every_route_answers_as_the_openapi_document_says(cloud):
             assert (await check("/dex/pools/{pool_id}/burn-lp", "post", f"/dex/pools/{launched['poolId']}/burn-lp",
                                 headers=admin))[0] == 200
             await check("/health", "get", "/health")
+            await check("/asyncapi.json", "get", "/asyncapi.json")
+            for page in ("/docs", "/app", "/static/app.js", "/static/docs.css"):
+                status, text = await check(page.replace("app.js", "{name}").replace("docs.css", "{name}"), "get", page)
+                assert status == 200 and text
+            status, minted = await check("/local/tokens", "post", "/local/tokens", json={"user": "carol"})
+            assert status == 201 and minted["user"] == "carol"
+            client_id = f"contract-{uuid.uuid4().hex[:8]}"
+            _, named = await check("/orders", "post", "/orders", json={**ORDER, "clientOrderId": client_id},
+                                   headers=auth())
+            status, found = await check("/orders/by-client-id/{clientOrderId}", "get",
+                                        f"/orders/by-client-id/{client_id}", headers=auth())
+            assert status == 200 and found["orderId"] == named["orderId"] and found["clientOrderId"] == client_id
+            await until_final(session, cloud, named["orderId"])
+            assert (await check("/orders/by-client-id/{clientOrderId}", "delete",
+                                f"/orders/by-client-id/{client_id}", headers=auth()))[0] == 409
             status, text = await check("/metrics", "get", "/metrics", headers=auth("ops", scope="metrics:read"))
             assert status == 200 and "order_engine_orders" in text
             # Problems are part of the contract too.
@@ -113,6 +128,12 @@ def test_every_route_answers_as_the_openapi_document_says(cloud):
                 ("/dex/tokens/{symbol}/revoke", "post", "/dex/tokens/NOPE/revoke",
                  {"json": {"authority": "mint"}, "headers": admin}, 404),
                 ("/dex/pools/{pool_id}/burn-lp", "post", "/dex/pools/nope/burn-lp", {"headers": admin}, 404),
+                ("/static/{name}", "get", "/static/nope.js", {}, 404),
+                ("/orders/by-client-id/{clientOrderId}", "get", "/orders/by-client-id/never", {"headers": auth()},
+                 404),
+                ("/local/tokens", "post", "/local/tokens", {"json": {"user": "a b"}}, 422),
+                ("/local/tokens", "post", "/local/tokens", {"data": "", "headers": {"Content-Type":
+                                                                                   "application/json"}}, 400),
                 ("/dex/swaps", "get", "/dex/swaps", {}, 422),
                 ("/dex/swaps", "post", "/dex/swaps", {"json": {"poolId": "nope", "tokenIn": "SOL", "amountIn": "1"},
                                                       "headers": auth()}, 422),
