@@ -136,6 +136,23 @@ def _text(description: str, *media_types: str) -> dict[str, Any]:
     return {"description": description, "content": {media: {"schema": {"type": "string"}} for media in media_types}}
 
 
+def _order_operations(name: str, found_by: str, parameter: dict[str, Any]) -> dict[str, Any]:
+    """Reading and cancelling one order, by its id or by the client order id it was given."""
+    return {
+        "get": {
+            "operationId": f"get{name}", "summary": f"One order{found_by}, with its events, routing and fill",
+            "security": _BEARER, "parameters": [parameter],
+            "responses": {"200": _json("Order", "The order"), **_problems(401, 404, 429, 503)},
+        },
+        "delete": {
+            "operationId": f"cancel{name}", "summary": f"Cancel an order not yet submitted to a venue{found_by}",
+            "security": _BEARER, "parameters": [parameter],
+            "responses": {"200": _json("Order", "Cancelled (or it already was)"),
+                          **_problems(401, 403, 404, 409, 429, 503)},
+        },
+    }
+
+
 def _paths() -> dict[str, Any]:
     return {
         "/orders": {
@@ -162,32 +179,9 @@ def _paths() -> dict[str, Any]:
                               **_problems(400, 401, 422, 429, 503)},
             },
         },
-        "/orders/{orderId}": {
-            "get": {
-                "operationId": "getOrder", "summary": "One order with its events, routing and fill",
-                "security": _BEARER, "parameters": [_ORDER_ID],
-                "responses": {"200": _json("Order", "The order"), **_problems(401, 404, 429, 503)},
-            },
-            "delete": {
-                "operationId": "cancelOrder", "summary": "Cancel an order not yet submitted to a venue",
-                "security": _BEARER, "parameters": [_ORDER_ID],
-                "responses": {"200": _json("Order", "Cancelled (or it already was)"),
-                              **_problems(401, 403, 404, 409, 429, 503)},
-            },
-        },
-        "/orders/by-client-id/{clientOrderId}": {
-            "get": {
-                "operationId": "getOrderByClientId", "summary": "One order, found by the clientOrderId you gave it",
-                "security": _BEARER, "parameters": [_CLIENT_ORDER_ID],
-                "responses": {"200": _json("Order", "The order"), **_problems(401, 404, 429, 503)},
-            },
-            "delete": {
-                "operationId": "cancelOrderByClientId", "summary": "Cancel an order found by its clientOrderId",
-                "security": _BEARER, "parameters": [_CLIENT_ORDER_ID],
-                "responses": {"200": _json("Order", "Cancelled (or it already was)"),
-                              **_problems(401, 403, 404, 409, 429, 503)},
-            },
-        },
+        "/orders/{orderId}": _order_operations("Order", "", _ORDER_ID),
+        "/orders/by-client-id/{clientOrderId}": _order_operations("OrderByClientId", ", found by its clientOrderId",
+                                                                  _CLIENT_ORDER_ID),
         "/local/tokens": {
             "post": {
                 "operationId": "mintLocalToken",
