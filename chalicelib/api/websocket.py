@@ -159,8 +159,9 @@ class WebsocketSessions:
         if key is not None:
             accepted["idempotencyKey"] = key
         self._push.send(connection_id, accepted)
-        # Subscribing replays the order's stream from its first event, so nothing the worker did meanwhile is lost.
-        self._notifier.subscribe(connection_id, placed.order_id)
+        # Subscribing replays the order's stream from its first event, so nothing the worker did meanwhile is lost
+        # (from the first, unless this connection's account stream is further already: nothing comes twice).
+        self._notifier.subscribe(connection_id, placed.order_id, after_seq=0)
 
 
 def _error_frame(body: str | None, error: ProblemError) -> dict[str, Any]:

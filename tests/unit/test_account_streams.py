@@ -97,6 +97,15 @@ def test_a_client_that_reconnects_with_since_mid_burst_gets_every_update_exactly
     assert repeated and all(world.orders.event_log[o][s - 1].at >= margin_start for o, s in repeated)
 
 
+def test_an_order_submitted_on_an_account_streams_connection_comes_once(world):
+    sessions = connect(world, "c1")
+    send(sessions, "c1", action="subscribeAccount")
+    send(sessions, "c1", action="submit", order=ORDER)
+    order_id = next(f["orderId"] for f in world.push.frames["c1"] if f["type"] == "order.accepted")
+    world.executor.execute(order_id)
+    assert updates(world, "c1") == [(order_id, seq) for seq in range(1, 6)]
+
+
 def test_cancel_over_the_socket_answers_like_delete(world):
     sessions = connect(world, "c1")
     resting = world.service.place("alice", _limit())
