@@ -23,13 +23,16 @@ from chalicelib.settings import ORDERS_QUEUE_NAME, POOL_EVENTS_QUEUE_NAME
 
 MAX_ORDER_ID_LENGTH = 128
 ADMIN_PATHS = ("/dex/tokens", "/dex/tokens/*", "/dex/pools", "/dex/pools/*")
+# API Gateway keeps the authorizer's policy for a token this long (Chalice's default would leave the template without
+# it): a trader's requests within it skip the authorizer. A revoked token is refused at the latest this long after.
+AUTHORIZER_TTL_SECONDS = 300
 
 app = Chalice(app_name="order-engine")
 app.experimental_feature_flags.update(["WEBSOCKETS"])  # `chalice package` refuses WebSocket handlers without it
 engine = bootstrap.engine  # built by the first invocation that needs it, never by the authorizer
 
 
-@app.authorizer()
+@app.authorizer(ttl_seconds=AUTHORIZER_TTL_SECONDS)  # API Gateway caches the policy per token for this long
 def jwt_auth(auth_request: AuthRequest) -> AuthResponse:
     try:
         principal = bootstrap.verify_token(auth_request.token)

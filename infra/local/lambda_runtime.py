@@ -26,6 +26,7 @@ from chalice.config import Config
 from chalice.local import LocalGateway
 
 from ..chalice_config import PROJECT_DIR, chalice_config, function_timeout
+from .authorizer_cache import AuthorizerCache, CachingAuthorizer
 from .console import Console, invocation_line
 
 __all__ = ["PROJECT_DIR", "EnvironmentPool", "chalice_config", "function_timeout"]
@@ -110,7 +111,8 @@ def load_version(package: str, version: tuple) -> None:
 
 
 class Environment:
-    def __init__(self, app_file: Path, config: Config, version: tuple = ()):
+    def __init__(self, app_file: Path, config: Config, version: tuple = (),
+                 authorizer_cache: AuthorizerCache | None = None):
         self.version = version
         self.invocations = 0
         name = f"chalice_app_env_{next(_ids)}"
@@ -124,6 +126,9 @@ class Environment:
         # Scoped as the deployed REST function is: its context then has that function's timeout (Powertools'
         # idempotency uses it to expire the in-progress record of a request that died), not Lambda's 900 s.
         self.gateway = LocalGateway(self.app, config.scope(config.chalice_stage, "api_handler"))
+        # API Gateway caches a token authorizer's policy for its TTL: so does the local one (Chalice's runs the
+        # authorizer on every request; its authorizer is a private part of LocalGateway, replaced here).
+        self.gateway._authorizer = CachingAuthorizer(self.app, authorizer_cache or AuthorizerCache())
 
     def handler(self, function_name: str) -> Any:
         return getattr(self.module, function_name)
@@ -150,6 +155,7 @@ class EnvironmentPool:
         self._idle: list[Environment] = []
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_size)
+        self.authorizer_cache = AuthorizerCache()  # the API's, shared by its environments
 
     @contextmanager
     def environment(self) -> Iterator[Environment]:
@@ -158,13 +164,14 @@ class EnvironmentPool:
             with self._lock:
                 if self._idle and self._idle[-1].version != version:
                     self._idle.clear()  # the old code's environments end; the new code's start cold
+                    self.authorizer_cache.clear()  # a deployment flushes API Gateway's authorizer cache
                 env = self._idle.pop() if self._idle else None
             if env is None:
                 load_version(self._package, version)
                 if self._code is not None and version != self._config_version:
                     self._config = chalice_config(self._config.chalice_stage)  # a deployment reads it again
                     self._config_version = version
-                env = Environment(self._app_file, self._config, version)
+                env = Environment(self._app_file, self._config, version, self.authorizer_cache)
             try:
                 yield env
             finally:

@@ -260,6 +260,14 @@ def test_api_gateways_own_errors_are_problem_documents(template):
         assert "$" not in responses[response_type]["responseTemplates"]["application/json"]
 
 
+def test_api_gateway_caches_the_token_authorizers_policy_as_the_local_gateway_does(template):
+    from app import AUTHORIZER_TTL_SECONDS
+
+    body = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    (authorizer,) = [d["x-amazon-apigateway-authorizer"] for d in body["securityDefinitions"].values()]
+    assert authorizer["type"] == "token" and authorizer["authorizerResultTtlInSeconds"] == AUTHORIZER_TTL_SECONDS == 300
+
+
 def test_migrations_run_on_every_deployment_that_changes_them(template):
     schema = template["Resources"]["Schema"]
     assert schema["Type"] == "AWS::CloudFormation::CustomResource"
