@@ -396,7 +396,10 @@ def trigger_limit_orders(event: SQSEvent) -> None:
 
     with logs.invocation(event.context):
         records = event.to_dict()["Records"]
-        engine().market_feed.pools_changed(pool_ids_of(records))  # the market streams first: they wait on nothing
+        try:  # the market streams first (they wait on nothing), but never in the way of waking resting orders
+            engine().market_feed.pools_changed(pool_ids_of(records))
+        except dependency_errors() as error:
+            logs.logger.warning("market streams not updated: %s", type(error).__name__)
         report = engine().triggers.on_pools_changed(pairs_of(records))
         if report.triggered:
             logs.logger.info("triggered", extra={"orders": report.triggered, "checked": report.checked})
