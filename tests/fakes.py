@@ -266,10 +266,6 @@ class FakeVenues:
     def pools(self, token_in: str | None = None, token_out: str | None = None) -> list[Pool]:
         return [p for p in self.by_id.values() if token_in is None or {p.base, p.quote} == {token_in, token_out}]
 
-    def quote(self, token_in: str, token_out: str, amount_in: int) -> list[VenueQuote]:
-        return [quote_pool(p, token_in, token_out, amount_in, self._seconds()) for p in self.by_id.values()
-                if {p.base, p.quote} == {token_in, token_out}]
-
     def _seconds(self) -> int:
         return int(self._clock.current.timestamp())
 
@@ -527,3 +523,11 @@ def _conforms() -> None:
     _push: ports.Push = FakePush()
     _metrics: ports.MetricsSink = FakeMetrics()
     _placement: ports.Placement = FakePlacement(OrderService(orders, FakeQueue(), clock))
+
+
+def pool_quotes(venues: Any, token_in: str, token_out: str, amount_in: int, now: int | None = None,
+                ) -> list[VenueQuote]:
+    """Each pool of the pair's quote for the amount, now, on these venues (real or fake): what a test compares the
+    router with."""
+    at = int(datetime.now(UTC).timestamp()) if now is None else now
+    return [quote_pool(p, token_in, token_out, amount_in, at) for p in venues.pools(token_in, token_out)]

@@ -18,7 +18,6 @@ from psycopg.types.json import Json
 
 from ..domain.markets import PoolSnapshot
 from ..domain.pools import Pool, PoolError, pool_from_state
-from ..domain.routing import VenueQuote, quote_pool
 from ..domain.tokens import Token, TokenListing
 from ..domain.transactions import RouteOrder, run_transaction
 from ..domain.venues import (
@@ -241,13 +240,6 @@ class MockDexNetwork:
             rows = conn.execute(_ROUTE_POOLS, {"a": token_in, "b": token_out}).fetchall()
         self._sleep(max((self._quote_latency.sample(self._rng) for _ in rows), default=0))
         return [_pool(r) for r in rows]
-
-    def quote(self, token_in: str, token_out: str, amount_in: int) -> list[VenueQuote]:
-        """Every venue's quote for the pair, asked in parallel as a router would."""
-        pools = self.pools(token_in, token_out)
-        self._sleep(max((self._quote_latency.sample(self._rng) for _ in pools), default=0))
-        now = int(self._now().timestamp())
-        return [quote_pool(p, token_in, token_out, amount_in, now) for p in pools]
 
     def swap(
         self, signature: str, memo: str, pool_id: str, token_in: str, token_out: str, amount_in: int, min_out: int,

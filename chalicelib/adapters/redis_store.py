@@ -98,12 +98,16 @@ class RedisConnections:
         return _text(value) if value is not None else None
 
     def remove_connection(self, connection_id: str) -> None:
-        user_id = self.user_of(connection_id)
-        orders = self._r.smembers(connection_key(connection_id, ":orders"))
+        reads = self._r.pipeline(transaction=False)  # what the connection left behind, in one round trip
+        reads.get(connection_key(connection_id))
+        reads.smembers(connection_key(connection_id, ":orders"))
+        reads.smembers(connection_key(connection_id, ":markets"))
+        user, orders, pools = reads.execute()
+        user_id = None if user is None else _text(user)
         pipe = self._r.pipeline(transaction=False)
         for order_id in orders:
             pipe.hdel(subscribers_key(_text(order_id)), connection_id)
-        for pool_id in self._r.smembers(connection_key(connection_id, ":markets")):
+        for pool_id in pools:
             pipe.srem(market_key(_text(pool_id)), connection_id)
         for suffix in ("", ":orders", ":read-only", ":markets"):  # one key per command: cluster pipelines refuse more
             pipe.delete(connection_key(connection_id, suffix))

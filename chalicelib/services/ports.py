@@ -13,7 +13,7 @@ from ..domain.commands import PlaceOrder
 from ..domain.markets import PoolSnapshot
 from ..domain.orders import Order, OrderEvent, Status
 from ..domain.pools import Pool
-from ..domain.routing import RecordedDecision, RoutingDecision, VenueQuote
+from ..domain.routing import RecordedDecision, RoutingDecision
 from ..domain.telemetry import Measurement
 from ..domain.tokens import TokenListing
 from ..domain.transactions import RouteOrder
@@ -188,8 +188,6 @@ class Venues(Protocol):
         """Every pool a route of at most two hops between the tokens may use, as quoting them finds them now."""
         ...
 
-    def quote(self, token_in: str, token_out: str, amount_in: int) -> list[VenueQuote]: ...
-
     def swap(
         self, signature: str, memo: str, pool_id: str, token_in: str, token_out: str, amount_in: int, min_out: int,
         valid_until: datetime | None = None, injected_failures: bool = True,
@@ -213,8 +211,6 @@ class VenueData(Protocol):
     """What the venues show without executing anything."""
 
     def pools(self, token_in: str | None = None, token_out: str | None = None) -> list[Pool]: ...
-
-    def quote(self, token_in: str, token_out: str, amount_in: int) -> list[VenueQuote]: ...
 
     def route_pools(self, token_in: str, token_out: str) -> list[Pool]: ...
 

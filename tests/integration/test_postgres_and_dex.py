@@ -17,6 +17,7 @@ from chalicelib.domain.sniper_orders import Conditions, SniperTerms
 from chalicelib.domain.tokens import TOKENS, Token, TokenListing, new_mint_address
 from chalicelib.domain.transactions import RouteOrder
 from chalicelib.domain.venues import ListingConflict, SlippageExceeded, SwapRejected
+from tests.fakes import pool_quotes
 
 
 def new_order(orders: PostgresOrders) -> Order:
@@ -98,7 +99,7 @@ def test_a_routing_decision_reads_back_as_it_was_decided_and_as_rows_stored_befo
     orders = PostgresOrders(db)
     order = new_order(orders)
     assert orders.decision(order.id) is None
-    quotes = dex.quote("SOL", "USDC", 10**9 + 1)  # a base unit past a round amount, so nothing rounds unseen
+    quotes = pool_quotes(dex, "SOL", "USDC", 10**9 + 1)  # a base unit past a round amount, so nothing rounds unseen
     unavailable = VenueQuote("meteora", "meteora-sol-usdc", "SOL", "USDC", 10**9 + 1, 0, 0, Decimal(0), "paused")
     decision = RoutingDecision(quotes[0], (*quotes, unavailable), "the better output")
     decided_at = datetime.now(UTC)
@@ -113,7 +114,7 @@ def test_a_routing_decision_reads_back_as_it_was_decided_and_as_rows_stored_befo
 
 
 def test_quotes_route_and_a_swap_moves_the_shared_pool(dex):
-    quotes = dex.quote("SOL", "USDC", 10**9)
+    quotes = pool_quotes(dex, "SOL", "USDC", 10**9)
     decision = choose_route(quotes)
     before = {p.id: p for p in dex.pools("SOL", "USDC")}[decision.chosen.pool_id]
     signature = transaction_signature(str(uuid.uuid4()))
@@ -279,7 +280,7 @@ def test_a_launched_pool_refuses_swaps_until_it_opens_then_trades_and_burns_its_
     opens = int(datetime.now(UTC).timestamp()) + 3600
     pool = dex.open_pool(launched_raydium_pool(token.symbol, "USDC", 10**12, 2 * 10**9, opens))
     assert (token.symbol, "USDC") in dex.pairs()
-    (quote,) = dex.quote("USDC", token.symbol, 10**6)
+    (quote,) = pool_quotes(dex, "USDC", token.symbol, 10**6)
     assert "not open yet" in quote.error
     with pytest.raises(SwapRejected, match="not open yet"):
         dex.swap(f"early-{uuid.uuid4()}", "early", pool.id, "USDC", token.symbol, 10**6, 0)

@@ -24,7 +24,7 @@ from chalicelib.domain.routing import choose_route, min_out
 from chalicelib.domain.tokens import TOKENS
 from chalicelib.services import errors as refused
 from chalicelib.services.market import Market
-from tests.fakes import FakePlacement, FakeRateLimiter, FakeVenues
+from tests.fakes import FakePlacement, FakeRateLimiter, FakeVenues, pool_quotes
 from tests.unit.test_services import FULL, World, rendered
 
 ORDER = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1.5", "slippageBps": 100}
@@ -144,7 +144,7 @@ def test_a_quote_is_the_route_the_worker_would_take_and_executes_nothing(world):
     market = Market(world.venues, world.clock)
     quote = rendered(market.quote(parse_quote_query({"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "2",
                                                      "slippageBps": "100"}).to_command()))
-    decision = choose_route(world.venues.quote("SOL", "USDC", 2 * 10**9))
+    decision = choose_route(pool_quotes(world.venues, "SOL", "USDC", 2 * 10**9, int(world.clock.current.timestamp())))
     assert quote["venue"] == decision.chosen.venue and len(quote["quotes"]) == 2
     assert quote["outAmount"] == TOKENS["USDC"].format(decision.chosen.amount_out)
     assert quote["minOut"] == TOKENS["USDC"].format(min_out(decision.chosen.amount_out, 100))

@@ -13,6 +13,7 @@ from chalicelib.domain.orders import OrderType, Status, transaction_signature
 from chalicelib.domain.venues import VenueUnavailable
 from chalicelib.services import errors as refused
 from chalicelib.services.execution import RetryLater
+from tests.fakes import pool_quotes
 from tests.unit.test_services import World
 
 FILLED = ["pending", "open", "triggered", "routing", "building", "submitted", "confirmed"]
@@ -32,7 +33,8 @@ def place(world, amount="10", price=None, least=None, tif=TimeInForce.GTC, expir
 
 
 def best_out(world, token_in, token_out, amount):
-    return max(q.amount_out for q in world.venues.quote(token_in, token_out, amount) if q.error is None)
+    now = int(world.clock.current.timestamp())
+    return max(q.amount_out for q in pool_quotes(world.venues, token_in, token_out, amount, now) if q.error is None)
 
 
 def push_sol_price_up(world, usdc=2_000_000):

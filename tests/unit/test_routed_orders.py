@@ -11,6 +11,7 @@ from chalicelib.api import views
 from chalicelib.domain.orders import Status
 from chalicelib.domain.routing import choose_route
 from chalicelib.domain.venues import SwapRejected
+from tests.fakes import pool_quotes
 from tests.unit.test_services import World
 
 
@@ -20,7 +21,11 @@ def world():
 
 
 def best_single_out(world, token_in, token_out, amount):
-    return choose_route(world.venues.quote(token_in, token_out, amount)).chosen.amount_out
+    return choose_route(pool_quotes(world.venues, token_in, token_out, amount, now(world))).chosen.amount_out
+
+
+def now(world) -> int:
+    return int(world.clock.current.timestamp())
 
 
 def test_a_large_sell_splits_over_both_pools_in_one_transaction_for_more_than_either_pool(world):

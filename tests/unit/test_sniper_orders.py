@@ -23,6 +23,7 @@ from chalicelib.domain.tokens import TOKENS, TokenListing, is_mint_address, new_
 from chalicelib.domain.venues import VenueUnavailable
 from chalicelib.services import errors as refused
 from chalicelib.services.execution import RetryLater
+from tests.fakes import pool_quotes
 from tests.unit.test_services import World
 
 FILLED = ["pending", "open", "triggered", "routing", "building", "submitted", "confirmed"]
@@ -91,7 +92,7 @@ def test_a_pool_opens_at_its_price_refuses_swaps_before_its_open_and_is_unique_p
     pool = open_meme_pool(world, timedelta(seconds=10))
     # Whole seconds, as a chain's clock counts them: a fraction opens at the next second.
     assert pool.id == "raydium-meme-usdc" and pool.open_time == math.ceil(world.clock.current.timestamp()) + 10
-    quote = world.venues.quote("USDC", "MEME", 10**6)[0]
+    quote = pool_quotes(world.venues, "USDC", "MEME", 10**6, int(world.clock.current.timestamp()))[0]
     assert "not open yet" in quote.error
     with pytest.raises(NotOpenYet):
         pool.swap("USDC", 10**6, pool.open_time - 1)
