@@ -6,12 +6,14 @@ import json
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from functools import partial
+from typing import Any, TypeAlias
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from . import logs
+from .domain.orders import Order, Status
 from .domain.telemetry import dead_lettered
 from .services.execution import Executor, RetryLater
 from .services.ports import MetricsSink, Redelivery
@@ -31,20 +33,20 @@ def process_order_batch(
     """Executes each record's order; a record whose processing raised is returned in ``batchItemFailures``
     so SQS redelivers it alone: after its visibility timeout, or after the backoff a ``RetryLater`` asks for.
 
-    Orders spend most of their time waiting on venues, so the records run side by side; the processor then
-    collects each one's outcome in order.
+    The delivery's orders are read at once. The market orders just placed advance together (each step one
+    statement for all of them, their swaps one slot on the venues); every other order advances alone. Orders spend
+    most of their time waiting on venues, so all of them run side by side; the processor then collects each
+    record's outcome in order.
     """
     records = event.get("Records", [])
-    keys = logs.current_keys()  # each record's thread logs with the invocation's request id, and its order's id
+    keys = logs.current_keys()  # each thread logs with the invocation's request id (and its order's id)
     with ThreadPoolExecutor(max_workers=max(1, len(records)), thread_name_prefix="record") as pool:
-        running: dict[str, Future] = {
-            record["messageId"]: pool.submit(_execute, executor, redelivery, record, keys)
-            if _is_order(record) else _failed(ValueError("the message body has no orderId"))
-            for record in records
-        }
+        outcomes = _start(executor, records, keys, pool)
 
         def settle(record: SQSRecord) -> None:
-            running[record.message_id].result()  # re-raises the record's failure for the processor to report
+            outcome = outcomes[record.message_id]()
+            if isinstance(outcome, Exception):
+                _report(outcome, redelivery, record.raw_event)
 
         response = dict(process_partial_response(
             event=event, record_handler=settle, processor=_processor(), context=context
@@ -53,6 +55,74 @@ def process_order_batch(
     if metrics is not None:
         metrics.record(dead_lettered(_last_deliveries_failed(records, response)))
     return response
+
+
+Outcome: TypeAlias = "Status | Exception | None"
+
+
+def _start(executor: Executor, records: list[dict[str, Any]], keys: dict[str, Any], pool: ThreadPoolExecutor,
+           ) -> dict[str, Callable[[], Outcome]]:
+    """Starts every record's order; for each message id, what waits for its outcome: the status its order was left
+    in, None (moved on by another delivery, or no such order), or the exception that stopped it."""
+    order_ids = {record["messageId"]: _order_id(record) for record in records}
+    try:
+        batch = executor.prepare([order_id for order_id in order_ids.values() if order_id is not None])
+    except Exception as error:  # noqa: BLE001  # the orders could not be read: every record comes back
+        return {message_id: partial(_given, error) for message_id in order_ids}
+    together = pool.submit(_execute_together, executor, batch.together, keys)
+    joining = {order.id for order in batch.together}
+    alone: dict[str, list[Order]] = {}
+    for order in batch.alone:
+        alone.setdefault(order.id, []).append(order)
+    waiting: dict[str, Callable[[], Outcome]] = {}
+    for message_id, order_id in order_ids.items():
+        if order_id is None:
+            waiting[message_id] = partial(_given, ValueError("the message body has no orderId"))
+        elif order_id in joining:
+            joining.discard(order_id)  # a second message of the order runs alone
+            waiting[message_id] = partial(_outcome_of, together, order_id)
+        elif alone.get(order_id):
+            waiting[message_id] = pool.submit(_execute_alone, executor, alone[order_id].pop(0), message_id,
+                                              keys).result
+        else:
+            waiting[message_id] = partial(_given, None)  # no such order: its message is dropped
+    return waiting
+
+
+def _execute_together(executor: Executor, orders: list[Order], keys: dict[str, Any],
+                      ) -> dict[str, Outcome]:
+    if not orders:
+        return {}
+    with logs.carried(keys):
+        return executor.execute_together(orders)
+
+
+def _execute_alone(executor: Executor, order: Order, message_id: str, keys: dict[str, Any]) -> Outcome:
+    with logs.carried(keys, orderId=order.id, messageId=message_id):
+        try:
+            return executor.execute_order(order)
+        except Exception as error:  # noqa: BLE001  # the record's outcome, reported when it is settled
+            return error
+
+
+def _outcome_of(together: Future[dict[str, Outcome]], order_id: str) -> Outcome:
+    return together.result().get(order_id)
+
+
+def _given(outcome: Outcome) -> Outcome:
+    return outcome
+
+
+def _report(error: Exception, redelivery: Redelivery, record: dict[str, Any]) -> None:
+    """Raises the record's failure for the processor to report, after asking for the backoff a retry wants."""
+    order_id = _order_id(record)
+    if isinstance(error, RetryLater):
+        redelivery.retry_later(record["receiptHandle"], error.delay_seconds)
+    elif order_id is not None:
+        # The message comes back after its visibility timeout; say why, or a slow order is a mystery.
+        log.warning("order %s failed this delivery (%s: %s); SQS redelivers it", order_id, type(error).__name__,
+                    error, extra={"orderId": order_id})
+    raise error
 
 
 def _last_deliveries_failed(records: list[dict[str, Any]], response: dict[str, Any]) -> int:
@@ -68,33 +138,9 @@ def _processor() -> BatchProcessor:
     return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-def _execute(executor: Executor, redelivery: Redelivery, record: dict[str, Any], keys: dict[str, Any]) -> None:
-    order_id = json.loads(record["body"])["orderId"]
-    with logs.carried(keys, orderId=order_id, messageId=record.get("messageId")):
-        _execute_order(executor, redelivery, record, order_id)
-
-
-def _execute_order(executor: Executor, redelivery: Redelivery, record: dict[str, Any], order_id: str) -> None:
+def _order_id(record: dict[str, Any]) -> str | None:
     try:
-        executor.execute(order_id)
-    except RetryLater as retry:
-        redelivery.retry_later(record["receiptHandle"], retry.delay_seconds)
-        raise
-    except Exception as error:
-        # The message comes back after its visibility timeout; say why, or a slow order is a mystery.
-        log.warning("order %s failed this delivery (%s: %s); SQS redelivers it", order_id, type(error).__name__,
-                    error)
-        raise
-
-
-def _is_order(record: dict[str, Any]) -> bool:
-    try:
-        return isinstance(json.loads(record["body"]).get("orderId"), str)
-    except (ValueError, AttributeError):
-        return False
-
-
-def _failed(error: Exception) -> Future:
-    future: Future = Future()
-    future.set_exception(error)
-    return future
+        order_id = json.loads(record["body"]).get("orderId")
+    except (ValueError, AttributeError, KeyError):
+        return None
+    return order_id if isinstance(order_id, str) else None

@@ -20,7 +20,14 @@ from chalicelib.domain.routing import RecordedDecision, RoutingDecision, VenueQu
 from chalicelib.domain.telemetry import Measurement
 from chalicelib.domain.tokens import GENESIS_TOKENS, TOKENS, TokenListing
 from chalicelib.domain.transactions import RouteOrder, run_transaction
-from chalicelib.domain.venues import ListingConflict, SlippageExceeded, SwapReceipt, SwapRejected, VenueError
+from chalicelib.domain.venues import (
+    ListingConflict,
+    SlippageExceeded,
+    SwapReceipt,
+    SwapRejected,
+    SwapRequest,
+    VenueError,
+)
 from chalicelib.services import ports
 from chalicelib.services.orders import OrderService
 from chalicelib.services.ports import Delivery, OrderField
@@ -44,7 +51,9 @@ class FakeOrders:
         self.orders: dict[str, Order] = {}
         self.event_log: dict[str, list[OrderEvent]] = {}
         self.decisions: dict[str, RecordedDecision] = {}
-        self._lock = threading.Lock()
+        self.reads = 0  # get_many calls
+        self.batched_transitions = 0  # transition_many calls
+        self._lock = threading.RLock()
 
     def ping(self) -> None:
         pass
@@ -63,6 +72,16 @@ class FakeOrders:
     def get(self, order_id: str) -> Order | None:
         found = self.orders.get(order_id)
         return None if found is None else _read(found)
+
+    def get_many(self, order_ids: Sequence[str]) -> dict[str, Order]:
+        self.reads += 1
+        return {order_id: _read(self.orders[order_id]) for order_id in order_ids if order_id in self.orders}
+
+    def transition_many(self, steps: Sequence[ports.Transition], at: datetime) -> list[OrderEvent | None]:
+        self.batched_transitions += 1
+        with self._lock:  # one transaction, as the adapter's
+            return [self.transition(s.order_id, s.expected, s.new, at, s.data, s.expected_seq, **s.fields)
+                    for s in steps]
 
     def events(self, order_id: str, after_seq: int = 0) -> list[OrderEvent]:
         return [e for e in self.event_log.get(order_id, []) if e.seq > after_seq]
@@ -83,6 +102,10 @@ class FakeOrders:
         self.decisions[order_id] = RecordedDecision(decision.chosen.venue, decision.reason, decision.quotes, at,
                                                     () if decision.is_single else decision.route_legs,
                                                     decision.gain_bps)
+
+    def save_decisions(self, decisions: Sequence[tuple[str, RoutingDecision]], at: datetime) -> None:
+        for order_id, decision in decisions:
+            self.save_decision(order_id, decision, at)
 
     def decision(self, order_id: str) -> RecordedDecision | None:
         return self.decisions.get(order_id)
@@ -261,6 +284,7 @@ class FakeVenues:
         self.landing_seconds = 0.0  # how long a swap takes to reach the pool (the clock moves on meanwhile)
         self.routes_sent: list[tuple[RouteOrder, ...]] = []  # every transaction's routes, as sent
         self.slots: dict[str, int] = {}  # each pool's last swap's slot
+        self.slots_run = 0  # swap_slot calls
         self._clock = clock
 
     def pools(self, token_in: str | None = None, token_out: str | None = None) -> list[Pool]:
@@ -364,6 +388,18 @@ class FakeVenues:
         self.ledger[signature] = receipt
         return receipt
 
+    def swap_slot(self, requests: Sequence[SwapRequest], injected_failures: bool = True,
+                  ) -> list[SwapReceipt | VenueError]:
+        self.slots_run += 1
+        results: list[SwapReceipt | VenueError] = []
+        for request in requests:  # one after another, in arrival order
+            try:
+                results.append(self.swap_route(request.signature, request.memo, request.routes, request.min_out,
+                                               request.valid_until, injected_failures))
+            except VenueError as error:
+                results.append(error)
+        return results
+
     def swap_status(self, signature: str) -> SwapReceipt | None:
         return self.ledger.get(signature)
 
@@ -445,6 +481,20 @@ class FakeConnections:
                 for connection_id, seq in delivery.sent.items():
                     if connection_id in self.subs.get(order_id, {}):
                         self.subs[order_id][connection_id] = seq
+
+
+    @contextmanager
+    def deliveries(self, order_ids: list[str]) -> Iterator[tuple[dict[str, Delivery], list[str]]]:
+        with self.lock:
+            taken = {order_id: Delivery(self.subscribers(order_id)) for order_id in order_ids
+                     if self.subs.get(order_id)}
+            try:
+                yield taken, []
+            finally:
+                for order_id, delivery in taken.items():
+                    for connection_id, seq in delivery.sent.items():
+                        if connection_id in self.subs.get(order_id, {}):
+                            self.subs[order_id][connection_id] = seq
 
 
 class FakeRateLimiter:

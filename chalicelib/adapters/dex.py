@@ -19,13 +19,14 @@ from psycopg.types.json import Json
 from ..domain.markets import PoolSnapshot
 from ..domain.pools import Pool, PoolError, pool_from_state
 from ..domain.tokens import Token, TokenListing
-from ..domain.transactions import RouteOrder, run_transaction
+from ..domain.transactions import RouteOrder, TransactionOutcome, run_transaction
 from ..domain.venues import (
     LatencyRange,
     ListingConflict,
     SlippageExceeded,
     SwapReceipt,
     SwapRejected,
+    SwapRequest,
     VenueError,
     VenueUnavailable,
 )
@@ -68,34 +69,46 @@ _ROUTE_POOLS = """
 _FAILURES: dict[str, type[VenueError]] = {"SwapRejected": SwapRejected, "SlippageExceeded": SlippageExceeded}
 
 
-def _earlier(conn: Connection, signature: str) -> SwapReceipt | None:
-    """What the venue did with this signature before: its receipt, or its failure raised again (None: nothing).
+def _earlier_outcomes(conn: Connection, signatures: list[str]) -> dict[str, SwapReceipt | VenueError]:
+    """What the venue did with these signatures before: each one's receipt, or its failure (absent: nothing).
     Asked after the pools' locks, in a statement of its own: its snapshot holds whatever their last holder
     committed."""
-    earlier = conn.execute(
-        """SELECT s.*, f.kind AS failed_kind, f.reason AS failed_reason
-           FROM (SELECT %(signature)s::text AS signature) AS asked
+    rows = conn.execute(
+        """SELECT s.*, asked.signature AS asked, f.kind AS failed_kind, f.reason AS failed_reason
+           FROM unnest(%(signatures)s::text[]) AS asked(signature)
            LEFT JOIN dex.swaps s ON s.signature = asked.signature
-           LEFT JOIN dex.failed_transactions f ON f.signature = asked.signature""",
-        {"signature": signature},
-    ).fetchone()
-    assert earlier is not None  # a LEFT JOIN from a one-row subquery: always one row
-    if earlier["signature"] is not None:
-        return _receipt(earlier)
-    if earlier["failed_kind"] is not None:
-        raise _FAILURES[earlier["failed_kind"]](earlier["failed_reason"])
-    return None
+           LEFT JOIN dex.failed_transactions f ON f.signature = asked.signature
+           WHERE s.signature IS NOT NULL OR f.kind IS NOT NULL""",
+        {"signatures": signatures},
+    ).fetchall()
+    return {row["asked"]: _receipt(row) if row["signature"] is not None
+            else _FAILURES[row["failed_kind"]](row["failed_reason"]) for row in rows}
 
 
-def _record_failure(conn: Connection, signature: str, memo: str, pool_id: str, error: VenueError,
-                    now: datetime) -> None:
-    """Like a chain, the venue keeps a failed transaction (committed, not rolled back): that signature can never
-    execute afterwards, whoever sends it again."""
-    conn.execute(
-        """INSERT INTO dex.failed_transactions (signature, memo, pool_id, kind, reason, failed_at)
-           VALUES (%s, %s, %s, %s, %s, %s)""",
-        (signature, memo, pool_id, type(error).__name__, str(error), now),
-    )
+def _execute(pools: dict[str, Pool], request: SwapRequest, now: datetime) -> TransactionOutcome:
+    """Runs one transaction of a slot on the pools' current state; its refusal raised."""
+    if request.valid_until is not None and now > request.valid_until:
+        raise SwapRejected("transaction expired: its blockhash is no longer valid, so it can never land")
+    try:
+        outcome = run_transaction({pool_id: pools[pool_id] for pool_id in request.pool_ids}, request.routes,
+                                  int(now.timestamp()))
+    except PoolError as error:
+        raise SwapRejected(str(error)) from error
+    if outcome.amount_out < request.min_out:
+        raise SlippageExceeded(f"slippage tolerance exceeded: {outcome.amount_out} out is below the minimum "
+                               f"{request.min_out}")
+    return outcome
+
+
+def _receipt_of(request: SwapRequest, outcome: TransactionOutcome, slot: int, now: datetime) -> SwapReceipt:
+    first, last = outcome.legs[0], outcome.legs[-1]
+    return SwapReceipt(request.signature, request.memo, first.pool_id, first.venue, first.token_in, last.token_out,
+                       outcome.amount_in, outcome.amount_out, outcome.fee, slot, now,
+                       outcome.legs if len(outcome.legs) > 1 else ())
+
+
+def _swaps_on(pool_id: str, executed: list[tuple[SwapReceipt, TransactionOutcome]]) -> int:
+    return sum(1 for _, outcome in executed if pool_id in outcome.pools_after)
 
 
 class MockDexNetwork:
@@ -253,63 +266,101 @@ class MockDexNetwork:
         self, signature: str, memo: str, routes: Sequence[RouteOrder], min_out: int,
         valid_until: datetime | None = None, injected_failures: bool = True,
     ) -> SwapReceipt:
-        """Executes the transaction once under ``signature``: a second call with it returns the first one's receipt,
-        or raises the first call's failure again; after ``valid_until`` (its blockhash expired) the signature is
-        refused. Every pool it touches is locked in id order (two crossing routes never deadlock, and two attempts
-        under one signature queue up, the second seeing the first), each leg runs in order, the total output is
-        checked against ``min_out``, and every leg is committed, or none (a refused transaction leaves every pool as
-        it was). ``DEX_FAILURE_RATE`` simulates the engine's own transactions failing; another trader's swap passes
-        ``injected_failures=False``."""
-        self._sleep(self._swap_latency.sample(self._rng))
-        if injected_failures and self._rng.random() < self._failure_rate:
-            raise VenueUnavailable("transaction expired before it landed (injected venue failure)")
-        first_pool = routes[0].hops[0][0]
-        pool_ids = sorted({pool_id for route in routes for pool_id, _, _ in route.hops})
-        with self._db.connection() as conn, conn.transaction():
-            rows = {r["id"]: r for r in conn.execute(
-                "SELECT * FROM dex.pools WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (pool_ids,)).fetchall()}
-            if len(rows) != len(pool_ids):  # refused before it runs, as a transaction naming no account is
-                raise SwapRejected(f"unknown pool {sorted(set(pool_ids) - set(rows))[0]}")
-            earlier = _earlier(conn, signature)
-            if earlier is not None:
-                return earlier
-            now = self._now()
-            failure: SwapRejected | SlippageExceeded | None = None
+        """One transaction alone in its slot (see ``swap_slot``): its receipt, or its refusal raised."""
+        (result,) = self.swap_slot([SwapRequest(signature, memo, tuple(routes), min_out, valid_until)],
+                                   injected_failures)
+        if isinstance(result, VenueError):
+            raise result
+        return result
+
+    def swap_slot(
+        self, requests: Sequence[SwapRequest], injected_failures: bool = True,
+    ) -> list[SwapReceipt | VenueError]:
+        """Executes the transactions that reach the venues together as a chain's slot does: one database
+        transaction locks every pool they touch (in id order: two slots never deadlock), reads each pool's state
+        once, runs the transactions one after another in arrival order on the state the one before left, and
+        writes each pool once. Each transaction keeps its own outcome, in request order: its receipt, or its
+        refusal (recorded under its signature, as a chain keeps a failed transaction).
+
+        Each transaction executes once under its signature: sent again, it returns the first one's receipt, or
+        its refusal again; after its ``valid_until`` (its blockhash expired) it is refused. Every leg of a
+        transaction runs in order, its total output is checked against its ``min_out``, and every leg of it is
+        committed, or none. ``DEX_FAILURE_RATE`` simulates the engine's own transactions failing before they land;
+        another trader's swap passes ``injected_failures=False``."""
+        self._sleep(self._swap_latency.sample(self._rng))  # the slot's time: its transactions land together
+        results: list[SwapReceipt | VenueError | None] = [None] * len(requests)
+        for index in range(len(requests)):
+            if injected_failures and self._rng.random() < self._failure_rate:
+                results[index] = VenueUnavailable("transaction expired before it landed (injected venue failure)")
+        sent = [index for index, result in enumerate(results) if result is None]
+        touched: dict[str, dict[str, Any]] = {}
+        if sent:
+            with self._db.connection() as conn, conn.transaction():
+                touched = self._run_slot(conn, requests, sent, results)
+        for pool_id, row in touched.items():  # committed: the new prices are there to read
+            self._changes.changed(pool_id, row["base"], row["quote"])
+        done = [result for result in results if result is not None]
+        assert len(done) == len(requests)  # every request has its outcome
+        return done
+
+    def _run_slot(self, conn: Connection, requests: Sequence[SwapRequest], sent: list[int],
+                  results: list[SwapReceipt | VenueError | None]) -> dict[str, dict[str, Any]]:
+        """Runs the sent requests in one locked transaction, filling in their results; the pools it changed."""
+        pool_ids = sorted(set().union(*(requests[index].pool_ids for index in sent)))
+        rows = {r["id"]: r for r in conn.execute(
+            "SELECT * FROM dex.pools WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (pool_ids,)).fetchall()}
+        earlier = _earlier_outcomes(conn, [requests[index].signature for index in sent])
+        pools = {pool_id: _pool(row) for pool_id, row in rows.items()}
+        now = self._now()
+        slot: int | None = None  # the chain's slot, taken when its first transaction executes
+        executed: list[tuple[SwapReceipt, TransactionOutcome]] = []
+        failed: list[tuple[SwapRequest, VenueError]] = []
+        for index in sent:
+            request = requests[index]
+            unknown = request.pool_ids - rows.keys()
+            if unknown:  # refused before it runs, as a transaction naming no account is (and not recorded)
+                results[index] = SwapRejected(f"unknown pool {sorted(unknown)[0]}")
+                continue
+            if request.signature in earlier:  # sent before, or twice in this slot: executed once
+                results[index] = earlier[request.signature]
+                continue
             try:
-                if valid_until is not None and now > valid_until:
-                    raise SwapRejected("transaction expired: its blockhash is no longer valid, so it can never land")
-                try:
-                    outcome = run_transaction({pid: _pool(row) for pid, row in rows.items()}, routes,
-                                              int(now.timestamp()))
-                except PoolError as error:
-                    raise SwapRejected(str(error)) from error
-                if outcome.amount_out < min_out:
-                    raise SlippageExceeded(f"slippage tolerance exceeded: {outcome.amount_out} out is below the "
-                                           f"minimum {min_out}")
+                outcome = _execute(pools, request, now)
             except (SwapRejected, SlippageExceeded) as error:
-                _record_failure(conn, signature, memo, first_pool, error, now)
-                failure = error
-            else:
-                first, last = outcome.legs[0], outcome.legs[-1]
-                # One leg needs no list of legs: the entry's own fields are that leg (read back as one).
-                legs = Json([stored_leg(leg) for leg in outcome.legs]) if len(outcome.legs) > 1 else None
-                inserted = conn.execute(
+                failed.append((request, error))
+                results[index] = earlier[request.signature] = error
+                continue
+            if slot is None:
+                taken = conn.execute("SELECT nextval('dex.slots') AS slot").fetchone()
+                assert taken is not None
+                slot = int(taken["slot"])
+            pools.update(outcome.pools_after)
+            receipt = _receipt_of(request, outcome, slot, now)
+            executed.append((receipt, outcome))
+            results[index] = earlier[request.signature] = receipt
+        changed = sorted({pool_id for _, outcome in executed for pool_id in outcome.pools_after})
+        if executed:
+            with conn.cursor() as cursor:  # executemany pipelines its statements: one round trip for each
+                cursor.executemany(
                     """INSERT INTO dex.swaps (signature, memo, pool_id, venue, token_in, token_out, amount_in,
                                               amount_out, fee, slot, executed_at, legs)
-                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, nextval('dex.slots'), %s, %s) RETURNING *""",
-                    (signature, memo, first.pool_id, first.venue, first.token_in, last.token_out, outcome.amount_in,
-                     outcome.amount_out, outcome.fee, now, legs),
-                ).fetchone()
-                assert inserted is not None  # INSERT ... RETURNING returns the row it inserted
-                receipt = _receipt(inserted)
-                for pool_id, pool in outcome.pools_after.items():
-                    conn.execute("UPDATE dex.pools SET state = %s, swaps = swaps + 1, updated_at = %s, slot = %s "
-                                 "WHERE id = %s", (Json(pool.to_state()), now, inserted["slot"], pool_id))
-        if failure is not None:
-            raise failure
-        for pool_id in outcome.pools_after:  # committed: the new prices are there to read
-            self._changes.changed(pool_id, rows[pool_id]["base"], rows[pool_id]["quote"])
-        return receipt
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                    [(r.signature, r.memo, r.pool_id, r.venue, r.token_in, r.token_out, r.amount_in, r.amount_out,
+                      r.fee, r.slot, r.executed_at,
+                      # One leg needs no list of legs: the entry's own fields are that leg (read back as one).
+                      Json([stored_leg(leg) for leg in r.legs]) if r.legs else None) for r, _ in executed])
+                cursor.executemany(
+                    "UPDATE dex.pools SET state = %s, swaps = swaps + %s, updated_at = %s, slot = %s WHERE id = %s",
+                    [(Json(pools[pool_id].to_state()), _swaps_on(pool_id, executed), now, slot, pool_id)
+                     for pool_id in changed])
+        if failed:
+            with conn.cursor() as cursor:
+                cursor.executemany(
+                    """INSERT INTO dex.failed_transactions (signature, memo, pool_id, kind, reason, failed_at)
+                       VALUES (%s, %s, %s, %s, %s, %s)""",
+                    [(request.signature, request.memo, request.routes[0].hops[0][0], type(error).__name__,
+                      str(error), now) for request, error in failed])
+        return {pool_id: rows[pool_id] for pool_id in changed}
 
     def swap_status(self, signature: str) -> SwapReceipt | None:
         with self._db.connection() as conn:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import select
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -23,7 +23,7 @@ from ..domain.sniper_orders import Conditions, SniperTerms
 from ..domain.tokens import TOKENS
 from ..domain.transactions import RouteOrder
 from ..domain.venues import LegReceipt
-from ..services.ports import ClientOrderIdTaken, OrderField
+from ..services.ports import ClientOrderIdTaken, OrderField, Transition
 
 _MIGRATION_LOCK = 727_001  # an arbitrary advisory lock id shared by every process that migrates
 
@@ -195,11 +195,46 @@ def _read_quote(stored: dict[str, Any]) -> VenueQuote:
     )
 
 
-# Columns an order's transition may set alongside its status.
-_TRANSITION_FIELDS = frozenset(
-    {"attempts", "venue", "pool_id", "min_out", "tx_signature", "amount_out", "failure_reason", "valid_until",
-     "fill_amount_in", "route", "legs"}
-)
+# Columns an order's transition may set alongside its status, with their types (for arrays of them).
+_TRANSITION_COLUMNS = {
+    "attempts": "integer", "venue": "text", "pool_id": "text", "min_out": "numeric", "tx_signature": "text",
+    "amount_out": "numeric", "failure_reason": "text", "valid_until": "timestamptz", "fill_amount_in": "numeric",
+    "route": "jsonb", "legs": "jsonb",
+}
+_TRANSITION_FIELDS = frozenset(_TRANSITION_COLUMNS)
+
+
+def _transition_many_sql(names: tuple[str, ...]) -> str:
+    columns = ["id", "expected", "expected_seq", "new", "data", *names]
+    types = ["uuid", "text", "integer", "text", "jsonb", *(_TRANSITION_COLUMNS[name] for name in names)]
+    arrays = ", ".join(f"%({column})s::{kind}[]" for column, kind in zip(columns, types, strict=True))
+    assignments = "".join(f", {name} = step.{name}" for name in names)
+    return f"""WITH step AS (SELECT * FROM unnest({arrays}) AS step({", ".join(columns)})),
+                    moved AS (
+                        UPDATE orders SET status = step.new, seq = orders.seq + 1, updated_at = %(at)s{assignments}
+                        FROM step WHERE orders.id = step.id AND orders.status = step.expected
+                                    AND orders.seq = step.expected_seq
+                        RETURNING orders.id, orders.seq, step.new, step.data)
+               INSERT INTO order_events (order_id, seq, status, at, data)
+               SELECT id, seq, new, %(at)s, data FROM moved RETURNING order_id, seq"""
+
+
+def _transition_arrays(names: tuple[str, ...], steps: list[Transition], at: datetime) -> dict[str, Any]:
+    arrays: dict[str, Any] = {
+        "at": at, "id": [s.order_id for s in steps], "expected": [str(s.expected) for s in steps],
+        "expected_seq": [s.expected_seq for s in steps], "new": [str(s.new) for s in steps],
+        "data": [Jsonb(s.data) for s in steps],
+    }
+    for name in names:
+        arrays[name] = [_stored_field(name, s.fields[name]) for s in steps]
+    return arrays
+
+
+def _decision_row(order_id: str, decision: RoutingDecision, at: datetime) -> tuple[object, ...]:
+    legs = [{**_stored_quote(leg.quote), "percent": str(leg.percent), "route": leg.route}
+            for leg in decision.route_legs] if not decision.is_single else None
+    return (order_id, decision.chosen.venue, decision.reason, Jsonb([_stored_quote(q) for q in decision.quotes]),
+            at, None if legs is None else Jsonb(legs), decision.gain_bps)
 
 
 class PostgresPairLocks:
@@ -273,6 +308,11 @@ class PostgresOrders:
             row = conn.execute("SELECT * FROM orders WHERE id = %s", (order_id,)).fetchone()
         return _order(row) if row else None
 
+    def get_many(self, order_ids: Sequence[str]) -> dict[str, Order]:
+        with self._pool.connection() as conn:
+            rows = conn.execute("SELECT * FROM orders WHERE id = ANY(%s::uuid[])", (list(order_ids),)).fetchall()
+        return {str(row["id"]): _order(row) for row in rows}
+
     def events(self, order_id: str, after_seq: int = 0) -> list[OrderEvent]:
         with self._pool.connection() as conn:
             rows = conn.execute(
@@ -304,6 +344,26 @@ class PostgresOrders:
                  "data": Jsonb(data), **{name: _stored_field(name, value) for name, value in fields.items()}},
             ).fetchone()
         return None if row is None else OrderEvent(order_id, row["seq"], new, at, data)
+
+    def transition_many(self, steps: Sequence[Transition], at: datetime) -> list[OrderEvent | None]:
+        """Each group of steps setting the same columns is one statement: an UPDATE joined to the steps' arrays,
+        conditional per order as ``transition`` is, storing the event of each order it moved."""
+        moved: dict[tuple[str, int], int] = {}  # (order id, expected seq) -> the seq of its new event
+        groups: dict[tuple[str, ...], list[Transition]] = {}
+        for step in steps:
+            unknown = set(step.fields) - _TRANSITION_FIELDS
+            if unknown:
+                raise ValueError(f"cannot set {sorted(unknown)} in a transition")
+            groups.setdefault(tuple(sorted(step.fields)), []).append(step)
+        with self._pool.connection() as conn, conn.transaction():
+            for names, group in groups.items():
+                for row in conn.execute(_transition_many_sql(names), _transition_arrays(names, group, at)):
+                    moved[(str(row["order_id"]), row["seq"] - 1)] = row["seq"]
+        events: list[OrderEvent | None] = []
+        for step in steps:
+            seq = moved.get((step.order_id, step.expected_seq))
+            events.append(None if seq is None else OrderEvent(step.order_id, seq, step.new, at, step.data))
+        return events
 
     def page(
         self, user_id: str, statuses: list[Status], types: list[str], before: tuple[datetime, str] | None,
@@ -439,20 +499,18 @@ class PostgresOrders:
         return row is not None
 
     def save_decision(self, order_id: str, decision: RoutingDecision, at: datetime) -> None:
-        legs = [{**_stored_quote(leg.quote), "percent": str(leg.percent), "route": leg.route}
-                for leg in decision.route_legs] if not decision.is_single else None
-        with self._pool.connection() as conn:
-            conn.execute(
+        self.save_decisions([(order_id, decision)], at)
+
+    def save_decisions(self, decisions: Sequence[tuple[str, RoutingDecision]], at: datetime) -> None:
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
+            # executemany pipelines the statements: one round trip for every decision
+            cursor.executemany(
                 """INSERT INTO routing_decisions (order_id, chosen, reason, quotes, decided_at, legs, gain_bps)
                    VALUES (%s, %s, %s, %s, %s, %s, %s)
                    ON CONFLICT (order_id) DO UPDATE
                    SET chosen = EXCLUDED.chosen, reason = EXCLUDED.reason, quotes = EXCLUDED.quotes,
                        decided_at = EXCLUDED.decided_at, legs = EXCLUDED.legs, gain_bps = EXCLUDED.gain_bps""",
-                (
-                    order_id, decision.chosen.venue, decision.reason,
-                    Jsonb([_stored_quote(q) for q in decision.quotes]), at, None if legs is None else Jsonb(legs),
-                    decision.gain_bps,
-                ),
+                [_decision_row(order_id, decision, at) for order_id, decision in decisions],
             )
 
     def account_orders(self, user_id: str, since: datetime | None, limit: int = 1000) -> dict[str, int]:

@@ -167,7 +167,7 @@ class RedisConnections:
             pipe.sadd(connection_key(joining, ":orders"), order_id)
             pipe.expire(connection_key(joining, ":orders"), CONNECTION_TTL_SECONDS)
             pipe.execute()
-        keys = [f"ws:lock:{{{order_id}}}", subscribers_key(order_id)]
+        keys = _delivery_keys(order_id)
         token = uuid.uuid4().hex
         # A holder that died keeps the lock until it expires; waiting a little longer than that means a live caller
         # never gives up because of a dead one.
@@ -191,6 +191,44 @@ class RedisConnections:
             pairs = [item for connection_id, seq in delivery.sent.items() for item in (connection_id, seq)]
             if not self._finish_delivery(keys=keys, args=[token, *pairs]):
                 log.warning("order %s: a delivery held the lock past its %d s expiry", order_id, LOCK_TTL_SECONDS)
+
+
+    @contextmanager
+    def deliveries(self, order_ids: list[str]) -> Iterator[tuple[dict[str, Delivery], list[str]]]:
+        """The delivery locks of every subscribed order among these, taken in one round trip (the scripts of a
+        pipeline, each on its order's slot), with their cursors; and the orders whose lock another delivery holds
+        now, to be delivered one by one. On leaving, what was sent is recorded and the locks released in one
+        more round trip."""
+        token = uuid.uuid4().hex
+        # EVAL as a plain command: a cluster's pipeline has no script methods (the server caches each script).
+        pipe = self._r.pipeline(transaction=False)
+        for order_id in order_ids:
+            pipe.execute_command("EVAL", _BEGIN_DELIVERY, 2, *_delivery_keys(order_id), token,
+                                 LOCK_TTL_SECONDS * 1000, 1, "", SUBSCRIPTION_TTL_SECONDS, -1)
+        taken: dict[str, Delivery] = {}
+        busy: list[str] = []
+        for order_id, reply in zip(order_ids, pipe.execute(), strict=True):
+            if reply == 0:
+                busy.append(order_id)
+            elif reply is not None:
+                taken[order_id] = Delivery(_cursors(dict(zip(reply[::2], reply[1::2], strict=True))))
+        try:
+            yield taken, busy
+        finally:
+            if taken:
+                pipe = self._r.pipeline(transaction=False)
+                for order_id, delivery in taken.items():
+                    pairs = [item for connection_id, seq in delivery.sent.items() for item in (connection_id, seq)]
+                    pipe.execute_command("EVAL", _FINISH_DELIVERY, 2, *_delivery_keys(order_id), token, *pairs)
+                for order_id, released in zip(taken, pipe.execute(), strict=True):
+                    if not released:
+                        log.warning("order %s: a delivery held the lock past its %d s expiry", order_id,
+                                    LOCK_TTL_SECONDS)
+
+
+def _delivery_keys(order_id: str) -> list[str]:
+    """An order's delivery lock and its subscribers' cursors: one slot."""
+    return [f"ws:lock:{{{order_id}}}", subscribers_key(order_id)]
 
 
 def _text(value: bytes | str) -> str:

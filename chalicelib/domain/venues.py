@@ -5,6 +5,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # transactions reads this module's receipts
+    from .transactions import RouteOrder
 
 
 class VenueError(Exception):
@@ -62,6 +66,22 @@ class SwapReceipt:
         """Every swap of the transaction in order: its legs, or, for a single swap, itself."""
         return self.legs or (LegReceipt(self.pool_id, self.venue, self.token_in, self.token_out, self.amount_in,
                                         self.amount_out, self.fee),)
+
+
+@dataclass(frozen=True)
+class SwapRequest:
+    """One transaction sent to the venues: every route's legs, all or nothing, under ``signature``, refused below
+    ``min_out`` or after ``valid_until``. The venues execute the requests that reach them together in one slot."""
+
+    signature: str
+    memo: str
+    routes: tuple[RouteOrder, ...]
+    min_out: int
+    valid_until: datetime | None = None
+
+    @property
+    def pool_ids(self) -> set[str]:
+        return {pool_id for route in self.routes for pool_id, _, _ in route.hops}
 
 
 @dataclass(frozen=True)

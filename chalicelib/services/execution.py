@@ -16,9 +16,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from ..domain.events import (
@@ -42,6 +44,7 @@ from ..domain.orders import (
     SETTLEMENT_GRACE,
     SIGNATURE_VALIDITY,
     Order,
+    OrderEvent,
     OrderType,
     RetryPolicy,
     Status,
@@ -53,9 +56,9 @@ from ..domain.routing import NoRoute, RoutingDecision, RoutingMode, VenueQuote, 
 from ..domain.settlement import Settlement, Step, after_failed_send, before_sending
 from ..domain.sniper_orders import PREPARE_AHEAD, LaunchCheck, check_launch, opens_to, sniper_min_out
 from ..domain.telemetry import order_measurements
-from ..domain.venues import SlippageExceeded, SwapReceipt, VenueError
+from ..domain.venues import SlippageExceeded, SwapReceipt, SwapRequest, VenueError
 from .notifications import Notifier
-from .ports import Clock, MetricsSink, NoMetrics, OrderQueue, Orders, Venues
+from .ports import Clock, MetricsSink, NoMetrics, OrderQueue, Orders, Transition, Venues
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,15 @@ class RetryLater(Exception):
     def __init__(self, order_id: str, delay_seconds: int, reason: str):
         super().__init__(f"order {order_id}: {reason}; retrying in {delay_seconds} s")
         self.delay_seconds = delay_seconds
+
+
+@dataclass
+class Batch:
+    """A delivery's orders, as ``Executor.prepare`` sorts them."""
+
+    together: list[Order] = field(default_factory=list)  # market orders just placed: their steps taken together
+    alone: list[Order] = field(default_factory=list)  # every other order: taken on one by one, side by side
+    unknown: list[str] = field(default_factory=list)  # ids of no order: their messages are dropped
 
 
 class Executor:
@@ -121,6 +133,114 @@ class Executor:
         if order is None:
             log.warning("message for unknown order %s dropped", order_id)
             return None
+        return self.execute_order(order)
+
+    def prepare(self, order_ids: Sequence[str]) -> Batch:
+        """Reads a delivery's orders at once and sorts them: the market orders just placed go through their steps
+        together (``execute_together``), every other one alone (``execute_order``)."""
+        found = self._orders.get_many(order_ids)
+        batch = Batch()
+        for order_id in order_ids:
+            order = found.get(order_id)
+            if order is None:
+                log.warning("message for unknown order %s dropped", order_id)
+                batch.unknown.append(order_id)
+            elif (order.type is OrderType.MARKET and order.status is Status.PENDING
+                  and all(taken.id != order_id for taken in batch.together)):
+                batch.together.append(order)
+            else:  # a second message of an order in this delivery runs alone, as a second delivery would
+                batch.alone.append(order)
+        return batch
+
+    def execute_together(self, orders: Sequence[Order]) -> dict[str, Status | Exception | None]:
+        """Takes market orders just placed through their steps together, each step one statement for all of them
+        (and its events pushed together): routing (one read of the pools per pair, one write of the decisions),
+        building, submitting, one slot of swaps on the venues, confirming. Each order keeps its own conditional
+        transitions and its own outcome: the status it was left in, None when another delivery moved it on, or
+        the exception that stopped it (RetryLater among them). An order that leaves the common path (no route, a
+        refused swap) finishes alone."""
+        outcomes: dict[str, Status | Exception | None] = {}
+        in_flight: list[Order] = list(orders)
+        try:
+            in_flight = self._advance_many([(order, RoutingStarted(), {}) for order in in_flight], outcomes)
+            in_flight = self._route_and_build_together(in_flight, outcomes)
+            in_flight = self._advance_many(
+                [(order, Submitted(venue=order.venue, tx_signature=order.tx_signature, attempt=1), {"attempts": 1})
+                 for order in in_flight], outcomes)
+            self._swap_together(in_flight, outcomes)
+        except Exception as error:  # noqa: BLE001  # the step failed for every order in it: each is retried
+            for order in in_flight:
+                outcomes.setdefault(order.id, error)
+        return outcomes
+
+    def _route_and_build_together(self, orders: list[Order], outcomes: dict[str, Status | Exception | None],
+                                  ) -> list[Order]:
+        pools_of: dict[tuple[str, str], tuple[list[Pool], int]] = {}  # one read for every order of a pair
+        for pair in dict.fromkeys((order.token_in.symbol, order.token_out.symbol) for order in orders):
+            asked_at = self._clock.now()
+            pools = self._venues.route_pools(*pair)
+            pools_of[pair] = pools, self._ms_since(asked_at)
+        builds: list[tuple[Order, OrderChange, dict[str, Any]]] = []
+        decisions: list[tuple[str, RoutingDecision]] = []
+        for order in orders:
+            pools, venue_ms = pools_of[(order.token_in.symbol, order.token_out.symbol)]
+            try:
+                decision = self._route(order, pools, order.amount_in)
+            except NoRoute as error:
+                outcomes[order.id] = self._alone(order, partial(self._fail, order, str(error)))
+                continue
+            assert order.slippage_bps is not None  # a market order's tolerance
+            decisions.append((order.id, decision))
+            builds.append((order, *self._routed(order, decision, min_out(decision.chosen.amount_out,
+                                                                          order.slippage_bps), venue_ms)))
+        if decisions:
+            self._orders.save_decisions(decisions, self._clock.now())
+            self._checkpoint("after_routing")
+        return self._advance_many(builds, outcomes)
+
+    def _swap_together(self, orders: list[Order], outcomes: dict[str, Status | Exception | None]) -> None:
+        now = self._clock.now()
+        sending: list[Order] = []
+        for order in orders:
+            if before_sending(order, now, self._retry).step is Step.SEND:
+                sending.append(order)
+            else:  # not to be sent as it stands (its signature ran out already): settled alone
+                outcomes[order.id] = self._alone(order, partial(self._settle, order, ask_venue_first=False))
+        if not sending:
+            return
+        sent_at = self._clock.now()
+        results = self._venues.swap_slot([self._request(order) for order in sending])
+        venue_ms = self._ms_since(sent_at)
+        self._checkpoint("after_swap")
+        confirming: list[tuple[Order, OrderChange, dict[str, Any]]] = []
+        for order, result in zip(sending, results, strict=True):
+            if isinstance(result, VenueError):
+                outcomes[order.id] = self._alone(order, partial(self._refused, order, result, venue_ms))
+            else:
+                confirming.append((order, *self._confirmation(order, result, venue_ms)))
+        for confirmed in self._advance_many(confirming, outcomes):
+            outcomes[confirmed.id] = confirmed.status
+
+    @staticmethod
+    def _request(order: Order) -> SwapRequest:
+        assert order.tx_signature and order.min_out is not None  # fixed while building
+        return SwapRequest(order.tx_signature, order.id, order.transaction, order.min_out, order.valid_until)
+
+    def _alone(self, order: Order, step: Callable[[], Order]) -> Status | Exception | None:
+        """An order leaving the common path, taken on alone: its outcome as ``execute_order`` would give it."""
+        try:
+            try:
+                return step().status
+            except (NoRoute, VenueError) as error:
+                return self._fail(order, str(error)).status
+        except OrderMovedOn as moved:
+            log.info("%s; this delivery stops", moved)
+            return None
+        except Exception as error:  # noqa: BLE001  # reported for this order alone (RetryLater among them)
+            return error
+
+    def execute_order(self, order: Order) -> Status | None:
+        """Advance the order, as read, as far as it goes; returns the status it was left in."""
         # An earlier delivery may have stored events it could not push (it died, or Redis was away). A pending order
         # has had no delivery yet, and its first step's push sends anyone behind everything they miss.
         if order.status is not Status.PENDING:
@@ -333,6 +453,12 @@ class Executor:
     def _build(self, order: Order, decision: RoutingDecision, minimum: int, venue_ms: int, **fields: Any) -> Order:
         self._orders.save_decision(order.id, decision, self._clock.now())
         self._checkpoint("after_routing")
+        change, columns = self._routed(order, decision, minimum, venue_ms, **fields)
+        return self._advance(order, change, **columns)
+
+    def _routed(self, order: Order, decision: RoutingDecision, minimum: int, venue_ms: int, **fields: Any,
+                ) -> tuple[OrderChange, dict[str, Any]]:
+        """The building step: the order's route, its least output and its transaction's signature."""
         chosen = decision.chosen
         # A limit or sniper order may be built again after resting: each build signs anew (the venues remember a
         # failed signature forever, as a chain does).
@@ -340,19 +466,12 @@ class Executor:
         valid_until = self._clock.now() + self._signature_validity
         if order.expires_at is not None:
             valid_until = min(valid_until, order.expires_at)  # no swap of it may land after its expiry
-        return self._advance(
-            order,
-            Routed(venue=chosen.venue, reason=decision.reason, quoted_out=order.token_out.format(chosen.amount_out),
-                   min_out=order.token_out.format(minimum), tx_signature=signature, valid_until=valid_until,
-                   venue_ms=venue_ms),
-            venue=chosen.venue,
-            min_out=minimum,
-            tx_signature=signature,
-            pool_id=chosen.pool_id,
-            route=None if decision.is_single else decision.routes(),
-            valid_until=valid_until,
-            **fields,
-        )
+        change = Routed(venue=chosen.venue, reason=decision.reason,
+                        quoted_out=order.token_out.format(chosen.amount_out), min_out=order.token_out.format(minimum),
+                        tx_signature=signature, valid_until=valid_until, venue_ms=venue_ms)
+        return change, {"venue": chosen.venue, "min_out": minimum, "tx_signature": signature,
+                        "pool_id": chosen.pool_id, "route": None if decision.is_single else decision.routes(),
+                        "valid_until": valid_until, **fields}
 
     def _submit(self, order: Order) -> Order:
         fields: dict[str, Any] = {}
@@ -392,18 +511,22 @@ class Executor:
             # One transaction of every leg of its route, all or nothing, under its one signature.
             receipt = self._venues.swap_route(signature, order.id, order.transaction, minimum, order.valid_until)
         except VenueError as error:
-            venue_ms = self._ms_since(sent_at)
-            now = self._clock.now()
-            if order.type is not OrderType.MARKET and (isinstance(error, SlippageExceeded) or
-                                                       (not error.transient and order.expired_at(now))):
-                # Refused below the least output, or past its time, and recorded so under the signature: nothing of
-                # it can land. A resting order rests again; one that may not rest, or whose time is up, expires.
-                return self._missed_limit(order, str(error))
-            return self._carry_out(order, after_failed_send(order, error.transient, now, self._retry), str(error),
-                                   now, venue_ms, sent=True)
+            return self._refused(order, error, self._ms_since(sent_at))
         venue_ms = self._ms_since(sent_at)
         self._checkpoint("after_swap")
         return self._confirm(order, receipt, venue_ms)
+
+    def _refused(self, order: Order, error: VenueError, venue_ms: int) -> Order:
+        """The venues did not execute the order's transaction: retried, failed or awaited as the settlement rule
+        says."""
+        now = self._clock.now()
+        if order.type is not OrderType.MARKET and (isinstance(error, SlippageExceeded) or
+                                                   (not error.transient and order.expired_at(now))):
+            # Refused below the least output, or past its time, and recorded so under the signature: nothing of
+            # it can land. A resting order rests again; one that may not rest, or whose time is up, expires.
+            return self._missed_limit(order, str(error))
+        return self._carry_out(order, after_failed_send(order, error.transient, now, self._retry), str(error),
+                               now, venue_ms, sent=True)
 
     def _hold_until_it_may_land(self, order: Order) -> None:
         """A sniper built ahead of its open is sent the venues' least landing time before it, so that it lands at
@@ -459,19 +582,21 @@ class Executor:
         return ended.status
 
     def _confirm(self, order: Order, receipt: SwapReceipt, venue_ms: int | None = None) -> Order:
+        change, columns = self._confirmation(order, receipt, venue_ms)
+        return self._advance(order, change, **columns)
+
+    @staticmethod
+    def _confirmation(order: Order, receipt: SwapReceipt, venue_ms: int | None,
+                      ) -> tuple[OrderChange, dict[str, Any]]:
         confirmed = dataclasses.replace(order, amount_out=receipt.amount_out)
         partial = order.fill_amount_in is not None
-        return self._advance(
-            order,
-            Confirmed(venue=order.venue or receipt.venue, tx_signature=receipt.signature,
-                      amount_out=order.token_out.format(receipt.amount_out),
-                      executed_price=str(confirmed.executed_price), slot=receipt.slot, venue_ms=venue_ms,
-                      filled_amount_in=order.token_in.format(order.swap_amount_in) if partial else None,
-                      unfilled_amount_in=order.token_in.format(order.amount_in - order.swap_amount_in)
-                      if partial else None),
-            amount_out=receipt.amount_out,
-            legs=receipt.swaps,
-        )
+        change = Confirmed(venue=order.venue or receipt.venue, tx_signature=receipt.signature,
+                           amount_out=order.token_out.format(receipt.amount_out),
+                           executed_price=str(confirmed.executed_price), slot=receipt.slot, venue_ms=venue_ms,
+                           filled_amount_in=order.token_in.format(order.swap_amount_in) if partial else None,
+                           unfilled_amount_in=order.token_in.format(order.amount_in - order.swap_amount_in)
+                           if partial else None)
+        return change, {"amount_out": receipt.amount_out, "legs": receipt.swaps}
 
     def _sign_again(self, order: Order) -> Order:
         fields = self._new_signature(order)
@@ -505,16 +630,43 @@ class Executor:
 
     def _advance(self, order: Order, change: OrderChange, **fields: Any) -> Order:
         """The conditional step; OrderMovedOn when another delivery changed the order since it was read."""
-        new = change.status
-        if not can_transition(order.status, new):
-            raise ValueError(f"an order cannot go from {order.status} to {new}")
-        event = self._orders.transition(order.id, order.status, new, self._clock.now(), change.data(),
+        self._check(order, change)
+        event = self._orders.transition(order.id, order.status, change.status, self._clock.now(), change.data(),
                                         expected_seq=order.seq, **fields)
         if event is None:
             raise OrderMovedOn(order.id, order.status)
         self._notifier.publish(order.id, [event])
+        return self._moved(order, event, fields)
+
+    def _advance_many(self, changes: Sequence[tuple[Order, OrderChange, dict[str, Any]]],
+                      outcomes: dict[str, Status | Exception | None]) -> list[Order]:
+        """The conditional step of many orders in one statement, their events pushed together: the orders moved
+        (each of the others is left to the delivery that moved it, its outcome None)."""
+        if not changes:
+            return []
+        for order, change, _ in changes:
+            self._check(order, change)
+        events = self._orders.transition_many(
+            [Transition(order.id, order.status, change.status, change.data(), order.seq, fields)
+             for order, change, fields in changes], self._clock.now())
+        moved: list[Order] = []
+        for (order, _, fields), event in zip(changes, events, strict=True):
+            if event is None:
+                log.info("%s; this delivery stops", OrderMovedOn(order.id, order.status))
+                outcomes[order.id] = None
+            else:
+                moved.append(self._moved(order, event, fields))
+        self._notifier.publish_many({event.order_id: [event] for event in events if event is not None})
+        return moved
+
+    @staticmethod
+    def _check(order: Order, change: OrderChange) -> None:
+        if not can_transition(order.status, change.status):
+            raise ValueError(f"an order cannot go from {order.status} to {change.status}")
+
+    def _moved(self, order: Order, event: OrderEvent, fields: dict[str, Any]) -> Order:
         self._metrics.record(order_measurements(order, event))
-        if new.is_final:
-            log.info("order %s %s", order.id, new, extra={"orderId": order.id, "venue": order.venue,
-                                                          "attempts": fields.get("attempts", order.attempts)})
-        return dataclasses.replace(order, status=new, seq=event.seq, updated_at=event.at, **fields)
+        if event.status.is_final:
+            log.info("order %s %s", order.id, event.status, extra={
+                "orderId": order.id, "venue": order.venue, "attempts": fields.get("attempts", order.attempts)})
+        return dataclasses.replace(order, status=event.status, seq=event.seq, updated_at=event.at, **fields)

@@ -37,6 +37,15 @@ class Notifier:
             if delivery is not None:
                 self._deliver(order_id, delivery, new_events)
 
+    def publish_many(self, new_events: dict[str, list[OrderEvent]]) -> None:
+        """Publishes the new events of many orders, with the bookkeeping of all of them in one round trip each
+        way; an order whose lock another delivery holds is published alone afterwards, once it is free."""
+        with self._connections.deliveries(list(new_events)) as (taken, busy):
+            for order_id, delivery in taken.items():
+                self._deliver(order_id, delivery, new_events[order_id])
+        for order_id in busy:
+            self.publish(order_id, new_events[order_id])
+
     def catch_up(self, order_id: str, latest_seq: int) -> bool:
         """Sends subscribers whatever they miss up to ``latest_seq``: events an earlier delivery stored but did
         not push, because it died between the two or Redis was unreachable. True if anyone was behind."""

@@ -17,7 +17,7 @@ from ..domain.routing import RecordedDecision, RoutingDecision
 from ..domain.telemetry import Measurement
 from ..domain.tokens import TokenListing
 from ..domain.transactions import RouteOrder
-from ..domain.venues import LegReceipt, SwapReceipt
+from ..domain.venues import LegReceipt, SwapReceipt, SwapRequest, VenueError
 from .read_models import OrderFigures, PlacedOrder
 
 
@@ -39,6 +39,19 @@ class NoMetrics:
 
 # A column a transition may set alongside the status (a route and its legs, as tuples).
 OrderField = int | str | datetime | tuple[RouteOrder, ...] | tuple[LegReceipt, ...] | None
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One order's conditional status change, as ``transition`` makes it: from ``expected`` at ``expected_seq`` to
+    ``new``, with its event's data and the columns it sets alongside."""
+
+    order_id: str
+    expected: Status
+    new: Status
+    data: dict[str, Any]
+    expected_seq: int
+    fields: dict[str, OrderField] = field(default_factory=dict)
 
 
 class ClientOrderIdTaken(Exception):
@@ -100,9 +113,22 @@ class Orders(RestingOrders, Protocol):
 
     def get(self, order_id: str) -> Order | None: ...
 
+    def get_many(self, order_ids: Sequence[str]) -> dict[str, Order]:
+        """The orders of these ids that exist, in one read."""
+        ...
+
+    def transition_many(self, steps: Sequence[Transition], at: datetime) -> list[OrderEvent | None]:
+        """Makes every change as ``transition`` would, in one transaction (one statement for the steps that set
+        the same columns): each step's event, or None for an order no longer where its step expected it."""
+        ...
+
     def events(self, order_id: str, after_seq: int = 0) -> list[OrderEvent]: ...
 
     def save_decision(self, order_id: str, decision: RoutingDecision, at: datetime) -> None: ...
+
+    def save_decisions(self, decisions: Sequence[tuple[str, RoutingDecision]], at: datetime) -> None:
+        """Records each order's routing decision, in one transaction."""
+        ...
 
     def page(
         self, user_id: str, statuses: list[Status], types: list[str], before: tuple[datetime, str] | None,
@@ -200,6 +226,13 @@ class Venues(Protocol):
         """One transaction of every route's legs, all or nothing, under ``signature`` (executed once)."""
         ...
 
+    def swap_slot(
+        self, requests: Sequence[SwapRequest], injected_failures: bool = True,
+    ) -> list[SwapReceipt | VenueError]:
+        """The transactions sent together, executed one after another in one slot, each as ``swap_route`` would:
+        each one's receipt or refusal, in request order."""
+        ...
+
     def swap_status(self, signature: str) -> SwapReceipt | None: ...
 
     def listing(self, symbol_or_mint: str) -> TokenListing | None:
@@ -291,6 +324,11 @@ class Connections(Protocol):
         ``joining`` subscribes that connection under the lock: replaying from the start, or, with ``from_seq``,
         after that seq (a connection that is further already stays where it is). With ``if_subscribed``, an order
         nobody follows yields None, without taking the lock."""
+        ...
+
+    def deliveries(self, order_ids: list[str]) -> AbstractContextManager[tuple[dict[str, Delivery], list[str]]]:
+        """``delivery`` for many orders at once (those nobody follows are left out): the deliveries taken, and the
+        orders whose lock another delivery holds now, to be delivered one by one."""
         ...
 
     def follow_account(self, connection_id: str, user_id: str) -> None:

@@ -98,6 +98,27 @@ def test_deliveries_of_one_order_take_turns_and_record_only_live_subscriptions(r
         assert again.cursors == {"c1": 0}  # subscribing again replays from the start
 
 
+def check_deliveries_of_many_orders(redis_client, connections, prefix):
+    """Issue 21: the bookkeeping of a batch's orders in one round trip each way."""
+    followed, busy, nobody = f"{prefix}-a", f"{prefix}-b", f"{prefix}-c"
+    for order_id in (followed, busy):
+        with connections.delivery(order_id, joining=f"{prefix}-conn"):
+            pass
+    redis_client.set(f"ws:lock:{{{busy}}}", "another delivery")
+    with connections.deliveries([followed, busy, nobody]) as (taken, waiting):
+        assert set(taken) == {followed} and waiting == [busy]  # nobody follows the third: left out, not locked
+        assert taken[followed].cursors == {f"{prefix}-conn": 0}
+        assert redis_client.exists(f"ws:lock:{{{followed}}}") and not redis_client.exists(f"ws:lock:{{{nobody}}}")
+        taken[followed].sent.update({f"{prefix}-conn": 5, f"{prefix}-left": 2})
+    assert connections.subscribers(followed) == {f"{prefix}-conn": 5}  # only live subscriptions recorded
+    assert not redis_client.exists(f"ws:lock:{{{followed}}}")  # released
+    assert redis_client.get(f"ws:lock:{{{busy}}}") == b"another delivery"  # not taken from its holder
+
+
+def test_deliveries_of_many_orders_take_each_free_lock_in_one_round_trip(redis_client):
+    check_deliveries_of_many_orders(redis_client, RedisConnections(redis_client), "batch")
+
+
 def test_quick_sends_reach_the_queue_and_are_refused_as_botocore_reports_it(sqs):
     quick = QuickSendSqs(sqs, botocore.session.get_session().get_credentials())
     name = f"quick-{uuid.uuid4().hex[:8]}"

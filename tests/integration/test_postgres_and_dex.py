@@ -16,7 +16,8 @@ from chalicelib.domain.routing import RecordedDecision, RoutingDecision, VenueQu
 from chalicelib.domain.sniper_orders import Conditions, SniperTerms
 from chalicelib.domain.tokens import TOKENS, Token, TokenListing, new_mint_address
 from chalicelib.domain.transactions import RouteOrder
-from chalicelib.domain.venues import ListingConflict, SlippageExceeded, SwapRejected
+from chalicelib.domain.venues import ListingConflict, SlippageExceeded, SwapRejected, SwapRequest
+from chalicelib.services.ports import Transition
 from tests.fakes import pool_quotes
 
 
@@ -489,3 +490,69 @@ def test_a_pool_keeps_the_slot_of_the_swap_that_last_changed_it(dex):
     assert after["raydium-jup-usdc"].slot == receipt.slot > before["raydium-jup-usdc"].slot
     assert after["meteora-jup-usdc"].slot == before["meteora-jup-usdc"].slot
     assert len(dex.pool_snapshots()) == len(dex.pools())
+
+
+def test_a_slot_runs_its_transactions_in_arrival_order_each_with_its_own_outcome_and_writes_each_pool_once(dex):
+    """Issue 21: the swaps that reach the venues together share one locked transaction (one slot), as a chain's."""
+    pool_id = "raydium-sol-usdt"
+    before, counts = {p.id: p for p in dex.pools()}[pool_id], _swap_counts(dex)
+    memo = str(uuid.uuid4())
+    one = (RouteOrder(10**9, ((pool_id, "SOL", "USDT"),)),)
+    landed = dex.swap_route(f"{memo}-earlier", memo, one, 1)  # a signature executed in an earlier slot
+    requests = [SwapRequest(f"{memo}-{n}", memo, one, 1) for n in range(4)]
+    requests.insert(2, SwapRequest(f"{memo}-short", memo, one, 10**18))  # below its minimum: refused alone
+    requests.append(SwapRequest(f"{memo}-1", memo, one, 1))  # sent twice in the slot: executed once
+    requests.append(SwapRequest(f"{memo}-earlier", memo, one, 1))
+    requests.append(SwapRequest(f"{memo}-late", memo, one, 1, valid_until=datetime.now(UTC) - timedelta(seconds=1)))
+    results = dex.swap_slot(requests)
+    receipts = results[:2] + results[3:5]
+    assert isinstance(results[2], SlippageExceeded) and isinstance(results[7], SwapRejected)
+    assert results[5] == results[1] and results[6] == landed
+    assert len({r.slot for r in receipts}) == 1 and receipts[0].slot > landed.slot  # one slot
+    outs = [r.amount_out for r in receipts]
+    assert outs == sorted(outs, reverse=True) and len(set(outs)) == 4  # each on the state the one before left
+    after = {p.id: p for p in dex.pools()}[pool_id]
+    assert after.reserve_base == before.reserve_base + 5 * 10**9
+    assert after.reserve_quote == before.reserve_quote - landed.amount_out - sum(outs)
+    assert _swap_counts(dex)[pool_id] == counts[pool_id] + 5
+    assert [dex.swap_status(r.signature) for r in receipts] == receipts
+    with pytest.raises(SlippageExceeded):  # the refusal is kept under its signature
+        dex.swap_route(f"{memo}-short", memo, one, 0)
+
+
+def test_many_orders_move_in_one_statement_each_only_from_where_its_step_expects_it(db):
+    orders = PostgresOrders(db)
+    placed = [new_order(orders) for _ in range(4)]
+    assert set(orders.get_many([o.id for o in placed] + [str(uuid.uuid4())])) == {o.id for o in placed}
+    orders.transition(placed[1].id, Status.PENDING, Status.ROUTING, datetime.now(UTC), {})  # moved on meanwhile
+    at = datetime.now(UTC)
+    events = orders.transition_many([Transition(o.id, Status.PENDING, Status.ROUTING, {"n": n}, 1)
+                                     for n, o in enumerate(placed)], at)
+    assert [e is None for e in events] == [False, True, False, False]
+    assert events[0] == OrderEvent(placed[0].id, 2, Status.ROUTING, at, {"n": 0})
+    signature = transaction_signature(placed[0].id)
+    events = orders.transition_many([
+        Transition(placed[0].id, Status.ROUTING, Status.BUILDING, {}, 2,
+                   {"venue": "raydium", "min_out": 10**30, "tx_signature": signature, "valid_until": at,
+                    "route": (RouteOrder(5, (("p", "SOL", "USDC"),)),)}),
+        Transition(placed[2].id, Status.ROUTING, Status.FAILED, {}, 2, {"failure_reason": "no route"}),
+        Transition(placed[3].id, Status.ROUTING, Status.FAILED, {}, 1, {"failure_reason": "stale"}),  # seq moved
+    ], at)
+    assert [None if e is None else e.seq for e in events] == [3, 3, None]
+    built, failed = orders.get(placed[0].id), orders.get(placed[2].id)
+    assert (built.status, built.min_out, built.tx_signature, built.route[0].amount_in) == (
+        Status.BUILDING, 10**30, signature, 5)
+    assert (failed.status, failed.failure_reason) == (Status.FAILED, "no route")
+    assert orders.get(placed[3].id).status is Status.ROUTING
+    with pytest.raises(ValueError, match="cannot set"):
+        orders.transition_many([Transition(placed[3].id, Status.ROUTING, Status.FAILED, {}, 2, {"user_id": "x"})],
+                               at)
+
+
+def test_decisions_of_many_orders_are_saved_together_and_read_back_each(db, dex):
+    orders = PostgresOrders(db)
+    placed = [new_order(orders) for _ in range(3)]
+    decision = choose_route(pool_quotes(dex, "SOL", "USDC", 10**9))
+    orders.save_decisions([(o.id, decision) for o in placed], datetime.now(UTC))
+    assert all((orders.decision(o.id).venue, orders.decision(o.id).quotes) == (decision.chosen.venue, decision.quotes)
+               for o in placed)

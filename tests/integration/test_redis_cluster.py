@@ -21,6 +21,7 @@ from chalicelib.settings import Settings
 from infra.local.processes import free_port
 from infra.local.servers import ValkeyServer
 from tests.fakes import FakeClock, FakeOrders, FakeQueue
+from tests.integration.test_api_adapters import check_deliveries_of_many_orders
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +105,10 @@ def test_account_and_market_followers_keep_to_one_slot_per_command_and_leave_wit
     assert connections.account_followers(user) == []
     assert connections.market_followers(["raydium-sol-usdc", "meteora-sol-usdc"]) == {
         "raydium-sol-usdc": [second], "meteora-sol-usdc": [second]}
+
+
+def test_the_deliveries_of_a_batch_keep_each_script_to_its_orders_slot(cluster):
+    check_deliveries_of_many_orders(cluster, RedisConnections(cluster), f"batch-{uuid.uuid4()}")
 
 
 def test_rate_limits_and_idempotency_run_on_the_cluster(cluster):
