@@ -80,6 +80,10 @@ class Triggers:
         report = TriggerReport()
         for base, quote in sorted(set(pairs)):
             report.pairs += 1
+            # The common case under market orders alone: one indexed read, no lock, no pool state to parse. An
+            # order that starts resting after this read is checked by its own placement.
+            if not self._orders.any_resting(base, quote):
+                continue
             with self._locks.hold(f"{base}/{quote}"):
                 self._evaluate(base, quote, cause, report, wake_within)
         return report
@@ -90,7 +94,7 @@ class Triggers:
 
     def _evaluate(self, base: str, quote: str, cause: str, report: TriggerReport, wake_within: timedelta) -> None:
         if not self._orders.any_resting(base, quote):
-            return  # the common case under market orders alone: one indexed read, no pool state to parse
+            return  # the last resting order of the pair went while waiting for the lock
         state = {pool.id: pool for pool in self._venues.pools(base, quote)}
         for claiming in self._orders.claiming(base, quote):
             self._take(state, claiming)

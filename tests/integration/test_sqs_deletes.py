@@ -83,3 +83,24 @@ def test_a_long_poll_returns_a_delayed_message_as_its_timer_ends(sqs, queue, emu
     assert [m["Body"] for m in answer["Messages"]] == ["opens"]
     late_by_at_most = 0.25 if emulator == servers.aws_endpoint else 1.25
     assert 1.0 <= waited < 1.0 + late_by_at_most, waited
+
+
+def test_receives_and_deletes_at_once_never_fail(sqs, queue):
+    """moto walked its in-flight messages while a delete on another thread changed them (a 500 to the poller)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    for start in range(0, 300, 10):
+        sqs.send_message_batch(QueueUrl=queue, Entries=[{"Id": str(n), "MessageBody": f"m{n}"}
+                                                        for n in range(start, start + 10)])
+
+    def drain(_: int) -> int:
+        taken = 0
+        while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                           VisibilityTimeout=60).get("Messages", []):
+            sqs.delete_message_batch(QueueUrl=queue, Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
+                                                              for n, m in enumerate(batch)])
+            taken += len(batch)
+        return taken
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        assert sum(pool.map(drain, range(6))) == 300  # every receive answered, every message taken once
