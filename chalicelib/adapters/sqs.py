@@ -75,23 +75,27 @@ class QuickSendSqs:
         request: dict[str, Any] = {"QueueUrl": QueueUrl, "MessageBody": MessageBody}
         if DelaySeconds is not None:
             request["DelaySeconds"] = DelaySeconds
-        body = json.dumps(request).encode()
-        response = self._http.post(self._endpoint, body, {"Content-Type": "application/x-amz-json-1.0",
-                                                          "X-Amz-Target": "AmazonSQS.SendMessage"})
+        return self.call("SendMessage", request)
+
+    def call(self, action: str, request: dict[str, Any]) -> dict[str, Any]:
+        """One call of SQS's JSON protocol: its answer as botocore gives it, or botocore's ClientError."""
+        response = self._http.post(self._endpoint, json.dumps(request).encode(),
+                                   {"Content-Type": "application/x-amz-json-1.0",
+                                    "X-Amz-Target": f"AmazonSQS.{action}"})
         try:
             answer = json.loads(response.data or b"{}")
         except ValueError:
             answer = {"message": response.data[:200].decode("utf-8", "replace")}
         if response.status >= 300:
-            raise _client_error(response, answer)
+            raise _client_error(response, answer, action)
         return answer
 
 
-def _client_error(response: Answer, answer: dict[str, Any]) -> Exception:
+def _client_error(response: Answer, answer: dict[str, Any], action: str) -> Exception:
     from botocore.exceptions import ClientError
 
     # SQS names its errors in the query protocol's words too (x-amzn-query-error), as botocore reports them.
     code = (response.headers.get("x-amzn-query-error") or "").split(";")[0]
     code = code or str(answer.get("__type", "")).rpartition("#")[2] or str(response.status)
     return ClientError({"Error": {"Code": code, "Message": answer.get("message") or answer.get("Message", "")},
-                        "ResponseMetadata": {"HTTPStatusCode": response.status}}, "SendMessage")
+                        "ResponseMetadata": {"HTTPStatusCode": response.status}}, action)

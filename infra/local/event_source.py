@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.adapters.sqs import QuickSendSqs
+
 log = logging.getLogger("event-source")
 
 Invoke = Callable[[dict[str, Any]], Any]
@@ -265,3 +267,16 @@ class SqsEventSourceMapping:
             self.deleted += len(response.get("Successful", []))
             for failure in response.get("Failed", []):
                 log.warning("could not delete a processed message: %s", failure)
+
+
+class QuickPollingSqs(QuickSendSqs):
+    """The mapping's two calls per batch, ``ReceiveMessage`` and ``DeleteMessageBatch``, over SQS's JSON protocol
+    through ``SignedHttp``, as the engine's ``SendMessage`` goes: the same requests and answers, without the third
+    of the worker processes' CPU that botocore spent on them in a 1,000-order burst (py-spy). Every other call is
+    botocore's own."""
+
+    def receive_message(self, **request: Any) -> dict[str, Any]:
+        return self.call("ReceiveMessage", request)
+
+    def delete_message_batch(self, **request: Any) -> dict[str, Any]:
+        return self.call("DeleteMessageBatch", request)

@@ -17,7 +17,7 @@ from chalice.app import ScheduledEventConfig, SQSEventConfig
 
 from .aws import ensure_orders_queues, queue_arn
 from .console import Console
-from .event_source import INITIAL_CONCURRENCY, SCALE_UP_PER_S, SqsEventSourceMapping, SqsSource
+from .event_source import INITIAL_CONCURRENCY, SCALE_UP_PER_S, QuickPollingSqs, SqsEventSourceMapping, SqsSource
 from .lambda_runtime import CodeVersion, EnvironmentPool, function_timeout
 from .scheduler import Schedule, rate_seconds
 
@@ -66,7 +66,9 @@ def main(settings: WorkerSettings) -> None:
     concurrency = settings.concurrency
     # One more environment for the schedules, so a busy worker still sweeps.
     pool = EnvironmentPool(max_size=concurrency + 1, code=CodeVersion(), console=Console.from_env())
-    sqs = boto3.session.Session().client("sqs", config=Config(max_pool_connections=concurrency + 8))
+    session = boto3.session.Session()
+    sqs = session.client("sqs", config=Config(max_pool_connections=concurrency + 8))
+    polling = QuickPollingSqs(sqs, session.get_credentials())
     region = settings.region
 
     def invoker(name):
@@ -74,7 +76,7 @@ def main(settings: WorkerSettings) -> None:
 
     mappings = [
         SqsEventSourceMapping(
-            sqs, source, invoker(source.function_name), concurrency, region=region,
+            polling, source, invoker(source.function_name), concurrency, region=region,
             initial_concurrency=settings.initial_concurrency, scale_up_per_s=settings.scale_up_per_s,
             recreate_queue=functools.partial(ensure_orders_queues, sqs, queue_name,
                                              function_timeout(source.function_name)),

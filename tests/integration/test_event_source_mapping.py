@@ -5,8 +5,10 @@ import threading
 import time
 import uuid
 
+import boto3
+
 from infra.local.aws import ensure_orders_queues
-from infra.local.event_source import SqsEventSourceMapping, SqsSource
+from infra.local.event_source import QuickPollingSqs, SqsEventSourceMapping, SqsSource
 
 
 def make_queue(sqs, visibility=1, max_receive=5):
@@ -47,9 +49,14 @@ class Recorder:
         return sum(batch.count(body) for batch in self.calls)
 
 
+def polling(sqs):
+    """The mapping's client as the local cloud gives it: receives and deletes over SQS's JSON protocol."""
+    return QuickPollingSqs(sqs, boto3.session.Session().get_credentials())
+
+
 def run_mapping(sqs, url, arn, function, until, batch_size=10, timeout=20):
     source = SqsSource("test_fn", url, arn, batch_size, 0.5)
-    mapping = SqsEventSourceMapping(sqs, source, function, concurrency=2).start()
+    mapping = SqsEventSourceMapping(polling(sqs), source, function, concurrency=2).start()
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline and not until():
@@ -127,7 +134,7 @@ def test_stopping_returns_the_messages_of_unfinished_invocations_at_once(sqs):
         started.set()
         time.sleep(30)  # still running when the mapping stops
 
-    mapping = SqsEventSourceMapping(sqs, SqsSource("slow_fn", url, arn, 10, 0), slow, concurrency=1).start()
+    mapping = SqsEventSourceMapping(polling(sqs), SqsSource("slow_fn", url, arn, 10, 0), slow, concurrency=1).start()
     assert started.wait(10)
     mapping.stop(timeout=0.5)
     received = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2).get("Messages", [])
@@ -148,7 +155,7 @@ def test_concurrency_grows_with_a_backlog_up_to_the_maximum_and_shrinks_once_it_
         with lock:
             running -= 1
 
-    mapping = SqsEventSourceMapping(sqs, SqsSource("slow_fn", url, arn, 10, 0), slow, concurrency=8,
+    mapping = SqsEventSourceMapping(polling(sqs), SqsSource("slow_fn", url, arn, 10, 0), slow, concurrency=8,
                                     poll_wait_s=0).start()
     try:
         assert mapping.concurrency == 5  # Lambda's starting point, before any message arrives
@@ -180,7 +187,7 @@ def test_concurrency_grows_while_every_invocation_is_still_busy(sqs):
         release.wait(20)
         finished.append(len(event["Records"]))
 
-    mapping = SqsEventSourceMapping(sqs, SqsSource("busy_fn", url, arn, 10, 0), busy, concurrency=8,
+    mapping = SqsEventSourceMapping(polling(sqs), SqsSource("busy_fn", url, arn, 10, 0), busy, concurrency=8,
                                     poll_wait_s=0).start()
     try:
         for start in range(0, 200, 10):
