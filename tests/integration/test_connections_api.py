@@ -103,3 +103,57 @@ def test_an_endpoint_nobody_listens_on_is_unreachable_which_is_an_outage():
     with pytest.raises(Unreachable):
         api(f"http://127.0.0.1:{free_port()}/api").post("c=", b"x")
     assert issubclass(Unreachable, DEPENDENCY_DOWN)
+
+
+class RawServer:
+    """Answers each request on a connection with the next of ``answers`` (raw bytes), then closes if told."""
+
+    def __init__(self, answers: list[bytes], close_after: bool = False):
+        import socket
+
+        self.answers, self.close_after, self.requests = answers, close_after, []
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while self.answers:
+            conn, _ = self.sock.accept()
+            with conn:
+                while self.answers:
+                    request = conn.recv(65536)
+                    if not request:
+                        break
+                    self.requests.append(request)
+                    conn.sendall(self.answers.pop(0))
+                    if self.close_after:
+                        break
+
+
+@pytest.mark.parametrize("answer,closes", [
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Amzn-Query-Error: A;Sender\r\n\r\nhello", False),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2;ext=1\r\nlo\r\n0\r\nTrailer: x\r\n\r\n",
+     False),
+    (b"HTTP/1.0 200 OK\r\n\r\nhello", True),  # no length: the body ends with the connection
+    (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello", True),
+], ids=["length", "chunked", "until-close", "connection-close"])
+def test_every_framing_of_an_answer_is_read_whole(answer, closes):
+    from chalicelib.adapters.signed_http import SignedHttp
+
+    server = RawServer([answer, answer], close_after=closes)
+    client = SignedHttp("sqs", "eu-west-1", botocore.credentials.Credentials("AKID", "secret"))
+    for _ in range(2):  # the second on the kept connection, or on a new one after a close-delimited body
+        reply = client.post(f"http://127.0.0.1:{server.port}/q?x=1", b"{}", {"X-Amz-Target": "AmazonSQS.Send"})
+        assert (reply.status, reply.data) == (200, b"hello")
+    assert server.requests[0].startswith(b"POST /q?x=1 HTTP/1.1\r\nHost: 127.0.0.1:")
+    assert b"\r\nContent-Length: 2\r\n\r\n{}" in server.requests[0]
+    assert b"X-Amz-Target: AmazonSQS.Send" in server.requests[0]
+
+
+def test_an_answer_cut_short_is_unreachable_not_a_wrong_answer():
+    from chalicelib.adapters.signed_http import SignedHttp
+
+    server = RawServer([b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nshort"], close_after=True)
+    with pytest.raises(Unreachable, match="IncompleteRead"):
+        SignedHttp("sqs", "eu-west-1", botocore.credentials.Credentials("AKID", "secret")).post(
+            f"http://127.0.0.1:{server.port}/", b"{}")
