@@ -23,13 +23,18 @@ from pathlib import Path
 from typing import Any
 
 from infra.chalice_config import PROJECT_DIR
+from infra.local.ledger import LEDGER
 from infra.local.processes import free_port, run_loop
 
+from .accounting import Accounting
+from .costs import cost_report, function_memory_mb
+from .costs import summary_lines as cost_summary
 from .load import LoadPlan, order_bodies, run_load, stored_sequences, tokens_for
 from .processes import ProcessSampler, python_loop_ms
 from .report import chart, figures
 
 RESULTS_DIR = PROJECT_DIR / "bench-results"
+CHALICE_CONFIG = PROJECT_DIR / ".chalice" / "config.json"
 CLOUD_START_TIMEOUT_S = 180
 PROGRESS_EVERY_S = 3.0  # a line of orders accepted and completed so far, while the load runs
 
@@ -93,6 +98,7 @@ class BenchCloud:
         env.update({k: str(v) for k, v in self.ports.items()})
         # The terminal's line per request and invocation is for people (make run); the figures leave it out.
         env.update({"LOCAL_DATA_DIR": str(self.data_dir), "AWS_EMULATOR": args.emulator, "LOCAL_QUIET": "1",
+                    LEDGER: str(self.data_dir / "ledger.tsv"),
                     "DEX_FAILURE_RATE": str(args.failure_rate), "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING"})
         if args.venue_latency:
             env["DEX_QUOTE_LATENCY_MS"] = env["DEX_SWAP_LATENCY_MS"] = args.venue_latency
@@ -177,6 +183,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                    time.monotonic() + 60)))
         loop_ms = python_loop_ms()
         print(f"placing {args.orders} orders, {args.concurrency} at a time, as {len(tokens)} users...", flush=True)
+        accounting = Accounting(data_dir / "ledger.tsv", described.get("env", {}).get("DATABASE_URL")).start()
         sampler = ProcessSampler({**described.get("processes", {}), "bench client": os.getpid()}).start()
         started = time.monotonic()
         traces = run_loop(run_load(LoadPlan(http, ws, args.orders, args.concurrency, tokens, run_id,
@@ -185,6 +192,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                             bodies=order_bodies(args.orders_mix, args.routing))))
         load_seconds = time.monotonic() - started
         usage = sampler.stop()
+        print("counting what the load did...", flush=True)
+        accounted = accounting.stop()  # before the read-back below, which is the bench's own
         owners = {t.order_id: tokens[t.index % len(tokens)] for t in traces if t.order_id}
         stored = run_loop(stored_sequences(http, owners))
         result = figures(traces, stored)
@@ -194,6 +203,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result["cpu_seconds_per_1000_orders"]["total"] = round(
             sum(u["cpu_seconds"] for u in usage.values()) * 1000 / accepted, 2)
         result["peak_memory_mib"] = {name: u["peak_memory_mib"] for name, u in usage.items()}
+        result["postgres_per_order"] = accounted.postgres_per_order(accepted)
+        if accounted.ledger:
+            result["aws"] = cost_report(accounted.ledger, accepted, function_memory_mb(CHALICE_CONFIG))
         result["load_seconds"] = round(load_seconds, 2)
         result["machine"] = {"python_loop_ms": loop_ms, "cpu_stolen_fraction": sampler.stolen_fraction}
         result["cold_start_ms"] = cold_starts({**os.environ, **described.get("env", {}),
@@ -245,6 +257,9 @@ def summary(result: dict[str, Any]) -> str:
         f"orders lost          {result['orders_lost']}",
         f"subscribers complete {result['subscribers_complete_fraction']:.2%}",
         "CPU s / 1000 orders  " + ", ".join(f"{k} {v}" for k, v in cpu.items()),
+        *([f"PostgreSQL per order {result['postgres_per_order']['transactions']} transactions, "
+           f"{result['postgres_per_order']['row_writes']} row writes"] if result.get("postgres_per_order") else []),
+        *(cost_summary(result["aws"]) if result.get("aws") else []),
         f"machine              a fixed Python loop takes {result['machine']['python_loop_ms']} ms here; the host "
         f"took {result['machine']['cpu_stolen_fraction']:.1%} of the CPU time during the load",
         "peak memory MiB      " + ", ".join(f"{k} {v}" for k, v in result["peak_memory_mib"].items()),

@@ -22,6 +22,8 @@ from chalice.local import (
     LocalGatewayAuthorizer,
 )
 
+from .ledger import LAMBDA, Ledger
+
 MAX_ENTRIES = 10_000  # tokens remembered at once; the least recently stored go first
 
 
@@ -58,9 +60,10 @@ class AuthorizerCache:
 class CachingAuthorizer(LocalGatewayAuthorizer):
     """Chalice's local authorizer, with API Gateway's cache in front of a TOKEN authorizer's function."""
 
-    def __init__(self, app_object: Chalice, cache: AuthorizerCache):
+    def __init__(self, app_object: Chalice, cache: AuthorizerCache, ledger: Ledger | None = None):
         super().__init__(app_object)
         self._cache = cache
+        self._ledger = ledger or Ledger(None)
 
     def authorize(self, raw_path: str, lambda_event: EventType, lambda_context: LambdaContext) -> LocalAuthPair:
         route_entry = self._route_for_event(lambda_event)
@@ -73,7 +76,11 @@ class CachingAuthorizer(LocalGatewayAuthorizer):
         key = (authorizer.name, auth_event.get("authorizationToken") or "")
         result = self._cache.get(key) if key[1] else None
         if result is None:
-            result = authorizer(auth_event, lambda_context)  # raises for a 401, which is not cached
+            started = time.perf_counter()
+            try:
+                result = authorizer(auth_event, lambda_context)  # raises for a 401, which is not cached
+            finally:
+                self._ledger.record(LAMBDA, authorizer.name, (time.perf_counter() - started) * 1000)
             if result is None:
                 raise InvalidAuthorizerError({"x-amzn-RequestId": lambda_context.aws_request_id,
                                               "x-amzn-ErrorType": "AuthorizerConfigurationException"},

@@ -28,6 +28,7 @@ from chalice.local import LocalGateway
 from ..chalice_config import PROJECT_DIR, chalice_config, function_timeout
 from .authorizer_cache import AuthorizerCache, CachingAuthorizer
 from .console import Console, invocation_line
+from .ledger import LAMBDA, Ledger
 
 __all__ = ["PROJECT_DIR", "EnvironmentPool", "chalice_config", "function_timeout"]
 _ids = itertools.count(1)
@@ -112,7 +113,7 @@ def load_version(package: str, version: tuple) -> None:
 
 class Environment:
     def __init__(self, app_file: Path, config: Config, version: tuple = (),
-                 authorizer_cache: AuthorizerCache | None = None):
+                 authorizer_cache: AuthorizerCache | None = None, ledger: Ledger | None = None):
         self.version = version
         self.invocations = 0
         name = f"chalice_app_env_{next(_ids)}"
@@ -128,7 +129,7 @@ class Environment:
         self.gateway = LocalGateway(self.app, config.scope(config.chalice_stage, "api_handler"))
         # API Gateway caches a token authorizer's policy for its TTL: so does the local one (Chalice's runs the
         # authorizer on every request; its authorizer is a private part of LocalGateway, replaced here).
-        self.gateway._authorizer = CachingAuthorizer(self.app, authorizer_cache or AuthorizerCache())
+        self.gateway._authorizer = CachingAuthorizer(self.app, authorizer_cache or AuthorizerCache(), ledger)
 
     def handler(self, function_name: str) -> Any:
         return getattr(self.module, function_name)
@@ -144,7 +145,8 @@ class Environment:
 
 class EnvironmentPool:
     def __init__(self, app_file: Path = PROJECT_DIR / "app.py", config: Config | None = None, max_size: int = 10,
-                 code: CodeVersion | None = None, console: Console | None = None, package: str = "chalicelib"):
+                 code: CodeVersion | None = None, console: Console | None = None, package: str = "chalicelib",
+                 ledger: Ledger | None = None):
         self.max_size = max_size
         self._app_file = app_file
         self._config = config or chalice_config()
@@ -152,6 +154,7 @@ class EnvironmentPool:
         self._package = package  # the app's own modules, imported afresh after a change
         self._config_version: tuple | None = None  # the code version self._config was read for
         self.console = console or Console(None)
+        self.ledger = ledger or Ledger(None)  # what AWS would bill, for make bench
         self._idle: list[Environment] = []
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_size)
@@ -171,7 +174,7 @@ class EnvironmentPool:
                 if self._code is not None and version != self._config_version:
                     self._config = chalice_config(self._config.chalice_stage)  # a deployment reads it again
                     self._config_version = version
-                env = Environment(self._app_file, self._config, version, self.authorizer_cache)
+                env = Environment(self._app_file, self._config, version, self.authorizer_cache, self.ledger)
             try:
                 yield env
             finally:
@@ -190,8 +193,9 @@ class EnvironmentPool:
                 result = env.invoke(function_name, event)
                 return result
             finally:
+                ms = (time.perf_counter() - started) * 1000
+                self.ledger.record(LAMBDA, function_name, ms)
                 if self.console.enabled:
-                    ms = (time.perf_counter() - started) * 1000
                     self.console.line(invocation_line(function_name, cold, ms, event, result))
 
     def warm_up(self) -> Environment:

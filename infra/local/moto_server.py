@@ -23,6 +23,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from .ledger import SQS, Ledger
 from .moto_version import problem
 
 if (_refused := problem()) is not None:  # before a single patch is applied
@@ -174,6 +175,29 @@ def _remembered_backend_for_host(self: DomainDispatcherApplication, host: str | 
 DomainDispatcherApplication.get_backend_for_host = _remembered_backend_for_host  # type: ignore[method-assign]
 
 
+def counted(application: Callable[..., Any], ledger: Ledger) -> Callable[..., Any]:
+    """The application, recording each SQS request's action in the ledger (when it is on): AWS bills SQS per
+    request, the receives and deletes of Lambda's pollers included."""
+    if not ledger.enabled:
+        return application
+
+    def count(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")  # the JSON protocol names its action here
+        action = target.rpartition(".")[2] if target else _query_action(environ)
+        ledger.record(SQS, action or "unknown")
+        return application(environ, start_response)
+
+    return count
+
+
+def _query_action(environ: dict[str, Any]) -> str:
+    """The query protocol's Action, from the URL (botocore puts it in the form body, which is left unread: moto
+    reads it next; an action there is counted as "query")."""
+    from urllib.parse import parse_qs
+
+    return (parse_qs(environ.get("QUERY_STRING", "")).get("Action") or ["query"])[0]
+
+
 def serve(host: str, port: int) -> None:
     """moto's application behind waitress rather than werkzeug's development server, which closes every connection
     after one request (each SQS call then paid a TCP connection and a new thread, and waited on a 10 ms drain): as
@@ -182,7 +206,8 @@ def serve(host: str, port: int) -> None:
     from moto.moto_server.werkzeug_app import create_backend_app
 
     os.environ.setdefault("MOTO_PORT", str(port))  # moto builds queue URLs with it, as its own server does
-    waitress.serve(DomainDispatcherApplication(create_backend_app), host=host, port=port, threads=96,
+    application = counted(DomainDispatcherApplication(create_backend_app), Ledger.from_env())
+    waitress.serve(application, host=host, port=port, threads=96,
                    connection_limit=2000, channel_timeout=300, asyncore_use_poll=True, ident="moto")
 
 

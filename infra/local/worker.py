@@ -19,6 +19,7 @@ from .aws import ensure_orders_queues, queue_arn
 from .console import Console
 from .event_source import INITIAL_CONCURRENCY, SCALE_UP_PER_S, QuickPollingSqs, SqsEventSourceMapping, SqsSource
 from .lambda_runtime import CodeVersion, EnvironmentPool, function_timeout
+from .ledger import Ledger
 from .scheduler import Schedule, rate_seconds
 
 
@@ -65,7 +66,8 @@ def main(settings: WorkerSettings) -> None:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s worker %(levelname)s %(message)s")
     concurrency = settings.concurrency
     # One more environment for the schedules, so a busy worker still sweeps.
-    pool = EnvironmentPool(max_size=concurrency + 1, code=CodeVersion(), console=Console.from_env())
+    pool = EnvironmentPool(max_size=concurrency + 1, code=CodeVersion(), console=Console.from_env(),
+                           ledger=Ledger.from_env())
     session = boto3.session.Session()
     sqs = session.client("sqs", config=Config(max_pool_connections=concurrency + 8))
     polling = QuickPollingSqs(sqs, session.get_credentials())

@@ -64,3 +64,26 @@ def test_throttling_past_the_deadline_is_an_error():
 
     with pytest.raises(RuntimeError, match="answered 429"):
         asyncio.run(scenario())
+
+
+def test_the_load_is_counted_from_postgresqls_statistics_and_the_ledger_lines_written_during_it(servers, tmp_path):
+    """Issue 21: transactions per order are PostgreSQL's own count, taken when the load starts and ends."""
+    import psycopg
+
+    from infra.bench.accounting import Accounting
+    from infra.local.ledger import LAMBDA, Ledger, Tally
+
+    ledger = tmp_path / "ledger.tsv"
+    Ledger(str(ledger)).record(LAMBDA, "warm_up", 1)
+    accounting = Accounting(ledger, servers.database_url, settle_s=0).start()
+    Ledger(str(ledger)).record(LAMBDA, "execute_orders", 5)
+    with psycopg.connect(servers.database_url, autocommit=True) as conn:  # closing publishes its counts
+        for _ in range(40):
+            conn.execute("SELECT 1")
+        conn.execute("CREATE TEMP TABLE counted (n int)")
+        conn.execute("INSERT INTO counted SELECT generate_series(1, 20)")
+    accounting.stop()
+    assert accounting.ledger == {(LAMBDA, "execute_orders"): Tally(1, 5.0)}
+    counted = accounting.postgres_per_order(1)
+    assert 42 <= counted["transactions"] <= 60  # ours, and whatever else the shared server ran meanwhile
+    assert counted["row_writes"] >= 20

@@ -46,7 +46,7 @@ class Gateway:
         self.rest_api = RestApi(rest)
         self.websocket_api = WebsocketApi(websocket, {route: config.name for route, config in ws_handlers.items()},
                                           self.connections, api_id, stage, idle_timeout_s, max_connection_s)
-        self.management = ConnectionsManagement(self.connections)
+        self.management = ConnectionsManagement(self.connections, websocket.ledger)
 
     def rest_app(self) -> web.Application:
         return self.rest_api.app()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ..console import Console
 from ..lambda_runtime import CodeVersion, EnvironmentPool
+from ..ledger import Ledger
 from ..processes import run_loop
 from . import Gateway, serve
 
@@ -43,10 +44,10 @@ class GatewaySettings:
 
 def main(settings: GatewaySettings) -> None:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s gateway %(levelname)s %(message)s")
-    code, console = CodeVersion(), Console.from_env()
+    code, console, ledger = CodeVersion(), Console.from_env(), Ledger.from_env()
     gateway = Gateway(
-        EnvironmentPool(max_size=settings.concurrency, code=code, console=console),
-        EnvironmentPool(max_size=settings.concurrency, code=code, console=console),
+        EnvironmentPool(max_size=settings.concurrency, code=code, console=console, ledger=ledger),
+        EnvironmentPool(max_size=settings.concurrency, code=code, console=console, ledger=ledger),
         idle_timeout_s=settings.idle_timeout_s,
         max_connection_s=settings.max_connection_s,
     )

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from aiohttp import WSCloseCode, web
 
+from ..ledger import API_GATEWAY, CONNECTIONS_POST, Ledger
 from .limits import MAX_MESSAGE_BYTES
 
 
@@ -38,8 +39,9 @@ class Connection:
 class ConnectionsManagement:
     """The ``@connections`` API over ``connections``, the open connections by id, which the WebSocket API keeps."""
 
-    def __init__(self, connections: dict[str, Connection]):
+    def __init__(self, connections: dict[str, Connection], ledger: Ledger | None = None):
         self._connections = connections
+        self._ledger = ledger or Ledger(None)
 
     def add_routes(self, app: web.Application, stage: str) -> None:
         path = f"/{stage}/@connections/{{connection_id}}"
@@ -61,6 +63,7 @@ class ConnectionsManagement:
         )
 
     async def post_to_connection(self, request: web.Request) -> web.Response:
+        self._ledger.record(API_GATEWAY, CONNECTIONS_POST)
         data = await request.read()
         connection = self._live(request)
         if connection is None:

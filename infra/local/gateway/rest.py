@@ -16,6 +16,7 @@ from chalice.local import LocalGatewayException
 
 from ...gateway_responses import problem
 from ..lambda_runtime import EnvironmentPool
+from ..ledger import API_GATEWAY, LAMBDA, REST_REQUEST
 
 log = logging.getLogger("gateway")
 
@@ -55,12 +56,15 @@ class RestApi:
     def invoke(self, method: str, path: str, headers: dict[str, str], body: bytes | None) -> Answer:
         """One request, in a free environment; reported on the ``make run`` terminal."""
         request_id = str(uuid.uuid4())
-        started = time.perf_counter()
+        started = invoked = time.perf_counter()
         cold = False
         try:
             with self.pool.environment() as env:
-                cold = env.invocations == 0
-                response = env.gateway.handle_request(method, path, headers, body)
+                cold, invoked = env.invocations == 0, time.perf_counter()
+                try:
+                    response = env.gateway.handle_request(method, path, headers, body)
+                finally:  # billed from when an environment took it, not while it waited for one
+                    self.pool.ledger.record(LAMBDA, "api_handler", (time.perf_counter() - invoked) * 1000)
             result = proxy_answer(response, request_id)
         except LocalGatewayException as error:
             result = gateway_answer(response_type(error), request_id, error.headers.get("x-amzn-ErrorType"))
@@ -70,8 +74,9 @@ class RestApi:
             else:
                 log.exception("invocation failed")
                 result = gateway_answer("DEFAULT_5XX", request_id, "InternalServerErrorException")
+        ms = (time.perf_counter() - started) * 1000
+        self.pool.ledger.record(API_GATEWAY, REST_REQUEST)
         if self.pool.console.enabled:
-            ms = (time.perf_counter() - started) * 1000
             self.pool.console.line(f"{method} {path} {result[0]} {ms:.1f} ms{' (λ api_handler cold)' if cold else ''}")
         return result
 

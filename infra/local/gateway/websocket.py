@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from ..lambda_runtime import EnvironmentPool
+from ..ledger import API_GATEWAY, WEBSOCKET_MESSAGE
 from .connections import Connection, new_connection_id, now_ms
 from .limits import MAX_FRAME_BYTES, MAX_MESSAGE_BYTES, FrameSizeGuard, closing_reason
 
@@ -158,6 +159,7 @@ class WebsocketApi:
             "body": body,
             "isBase64Encoded": False,
         }
+        self.pool.ledger.record(API_GATEWAY, WEBSOCKET_MESSAGE)
         try:
             await self._invoke("$default", event)
         except Exception:
