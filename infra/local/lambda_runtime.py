@@ -10,6 +10,7 @@ environments that import the new code, while those already running finish on the
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import itertools
 import sys
@@ -135,9 +136,13 @@ class Environment:
         return getattr(self.module, function_name)
 
     def context(self, function_name: str) -> LambdaContext:
+        timeout, memory = self._limits(function_name)
+        return LambdaContext(f"{self.app.app_name}-{function_name}", timeout, memory)
+
+    @functools.cache  # noqa: B019  # one per function, for the environment's life: the config does not change in it
+    def _limits(self, function_name: str) -> tuple[int, int]:
         scoped = self.config.scope(self.config.chalice_stage, function_name)
-        return LambdaContext(f"{self.app.app_name}-{function_name}", scoped.lambda_timeout or 60,
-                             scoped.lambda_memory_size or 128)
+        return scoped.lambda_timeout or 60, scoped.lambda_memory_size or 128
 
     def invoke(self, function_name: str, event: dict[str, Any]) -> Any:
         return self.handler(function_name)(event, self.context(function_name))
