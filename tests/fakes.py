@@ -340,6 +340,9 @@ class FakeVenues:
         self.changes.changed(pool_id, pool.base, pool.quote)
         return self.by_id[pool_id]
 
+    def route_pools_for(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list[Pool]]:
+        return {pair: self.route_pools(*pair) for pair in pairs}
+
     def route_pools(self, token_in: str, token_out: str) -> list[Pool]:
         on_routes = {p.id for route in candidate_routes(self.by_id.values(), token_in, token_out) for p in route.pools}
         return [p for p in self.by_id.values() if p.id in on_routes]

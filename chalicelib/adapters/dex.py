@@ -249,10 +249,15 @@ class MockDexNetwork:
         """Every pool a route of at most two hops between the tokens can use (the pair's pools, and each pool
         joining one of them to a token that has a pool with the other), read as a router's quote calls would,
         in parallel."""
-        with self._db.connection() as conn:
-            rows = conn.execute(_ROUTE_POOLS, {"a": token_in, "b": token_out}).fetchall()
-        self._sleep(max((self._quote_latency.sample(self._rng) for _ in rows), default=0))
-        return [_pool(r) for r in rows]
+        return self.route_pools_for([(token_in, token_out)])[(token_in, token_out)]
+
+    def route_pools_for(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list[Pool]]:
+        """``route_pools`` of each (token in, token out) pair, read in one transaction and quoted in parallel."""
+        with self._db.connection() as conn, conn.transaction():
+            rows = {pair: conn.execute(_ROUTE_POOLS, {"a": pair[0], "b": pair[1]}).fetchall() for pair in pairs}
+        quoted = sum(len(found) for found in rows.values())
+        self._sleep(max((self._quote_latency.sample(self._rng) for _ in range(quoted)), default=0))
+        return {pair: [_pool(r) for r in found] for pair, found in rows.items()}
 
     def swap(
         self, signature: str, memo: str, pool_id: str, token_in: str, token_out: str, amount_in: int, min_out: int,

@@ -175,15 +175,14 @@ class Executor:
 
     def _route_and_build_together(self, orders: list[Order], outcomes: dict[str, Status | Exception | None],
                                   ) -> list[Order]:
-        pools_of: dict[tuple[str, str], tuple[list[Pool], int]] = {}  # one read for every order of a pair
-        for pair in dict.fromkeys((order.token_in.symbol, order.token_out.symbol) for order in orders):
-            asked_at = self._clock.now()
-            pools = self._venues.route_pools(*pair)
-            pools_of[pair] = pools, self._ms_since(asked_at)
+        asked_at = self._clock.now()  # one read of the pools for every order of a pair, every pair quoted at once
+        pools_of = self._venues.route_pools_for(list(dict.fromkeys(
+            (order.token_in.symbol, order.token_out.symbol) for order in orders)))
+        venue_ms = self._ms_since(asked_at)
         builds: list[tuple[Order, OrderChange, dict[str, Any]]] = []
         decisions: list[tuple[str, RoutingDecision]] = []
         for order in orders:
-            pools, venue_ms = pools_of[(order.token_in.symbol, order.token_out.symbol)]
+            pools = pools_of[(order.token_in.symbol, order.token_out.symbol)]
             try:
                 decision = self._route(order, pools, order.amount_in)
             except NoRoute as error:

@@ -214,6 +214,10 @@ class Venues(Protocol):
         """Every pool a route of at most two hops between the tokens may use, as quoting them finds them now."""
         ...
 
+    def route_pools_for(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list[Pool]]:
+        """``route_pools`` of each (token in, token out) pair, quoted at once."""
+        ...
+
     def swap(
         self, signature: str, memo: str, pool_id: str, token_in: str, token_out: str, amount_in: int, min_out: int,
         valid_until: datetime | None = None, injected_failures: bool = True,

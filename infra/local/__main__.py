@@ -20,7 +20,7 @@ from pathlib import Path
 from .console import CONSOLE_FD, ConsoleRelay
 from .event_source import INITIAL_CONCURRENCY, SCALE_UP_PER_S
 from .lambda_runtime import PROJECT_DIR, chalice_config, function_timeout
-from .processes import Child, PortTaken, Server, ensure_port_free, port_open, wait_until
+from .processes import Child, PortTaken, Server, ensure_port_free, free_port, port_open, wait_until
 
 STOP_DEADLINE_S = 4.5
 CLOUD_FILE = "cloud.json"
@@ -149,14 +149,17 @@ class LocalCloud:
         if self.console is not None:  # each request and invocation on this terminal
             env[CONSOLE_FD] = str(self.console.write_fd)
             fds = (self.console.write_fd,)
-        gateway = Child("gateway", [python, "-m", "infra.local.gateway"], self.log_dir / "gateway.log", env=env,
-                        cwd=PROJECT_DIR, pass_fds=fds).start()
-        self.children.append(gateway)
-        # More gateway processes share the REST port, so the API's invocations use every core (see gateway.serve).
-        for n in range(2, self.s.gateway_processes + 1):
-            self.children.append(Child(f"gateway-{n}", [python, "-m", "infra.local.gateway"],
-                                       self.log_dir / f"gateway-{n}.log", env={**env, "GATEWAY_ROLE": "rest"},
-                                       cwd=PROJECT_DIR, pass_fds=fds).start())
+        # The gateway processes share the REST and WebSocket ports, so both APIs' invocations use every core; each
+        # has a port of its own where the others pass on @connections requests for its connections (gateway.serve).
+        management_ports = ",".join(str(free_port()) for _ in range(self.s.gateway_processes))
+        gateways = [
+            Child(name, [python, "-m", "infra.local.gateway"], self.log_dir / f"{name}.log",
+                  env={**env, "GATEWAY_INDEX": str(n), "GATEWAY_MANAGEMENT_PORTS": management_ports},
+                  cwd=PROJECT_DIR, pass_fds=fds).start()
+            for n, name in enumerate(["gateway"] + [f"gateway-{n}" for n in range(2, self.s.gateway_processes + 1)])
+        ]
+        self.children.extend(gateways)
+        gateway = gateways[0]
         for n, worker_env in enumerate(worker_envs(env, self.s.worker_processes), start=1):
             name = "worker" if n == 1 else f"worker-{n}"
             self.children.append(Child(name, [python, "-m", "infra.local.worker"], self.log_dir / f"{name}.log",

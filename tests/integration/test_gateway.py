@@ -5,6 +5,7 @@ import json
 import threading
 import uuid
 from datetime import UTC
+from urllib.parse import quote
 
 import aiohttp
 import boto3
@@ -217,3 +218,70 @@ def test_chalices_own_send_path_reaches_the_local_gateway(gateway):
             return frame
 
     assert asyncio.run(scenario()) == {"via": "chalice"}
+
+
+@pytest.fixture
+def two_gateways(aws_env, db, dex, sqs):
+    """Two gateway processes as the local cloud runs them (here two gateways in threads): both accept WebSocket
+    connections on one shared port, each serves its own @connections port."""
+    ensure_orders_queues(sqs, "orders", worker_timeout_s=60)
+    http_port, ws_port = free_port(), free_port()
+    management = [free_port(), free_port()]
+    peers = {n: f"http://127.0.0.1:{port}" for n, port in enumerate(management)}
+    gateways, stops, threads = [], [], []
+    for index in (0, 1):
+        gw = Gateway(EnvironmentPool(max_size=2), EnvironmentPool(max_size=2), index=index,
+                     peers={n: url for n, url in peers.items() if n != index})
+        loop, stop = asyncio.new_event_loop(), asyncio.Event()
+        thread = threading.Thread(target=loop.run_until_complete, daemon=True, args=(
+            serve(gw, http_port, ws_port, stop, management_port=management[index]),))
+        thread.start()
+        gateways.append(gw)
+        stops.append((loop, stop))
+        threads.append(thread)
+    from infra.local.processes import port_open, wait_until
+
+    for port in management:
+        wait_until(lambda port=port: port_open(port), 10, "gateway")
+    yield gateways, ws_port
+    for loop, stop in stops:
+        loop.call_soon_threadsafe(stop.set)
+    for thread in threads:
+        thread.join(5)
+
+
+def test_connections_spread_over_the_gateways_and_connections_reaches_each_through_either(two_gateways):
+    from infra.local.gateway.connections import owner_of
+
+    gateways, ws_port = two_gateways
+
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            sockets = []
+            for n in range(16):  # the kernel spreads new connections over both listening processes
+                token = issue_token(f"spread-{n}", TEST_JWT_SECRET)
+                sockets.append(await session.ws_connect(f"ws://127.0.0.1:{ws_port}/api?token={token}"))
+            await asyncio.sleep(0.2)
+            owned = [set(gw.connections) for gw in gateways]
+            # Every @connections request goes to whichever process the caller reached: here each one's public port
+            # in turn, with every connection, so half of the requests are passed on to the connection's owner.
+            answers = []
+            for n, connection_id in enumerate(sorted(owned[0] | owned[1])):
+                public = f"http://127.0.0.1:{ws_port}/api/@connections/{quote(connection_id, safe='')}"
+                async with session.post(public, data=json.dumps({"n": n}).encode()) as answer:
+                    answers.append(answer.status)
+                async with session.get(public) as answer:
+                    answers.append(answer.status)
+            frames = [await ws.receive_json(timeout=5) for ws in sockets]
+            async with session.post(f"http://127.0.0.1:{ws_port}/api/@connections/never-existed=",
+                                    data=b"x") as gone:
+                gone_status = gone.status
+            for ws in sockets:
+                await ws.close()
+            return owned, answers, frames, gone_status
+
+    owned, answers, frames, gone_status = asyncio.run(scenario())
+    assert all(owned), "the kernel gave both processes connections"
+    assert all(owner_of(c) == index for index, ids in enumerate(owned) for c in ids)  # each id names its owner
+    assert set(answers) == {200} and len(frames) == 16 and {f["n"] for f in frames} == set(range(16))
+    assert gone_status == 410

@@ -556,3 +556,10 @@ def test_decisions_of_many_orders_are_saved_together_and_read_back_each(db, dex)
     orders.save_decisions([(o.id, decision) for o in placed], datetime.now(UTC))
     assert all((orders.decision(o.id).venue, orders.decision(o.id).quotes) == (decision.chosen.venue, decision.quotes)
                for o in placed)
+
+
+def test_the_pools_of_several_pairs_are_read_at_once_as_each_alone(dex):
+    pairs = [("SOL", "USDC"), ("USDC", "SOL"), ("JUP", "SOL"), ("USDC", "USDT")]
+    together = dex.route_pools_for(pairs)
+    assert list(together) == pairs
+    assert all([p.id for p in together[pair]] == [p.id for p in dex.route_pools(*pair)] for pair in pairs)

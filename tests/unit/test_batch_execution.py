@@ -16,9 +16,9 @@ class CountingVenues:
         self._venues = venues
         self.route_pool_reads = []
 
-    def route_pools(self, token_in, token_out):
-        self.route_pool_reads.append((token_in, token_out))
-        return self._venues.route_pools(token_in, token_out)
+    def route_pools_for(self, pairs):
+        self.route_pool_reads.append(list(pairs))
+        return self._venues.route_pools_for(pairs)
 
     def __getattr__(self, name):
         return getattr(self._venues, name)
@@ -57,7 +57,7 @@ def test_a_delivery_of_market_orders_takes_each_step_once_for_all_of_them(world)
     assert outcomes == {order.id: Status.CONFIRMED for order in orders}
     assert world.orders.reads == 1  # one read of the delivery's orders
     assert world.orders.batched_transitions == 4  # routing, building, submitted, confirmed: one statement each
-    assert sorted(world.counting.route_pool_reads) == [("SOL", "USDC"), ("USDC", "SOL")]  # one per pair
+    assert world.counting.route_pool_reads == [[("SOL", "USDC"), ("USDC", "SOL")]]  # one read, each pair once
     assert world.venues.slots_run == 1 and len(world.venues.ledger) == 6  # one slot, each its own swap
     for n, order in enumerate(orders):
         assert world.statuses(order.id) == FULL

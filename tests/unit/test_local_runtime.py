@@ -63,6 +63,18 @@ def test_the_moto_patches_apply_only_to_the_release_they_were_written_for():
     assert "\n" not in message
 
 
+def test_a_connection_id_names_the_gateway_process_that_accepted_it_and_looks_like_api_gateways():
+    import re
+
+    from infra.local.gateway.connections import new_connection_id, owner_of
+
+    for owner in (0, 1, 7, 255):
+        ids = {new_connection_id(owner) for _ in range(50)}
+        assert len(ids) == 50 and all(re.fullmatch(r"[A-Za-z0-9_-]{15}=", i) for i in ids)
+        assert {owner_of(i) for i in ids} == {owner}
+    assert owner_of("never-existed=") is None and owner_of("") is None and owner_of("%%%") is None
+
+
 def test_each_function_process_reads_its_settings_once_from_what_the_supervisor_gave_it():
     from infra.local.gateway.__main__ import GatewaySettings
     from infra.local.worker import WorkerSettings
@@ -72,6 +84,10 @@ def test_each_function_process_reads_its_settings_once_from_what_the_supervisor_
     assert rest_only.bind_host == "127.0.0.1" and rest_only.idle_timeout_s == 600
     first = GatewaySettings.from_env({"WS_PORT": "9001", "WS_IDLE_TIMEOUT_SECONDS": "2"})
     assert first.ws_port == 9001 and first.idle_timeout_s == 2.0
+    assert (first.index, first.peers, first.management_port) == (0, {}, None)  # alone: nothing to pass on
+    second = GatewaySettings.from_env({"GATEWAY_INDEX": "1", "GATEWAY_MANAGEMENT_PORTS": "7001,7002,7003"})
+    assert second.management_port == 7002
+    assert second.peers == {0: "http://127.0.0.1:7001", 2: "http://127.0.0.1:7003"}
 
     shares = worker_envs({"WORKER_CONCURRENCY": "32", "LOCAL_SCHEDULE_SECONDS": "2"}, 2)
     first_worker, second_worker = (WorkerSettings.from_env(env) for env in shares)

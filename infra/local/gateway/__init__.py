@@ -37,7 +37,11 @@ class Gateway:
         stage: str = "api",
         idle_timeout_s: float = 600,
         max_connection_s: float = 7200,
+        index: int = 0,
+        peers: dict[int, str] | None = None,
     ):
+        """``index`` is this gateway process among those of the local cloud, ``peers`` each other one's
+        ``@connections`` endpoint (its management port), by index."""
         self.rest = rest
         self.websocket = websocket
         self.stage = stage
@@ -45,35 +49,44 @@ class Gateway:
         ws_handlers = rest.warm_up().app.websocket_handlers  # the same app: which functions the WebSocket routes call
         self.rest_api = RestApi(rest)
         self.websocket_api = WebsocketApi(websocket, {route: config.name for route, config in ws_handlers.items()},
-                                          self.connections, api_id, stage, idle_timeout_s, max_connection_s)
-        self.management = ConnectionsManagement(self.connections, websocket.ledger)
+                                          self.connections, api_id, stage, idle_timeout_s, max_connection_s,
+                                          index=index)
+        self.management = ConnectionsManagement(self.connections, websocket.ledger, index, peers)
 
     def rest_app(self) -> web.Application:
         return self.rest_api.app()
 
     def websocket_app(self) -> web.Application:
-        """The WebSocket API and ``@connections``: a connection lives in the one process that accepted it, and
-        ``@connections`` must reach that process."""
+        """The WebSocket API and ``@connections``, which passes a request for another process's connection on."""
         app = self.websocket_api.app()
         self.management.add_routes(app, self.stage)
         return app
 
+    def management_app(self) -> web.Application:
+        """This process's own ``@connections``, where the others pass on requests for its connections."""
+        app = web.Application(client_max_size=MAX_MESSAGE_BYTES + 1024)
+        self.management.add_routes(app, self.stage, forward=False)
+        return app
+
 
 async def serve(gateway: Gateway, http_port: int, ws_port: int | None, stop: asyncio.Event,
-                host: str = "127.0.0.1") -> None:
-    """Serves the REST API on ``http_port`` and, unless ``ws_port`` is None, the WebSocket API and ``@connections``.
+                host: str = "127.0.0.1", management_port: int | None = None) -> None:
+    """Serves the REST API on ``http_port`` and, unless ``ws_port`` is None, the WebSocket API and ``@connections``,
+    and this process's own ``@connections`` on ``management_port`` (loopback only).
 
-    The REST port is shared (``SO_REUSEPORT``): the kernel spreads requests over every gateway process, as API
-    Gateway spreads them over Lambda environments, so REST invocations use every core. A WebSocket connection lives
-    in the one process that accepted it, and ``@connections`` must reach that process: one process serves both."""
+    The REST and WebSocket ports are shared (``SO_REUSEPORT``): the kernel spreads requests and connections over
+    every gateway process, as API Gateway spreads them over Lambda environments, so both APIs' invocations use every
+    core. A connection lives in the process that accepted it; ``@connections`` passes requests on to it."""
     runners = []
-    sites = [(gateway.rest_app(), http_port, True)]
+    sites = [(gateway.rest_app(), http_port, True, host)]
     if ws_port is not None:
-        sites.append((gateway.websocket_app(), ws_port, False))
-    for app, port, shared in sites:
+        sites.append((gateway.websocket_app(), ws_port, True, host))
+    if management_port is not None:
+        sites.append((gateway.management_app(), management_port, False, "127.0.0.1"))
+    for app, port, shared, bind in sites:
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
         await runner.setup()
-        await web.TCPSite(runner, host, port, backlog=1024, reuse_port=shared).start()
+        await web.TCPSite(runner, bind, port, backlog=1024, reuse_port=shared).start()
         runners.append(runner)
     print(json.dumps({"gateway": "ready", "http": http_port, "ws": ws_port}), flush=True)
     await stop.wait()

@@ -26,6 +26,10 @@ class GatewaySettings:
     max_connection_s: float
     bind_host: str
     log_level: str
+    index: int = 0  # this process among the gateway processes (GATEWAY_INDEX)
+    # Each gateway process's own @connections port, by index (GATEWAY_MANAGEMENT_PORTS, comma-separated): where a
+    # request for a connection of another process is passed on. Empty: this is the only process with connections.
+    management_ports: tuple[int, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> GatewaySettings:
@@ -39,7 +43,18 @@ class GatewaySettings:
             # host's loopback.
             bind_host=env.get("LOCAL_BIND_HOST", "127.0.0.1"),
             log_level=env.get("LOG_LEVEL", "INFO"),
+            index=int(env.get("GATEWAY_INDEX", "0")),
+            management_ports=tuple(int(port) for port in env.get("GATEWAY_MANAGEMENT_PORTS", "").split(",") if port),
         )
+
+    @property
+    def peers(self) -> dict[int, str]:
+        return {index: f"http://127.0.0.1:{port}" for index, port in enumerate(self.management_ports)
+                if index != self.index}
+
+    @property
+    def management_port(self) -> int | None:
+        return self.management_ports[self.index] if self.index < len(self.management_ports) else None
 
 
 def main(settings: GatewaySettings) -> None:
@@ -50,6 +65,8 @@ def main(settings: GatewaySettings) -> None:
         EnvironmentPool(max_size=settings.concurrency, code=code, console=console, ledger=ledger),
         idle_timeout_s=settings.idle_timeout_s,
         max_connection_s=settings.max_connection_s,
+        index=settings.index,
+        peers=settings.peers,
     )
     if settings.ws_port is not None:
         gateway.websocket.warm_up()  # the first connection does not pay the import
@@ -59,7 +76,8 @@ def main(settings: GatewaySettings) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve(gateway, settings.http_port, settings.ws_port, stop, host=settings.bind_host)
+        await serve(gateway, settings.http_port, settings.ws_port, stop, host=settings.bind_host,
+                    management_port=settings.management_port)
 
     run_loop(run())
 

@@ -38,8 +38,10 @@ class WebsocketApi:
         idle_timeout_s: float = 600,
         max_connection_s: float = 7200,
         clock: Callable[[], int] = now_ms,
+        index: int = 0,  # this gateway process: the connections it accepts carry it in their ids
     ):
         self.pool = pool
+        self.index = index
         self.functions = functions
         self.connections = connections
         self.executor = ThreadPoolExecutor(max_workers=pool.max_size, thread_name_prefix="websocket")
@@ -85,7 +87,7 @@ class WebsocketApi:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         now = self._clock()
         connection = Connection(
-            id=new_connection_id(),
+            id=new_connection_id(self.index),
             ws=web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES + 1, autoping=True),  # aiohttp's bound is exclusive
             connected_at=now,
             source_ip=request.remote or "127.0.0.1",
