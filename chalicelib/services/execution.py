@@ -51,11 +51,12 @@ from ..domain.orders import (
     can_transition,
     transaction_signature,
 )
-from ..domain.pools import Pool
+from ..domain.pools import Pool, PoolError
 from ..domain.routing import NoRoute, RoutingDecision, RoutingMode, VenueQuote, decide_route, min_out, quote_pool
 from ..domain.settlement import Settlement, Step, after_failed_send, before_sending
 from ..domain.sniper_orders import PREPARE_AHEAD, LaunchCheck, check_launch, opens_to, sniper_min_out
 from ..domain.telemetry import order_measurements
+from ..domain.transactions import run_transaction
 from ..domain.venues import SlippageExceeded, SwapReceipt, SwapRequest, VenueError
 from .notifications import Notifier
 from .ports import Clock, MetricsSink, NoMetrics, OrderQueue, Orders, Transition, Venues
@@ -179,15 +180,23 @@ class Executor:
         pools_of = self._venues.route_pools_for(list(dict.fromkeys(
             (order.token_in.symbol, order.token_out.symbol) for order in orders)))
         venue_ms = self._ms_since(asked_at)
+        # The batch's swaps run one after another in one slot, in this order: each order is routed on the pools as
+        # the ones before it leave them, so its quote (and its minimum out) is what its swap will meet.
+        state = {pool.id: pool for pools in pools_of.values() for pool in pools}
+        now = int(self._clock.now().timestamp())
         builds: list[tuple[Order, OrderChange, dict[str, Any]]] = []
         decisions: list[tuple[str, RoutingDecision]] = []
         for order in orders:
-            pools = pools_of[(order.token_in.symbol, order.token_out.symbol)]
+            pools = [state[pool.id] for pool in pools_of[(order.token_in.symbol, order.token_out.symbol)]]
             try:
                 decision = self._route(order, pools, order.amount_in)
             except NoRoute as error:
                 outcomes[order.id] = self._alone(order, partial(self._fail, order, str(error)))
                 continue
+            try:
+                state.update(run_transaction(state, decision.routes(), now).pools_after)
+            except PoolError:
+                pass  # it cannot fill as quoted: the venues will refuse it, and the pools stay as they are
             assert order.slippage_bps is not None  # a market order's tolerance
             decisions.append((order.id, decision))
             builds.append((order, *self._routed(order, decision, min_out(decision.chosen.amount_out,

@@ -133,3 +133,17 @@ def test_orders_not_just_placed_or_not_market_orders_go_alone(world):
     assert [o.id for o in batch.together] == [market.id]
     assert [o.id for o in batch.alone] == [other.id, limit.id, market.id]
     assert batch.unknown == ["unknown"]
+
+
+def test_each_order_of_a_batch_is_routed_on_the_pools_the_ones_before_it_leave(world):
+    """The slot runs the batch's swaps in order, so each is quoted on the state the swaps before it leave: its quote
+    is what it gets, even with a tolerance far below the price each swap moves."""
+    orders = place_many(world, 4, tokenIn="SOL", tokenOut="USDC", amountIn="1000", slippageBps=1)
+    orders += place_many(world, 2, tokenIn="USDC", tokenOut="SOL", amountIn="150000", slippageBps=1)
+    assert set(run_together(world, orders).values()) == {Status.CONFIRMED}
+    for order in orders:
+        stored = world.orders.orders[order.id]
+        routed = next(e for e in world.orders.events(order.id) if e.status is Status.BUILDING)
+        assert routed.data["quotedOut"] == stored.token_out.format(stored.amount_out)  # quoted is what it got
+    sold = [world.orders.orders[o.id].amount_out for o in orders[:4]]
+    assert sold == sorted(sold, reverse=True) and sold[0] > sold[-1]  # each met the price the one before left
