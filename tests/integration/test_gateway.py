@@ -285,3 +285,27 @@ def test_connections_spread_over_the_gateways_and_connections_reaches_each_throu
     assert all(owner_of(c) == index for index, ids in enumerate(owned) for c in ids)  # each id names its owner
     assert set(answers) == {200} and len(frames) == 16 and {f["n"] for f in frames} == set(range(16))
     assert gone_status == 410
+
+
+def test_a_connection_whose_gateway_process_is_gone_is_gone():
+    """Its process died, and its connections with it: @connections answers 410, as for any closed connection."""
+    from aiohttp import web
+
+    from infra.local.gateway.connections import ConnectionsManagement, new_connection_id
+
+    async def scenario():
+        app = web.Application()
+        ConnectionsManagement({}, index=0, peers={1: f"http://127.0.0.1:{free_port()}"}).add_routes(app, "api")
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            async with aiohttp.ClientSession() as session:
+                url = f"http://127.0.0.1:{port}/api/@connections/{quote(new_connection_id(1), safe='')}"
+                async with session.post(url, data=b"x") as answer:
+                    return answer.status, answer.headers.get("x-amzn-ErrorType")
+        finally:
+            await runner.cleanup()
+
+    assert asyncio.run(scenario()) == (410, "GoneException")

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from aiohttp import ClientSession, TCPConnector, WSCloseCode, web
+from aiohttp import ClientError, ClientSession, TCPConnector, WSCloseCode, web
 
 from ..ledger import API_GATEWAY, CONNECTIONS_POST, Ledger
 from .limits import MAX_MESSAGE_BYTES
@@ -86,11 +86,15 @@ class ConnectionsManagement:
     async def _forward(self, request: web.Request, peer: str) -> web.Response:
         if self._session is None:
             self._session = ClientSession(connector=TCPConnector(limit=128))  # kept alive, as the callers' are
-        async with self._session.request(request.method, peer + request.rel_url.raw_path,
-                                         data=await request.read()) as answer:
-            headers = {name: value for name, value in answer.headers.items()
-                       if name.lower() in ("content-type", "x-amzn-errortype", "x-amzn-requestid")}
-            return web.Response(status=answer.status, body=await answer.read(), headers=headers)
+        try:
+            async with self._session.request(request.method, peer + request.rel_url.raw_path,
+                                             data=await request.read()) as answer:
+                headers = {name: value for name, value in answer.headers.items()
+                           if name.lower() in ("content-type", "x-amzn-errortype", "x-amzn-requestid")}
+                return web.Response(status=answer.status, body=await answer.read(), headers=headers)
+        except ClientError:
+            # The owner is not there (it died, and its connections with it; it is being started again).
+            return self._gone(request.match_info["connection_id"])
 
     async def _close_session(self, app: web.Application) -> None:
         if self._session is not None:
