@@ -31,7 +31,7 @@ from ..domain.venues import (
     VenueUnavailable,
 )
 from ..services.ports import NoPoolChanges, PoolChanges
-from .postgres import Connection, DbPool, read_leg, stored_leg
+from .postgres import Connection, DbPool, atomic, read_leg, stored_leg
 
 
 def _receipt(row: dict[str, Any]) -> SwapReceipt:
@@ -253,7 +253,7 @@ class MockDexNetwork:
 
     def route_pools_for(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list[Pool]]:
         """``route_pools`` of each (token in, token out) pair, read in one transaction and quoted in parallel."""
-        with self._db.connection() as conn, conn.transaction():
+        with self._db.connection() as conn, atomic(conn, len(pairs)):
             rows = {pair: conn.execute(_ROUTE_POOLS, {"a": pair[0], "b": pair[1]}).fetchall() for pair in pairs}
         quoted = sum(len(found) for found in rows.values())
         self._sleep(max((self._quote_latency.sample(self._rng) for _ in range(quoted)), default=0))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import select
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from decimal import Decimal
 from importlib import resources
@@ -48,6 +48,12 @@ def connect_pool(conninfo: str, max_size: int = 10, prepared_statements: bool = 
         timeout=10,
         check=_still_connected,
     )
+
+
+def atomic(conn: Connection, statements: int) -> AbstractContextManager[Any]:
+    """A transaction block around several statements; one statement is atomic alone, without the block's two extra
+    round trips (BEGIN, COMMIT)."""
+    return conn.transaction() if statements > 1 else nullcontext()
 
 
 def _still_connected(conn: psycopg.Connection[DictRow]) -> None:
@@ -355,7 +361,7 @@ class PostgresOrders:
             if unknown:
                 raise ValueError(f"cannot set {sorted(unknown)} in a transition")
             groups.setdefault(tuple(sorted(step.fields)), []).append(step)
-        with self._pool.connection() as conn, conn.transaction():
+        with self._pool.connection() as conn, atomic(conn, len(groups)):
             for names, group in groups.items():
                 for row in conn.execute(_transition_many_sql(names), _transition_arrays(names, group, at)):
                     moved[(str(row["order_id"]), row["seq"] - 1)] = row["seq"]
@@ -502,7 +508,7 @@ class PostgresOrders:
         self.save_decisions([(order_id, decision)], at)
 
     def save_decisions(self, decisions: Sequence[tuple[str, RoutingDecision]], at: datetime) -> None:
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
+        with self._pool.connection() as conn, atomic(conn, len(decisions)), conn.cursor() as cursor:
             # executemany pipelines the statements: one round trip for every decision
             cursor.executemany(
                 """INSERT INTO routing_decisions (order_id, chosen, reason, quotes, decided_at, legs, gain_bps)

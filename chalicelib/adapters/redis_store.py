@@ -184,7 +184,7 @@ class RedisConnections:
             if time.monotonic() > deadline:
                 raise redis.exceptions.LockError(f"order {order_id}'s delivery lock is still held")
             time.sleep(LOCK_RETRY_SECONDS)
-        delivery = Delivery(_cursors(dict(zip(reply[::2], reply[1::2], strict=True))))
+        delivery = _taken(reply)
         try:
             yield delivery
         finally:
@@ -211,7 +211,7 @@ class RedisConnections:
             if reply == 0:
                 busy.append(order_id)
             elif reply is not None:
-                taken[order_id] = Delivery(_cursors(dict(zip(reply[::2], reply[1::2], strict=True))))
+                taken[order_id] = _taken(reply)
         try:
             yield taken, busy
         finally:
@@ -224,6 +224,11 @@ class RedisConnections:
                     if not released:
                         log.warning("order %s: a delivery held the lock past its %d s expiry", order_id,
                                     LOCK_TTL_SECONDS)
+
+
+def _taken(reply: list[bytes]) -> Delivery:
+    """A delivery from the begin script's answer: its subscribers' cursors, as a flat list of pairs."""
+    return Delivery(_cursors(dict(zip(reply[::2], reply[1::2], strict=True))))
 
 
 def _delivery_keys(order_id: str) -> list[str]:
