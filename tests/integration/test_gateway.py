@@ -227,7 +227,7 @@ def two_gateways(aws_env, db, dex, sqs):
     ensure_orders_queues(sqs, "orders", worker_timeout_s=60)
     http_port, ws_port = free_port(), free_port()
     management = [free_port(), free_port()]
-    peers = {n: f"http://127.0.0.1:{port}" for n, port in enumerate(management)}
+    peers = {n: ("127.0.0.1", port) for n, port in enumerate(management)}
     gateways, stops, threads = [], [], []
     for index in (0, 1):
         gw = Gateway(EnvironmentPool(max_size=2), EnvironmentPool(max_size=2), index=index,
@@ -295,7 +295,7 @@ def test_a_connection_whose_gateway_process_is_gone_is_gone():
 
     async def scenario():
         app = web.Application()
-        ConnectionsManagement({}, index=0, peers={1: f"http://127.0.0.1:{free_port()}"}).add_routes(app, "api")
+        ConnectionsManagement({}, index=0, peers={1: ("127.0.0.1", free_port())}).add_routes(app, "api")
         runner = web.AppRunner(app)
         await runner.setup()
         port = free_port()

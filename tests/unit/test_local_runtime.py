@@ -87,7 +87,7 @@ def test_each_function_process_reads_its_settings_once_from_what_the_supervisor_
     assert (first.index, first.peers, first.management_port) == (0, {}, None)  # alone: nothing to pass on
     second = GatewaySettings.from_env({"GATEWAY_INDEX": "1", "GATEWAY_MANAGEMENT_PORTS": "7001,7002,7003"})
     assert second.management_port == 7002
-    assert second.peers == {0: "http://127.0.0.1:7001", 2: "http://127.0.0.1:7003"}
+    assert second.peers == {0: ("127.0.0.1", 7001), 2: ("127.0.0.1", 7003)}
 
     shares = worker_envs({"WORKER_CONCURRENCY": "32", "LOCAL_SCHEDULE_SECONDS": "2"}, 2)
     first_worker, second_worker = (WorkerSettings.from_env(env) for env in shares)

@@ -38,10 +38,10 @@ class Gateway:
         idle_timeout_s: float = 600,
         max_connection_s: float = 7200,
         index: int = 0,
-        peers: dict[int, str] | None = None,
+        peers: dict[int, tuple[str, int]] | None = None,
     ):
-        """``index`` is this gateway process among those of the local cloud, ``peers`` each other one's
-        ``@connections`` endpoint (its management port), by index."""
+        """``index`` is this gateway process among those of the local cloud, ``peers`` where each other one takes
+        the ``@connections`` requests passed on to it (its management port), by index."""
         self.rest = rest
         self.websocket = websocket
         self.stage = stage
@@ -62,34 +62,29 @@ class Gateway:
         self.management.add_routes(app, self.stage)
         return app
 
-    def management_app(self) -> web.Application:
-        """This process's own ``@connections``, where the others pass on requests for its connections."""
-        app = web.Application(client_max_size=MAX_MESSAGE_BYTES + 1024)
-        self.management.add_routes(app, self.stage, forward=False)
-        return app
-
 
 async def serve(gateway: Gateway, http_port: int, ws_port: int | None, stop: asyncio.Event,
                 host: str = "127.0.0.1", management_port: int | None = None) -> None:
     """Serves the REST API on ``http_port`` and, unless ``ws_port`` is None, the WebSocket API and ``@connections``,
-    and this process's own ``@connections`` on ``management_port`` (loopback only).
+    and, on ``management_port`` (loopback only), the ``@connections`` requests other processes pass on to this one.
 
     The REST and WebSocket ports are shared (``SO_REUSEPORT``): the kernel spreads requests and connections over
     every gateway process, as API Gateway spreads them over Lambda environments, so both APIs' invocations use every
     core. A connection lives in the process that accepted it; ``@connections`` passes requests on to it."""
     runners = []
-    sites = [(gateway.rest_app(), http_port, True, host)]
+    sites = [(gateway.rest_app(), http_port)]
     if ws_port is not None:
-        sites.append((gateway.websocket_app(), ws_port, True, host))
-    if management_port is not None:
-        sites.append((gateway.management_app(), management_port, False, "127.0.0.1"))
-    for app, port, shared, bind in sites:
+        sites.append((gateway.websocket_app(), ws_port))
+    for app, port in sites:
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
         await runner.setup()
-        await web.TCPSite(runner, bind, port, backlog=1024, reuse_port=shared).start()
+        await web.TCPSite(runner, host, port, backlog=1024, reuse_port=True).start()
         runners.append(runner)
+    peers = None if management_port is None else await gateway.management.serve_peers("127.0.0.1", management_port)
     print(json.dumps({"gateway": "ready", "http": http_port, "ws": ws_port}), flush=True)
     await stop.wait()
+    if peers is not None:
+        peers.close()
     for runner in runners:
         await runner.cleanup()
     for executor in (gateway.rest_api.executor, gateway.websocket_api.executor):

@@ -27,8 +27,8 @@ class GatewaySettings:
     bind_host: str
     log_level: str
     index: int = 0  # this process among the gateway processes (GATEWAY_INDEX)
-    # Each gateway process's own @connections port, by index (GATEWAY_MANAGEMENT_PORTS, comma-separated): where a
-    # request for a connection of another process is passed on. Empty: this is the only process with connections.
+    # Each gateway process's own loopback port, by index (GATEWAY_MANAGEMENT_PORTS, comma-separated): where a
+    # @connections request for a connection of another process is passed on. Empty: this is the only process with connections.
     management_ports: tuple[int, ...] = ()
 
     @classmethod
@@ -48,9 +48,8 @@ class GatewaySettings:
         )
 
     @property
-    def peers(self) -> dict[int, str]:
-        return {index: f"http://127.0.0.1:{port}" for index, port in enumerate(self.management_ports)
-                if index != self.index}
+    def peers(self) -> dict[int, tuple[str, int]]:
+        return {index: ("127.0.0.1", port) for index, port in enumerate(self.management_ports) if index != self.index}
 
     @property
     def management_port(self) -> int | None:

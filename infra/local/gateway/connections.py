@@ -3,22 +3,25 @@
 
 Every gateway process accepts WebSocket connections (the kernel spreads them over the processes), and a connection
 lives in the process that accepted it. Its id names that process (the first of its 11 random bytes), so a
-``@connections`` request that reached another process is passed on to the owner's own management port, once."""
+``@connections`` request that reached another process is passed on to the owner, once, over a loopback stream
+between the two (``peers.py``)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from aiohttp import ClientError, ClientSession, TCPConnector, WSCloseCode, web
+from aiohttp import WSCloseCode, web
 
 from ..ledger import API_GATEWAY, CONNECTIONS_POST, Ledger
 from .limits import MAX_MESSAGE_BYTES
+from .peers import Answer, PeerGone, PeerLink, serve_peers
 
 
 def now_ms() -> int:
@@ -55,95 +58,82 @@ class ConnectionsManagement:
     """The ``@connections`` API over ``connections``, the open connections by id, which the WebSocket API keeps."""
 
     def __init__(self, connections: dict[str, Connection], ledger: Ledger | None = None, index: int = 0,
-                 peers: dict[int, str] | None = None):
+                 peers: dict[int, tuple[str, int]] | None = None):
         self._connections = connections
         self._ledger = ledger or Ledger(None)
         self._index = index  # this gateway process
-        self._peers = peers or {}  # each other process's management endpoint, by its index
-        self._session: ClientSession | None = None
+        # Each other process's own port for requests passed on to it (see peers.py), by its index.
+        self._links = {owner: PeerLink(host, port) for owner, (host, port) in (peers or {}).items()}
 
-    def add_routes(self, app: web.Application, stage: str, forward: bool = True) -> None:
-        """The API's routes; ``forward`` passes a request for another process's connection on to it (the public
-        endpoint does; a process's own management port answers for its connections alone)."""
+    def add_routes(self, app: web.Application, stage: str) -> None:
+        """The API's routes. A request for another process's connection is passed on to it."""
         path = f"/{stage}/@connections/{{connection_id}}"
-        handlers = {"POST": self.post_to_connection, "GET": self.get_connection, "DELETE": self.delete_connection}
-        for method, handler in handlers.items():
-            app.router.add_route(method, path, self._forwarding(handler) if forward else handler)
-        if forward:
-            app.on_cleanup.append(self._close_session)
+        for method in ("POST", "GET", "DELETE"):
+            app.router.add_route(method, path, self._route)
+        app.on_cleanup.append(self._close_links)
 
-    def _forwarding(self, handler: Callable[[web.Request], Awaitable[web.Response]],
-                    ) -> Callable[[web.Request], Awaitable[web.Response]]:
-        async def forward_or_handle(request: web.Request) -> web.Response:
-            if request.method == "POST":
-                self._ledger.record(API_GATEWAY, CONNECTIONS_POST)  # once, where the caller's request arrived
-            owner = owner_of(request.match_info["connection_id"])
-            peer = self._peers.get(owner) if owner is not None and owner != self._index else None
-            return await (handler(request) if peer is None else self._forward(request, peer))
+    async def serve_peers(self, host: str, port: int) -> asyncio.Server:
+        """This process's own port, where the others pass on requests for its connections."""
+        return await serve_peers(self.handle, host, port)
 
-        return forward_or_handle
+    async def _route(self, request: web.Request) -> web.Response:
+        if request.method == "POST":
+            self._ledger.record(API_GATEWAY, CONNECTIONS_POST)  # once, where the caller's request arrived
+        connection_id = request.match_info["connection_id"]
+        body = await request.read()
+        owner = owner_of(connection_id)
+        link = self._links.get(owner) if owner is not None and owner != self._index else None
+        if link is None:
+            status, headers, payload = await self.handle(request.method, connection_id, body)
+        else:
+            try:
+                status, headers, payload = await link.request(request.method, connection_id, body)
+            except PeerGone:  # the owner died, and its connections with it (it is being started again)
+                status, headers, payload = _gone(connection_id)
+        return web.Response(status=status, headers=headers, body=payload)
 
-    async def _forward(self, request: web.Request, peer: str) -> web.Response:
-        if self._session is None:
-            self._session = ClientSession(connector=TCPConnector(limit=128))  # kept alive, as the callers' are
-        try:
-            async with self._session.request(request.method, peer + request.rel_url.raw_path,
-                                             data=await request.read()) as answer:
-                headers = {name: value for name, value in answer.headers.items()
-                           if name.lower() in ("content-type", "x-amzn-errortype", "x-amzn-requestid")}
-                return web.Response(status=answer.status, body=await answer.read(), headers=headers)
-        except ClientError:
-            # The owner is not there (it died, and its connections with it; it is being started again).
-            return self._gone(request.match_info["connection_id"])
+    async def _close_links(self, app: web.Application) -> None:
+        for link in self._links.values():
+            await link.close()
 
-    async def _close_session(self, app: web.Application) -> None:
-        if self._session is not None:
-            await self._session.close()
-
-    def _live(self, request: web.Request) -> Connection | None:
-        connection = self._connections.get(request.match_info["connection_id"])
+    async def handle(self, method: str, connection_id: str, body: bytes) -> Answer:
+        """One ``@connections`` request for a connection of this process (or one no process has)."""
+        connection = self._connections.get(connection_id)
         if connection is None or connection.ws.closed:
-            return None
-        return connection
+            return _gone(connection_id)
+        if method == "POST":
+            return await self._post(connection, body)
+        if method == "DELETE":
+            await connection.ws.close(code=WSCloseCode.GOING_AWAY, message=b"Going away")
+            return 204, {}, b""
+        return _json(200, self._describe(connection))
 
     @staticmethod
-    def _gone(connection_id: str) -> web.Response:
-        return web.json_response(
-            {"message": f"Connection {connection_id} is gone"}, status=410,
-            headers={"x-amzn-ErrorType": "GoneException", "x-amzn-RequestId": str(uuid.uuid4())},
-        )
-
-    async def post_to_connection(self, request: web.Request) -> web.Response:
-        data = await request.read()
-        connection = self._live(request)
-        if connection is None:
-            return self._gone(request.match_info["connection_id"])
+    async def _post(connection: Connection, data: bytes) -> Answer:
         if len(data) > MAX_MESSAGE_BYTES:
-            return web.json_response({"message": "Message too long"}, status=413,
-                                     headers={"x-amzn-ErrorType": "PayloadTooLargeException"})
+            return _json(413, {"message": "Message too long"}, {"x-amzn-ErrorType": "PayloadTooLargeException"})
         try:
             await connection.ws.send_str(data.decode("utf-8", "replace"))
         except ConnectionError:
-            return self._gone(connection.id)
-        return web.Response(status=200)
+            return _gone(connection.id)
+        return 200, {}, b""
 
-    async def get_connection(self, request: web.Request) -> web.Response:
-        connection = self._live(request)
-        if connection is None:
-            return self._gone(request.match_info["connection_id"])
-
+    @staticmethod
+    def _describe(connection: Connection) -> dict:
         def iso(ms: int) -> str:
             return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
 
-        return web.json_response({
+        return {
             "connectedAt": iso(connection.connected_at),
             "identity": {"sourceIp": connection.source_ip, "userAgent": connection.user_agent},
             "lastActiveAt": iso(connection.last_active),
-        })
+        }
 
-    async def delete_connection(self, request: web.Request) -> web.Response:
-        connection = self._live(request)
-        if connection is None:
-            return self._gone(request.match_info["connection_id"])
-        await connection.ws.close(code=WSCloseCode.GOING_AWAY, message=b"Going away")
-        return web.Response(status=204)
+
+def _json(status: int, body: dict, headers: dict[str, str] | None = None) -> Answer:
+    return status, {"Content-Type": "application/json; charset=utf-8", **(headers or {})}, json.dumps(body).encode()
+
+
+def _gone(connection_id: str) -> Answer:
+    return _json(410, {"message": f"Connection {connection_id} is gone"},
+                 {"x-amzn-ErrorType": "GoneException", "x-amzn-RequestId": str(uuid.uuid4())})
