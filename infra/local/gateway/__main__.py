@@ -28,7 +28,8 @@ class GatewaySettings:
     log_level: str
     index: int = 0  # this process among the gateway processes (GATEWAY_INDEX)
     # Each gateway process's own loopback port, by index (GATEWAY_MANAGEMENT_PORTS, comma-separated): where a
-    # @connections request for a connection of another process is passed on. Empty: this is the only process with connections.
+    # @connections request for a connection of another process is passed on. Empty: the only process with
+    # connections.
     management_ports: tuple[int, ...] = ()
 
     @classmethod
