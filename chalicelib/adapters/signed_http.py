@@ -3,12 +3,13 @@
 
 boto3's clients spent about 1 ms of CPU per call on our 2-core machine, most of it in botocore's event hooks,
 parameter validation and endpoint resolution, and urllib3 spends twice what the standard library's ``http.client``
-does on the same request. Here a request is signed with botocore's SigV4 signer and sent over a kept-alive HTTP/1.1
-connection of our own (``_HttpConnection``): the same wire format and answers for about a sixth of boto3's CPU.
+does on the same request. Here a request is signed as botocore's SigV4 signer signs it (``sigv4.py``) and sent over a
+kept-alive HTTP/1.1 connection of our own (``_HttpConnection``): the same wire format and answers for about a sixth
+of boto3's CPU.
 Throttling and server errors are retried with backoff, as botocore's standard retry mode does.
 
-botocore is imported on first use: it is a good part of a cold start, and an invocation that neither pushes nor
-places an order never needs it.
+botocore's utilities are imported on first use: botocore is a good part of a cold start, and an invocation that
+neither pushes nor places an order never needs it.
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from .sigv4 import SigV4Signer
 
 RETRIED = frozenset({429, 500, 502, 503, 504})  # throttling and transient failures
 # Raised when a kept-alive connection turns out to have been closed by the server before it read the request:
@@ -56,24 +60,28 @@ class SignedHttp:
         self._region = region
         self._credentials = credentials  # botocore credentials: refreshed by botocore when they expire
         self._connections = _Connections(pool_size, read_timeout_s)
+        self._signer: SigV4Signer | None = None
         self.attempts = attempts
         self._sleep = sleep
 
     def post(self, url: str, body: bytes, headers: dict[str, str] | None = None) -> Answer:
         """The answer to a SigV4-signed POST; throttling and server errors are tried again with backoff,
         ``attempts`` times in all, and the last answer is returned whatever it is."""
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
-
+        signer = self._signer or self._new_signer()
         attempt = 1
         while True:
-            request = AWSRequest("POST", url, data=body, headers=headers or {})
-            SigV4Auth(self._credentials.get_frozen_credentials(), self._service, self._region).add_auth(request)
-            answer = self._connections.post(url, body, dict(request.headers))
+            signed = signer.sign("POST", url, body, headers or {}, self._credentials.get_frozen_credentials())
+            answer = self._connections.post(url, body, signed)
             if answer.status not in RETRIED or attempt == self.attempts:
                 return answer
             self._sleep(0.05 * 2**attempt)
             attempt += 1
+
+    def _new_signer(self) -> SigV4Signer:
+        from .sigv4 import SigV4Signer  # botocore's utilities, on first use (see above)
+
+        self._signer = SigV4Signer(self._service, self._region)
+        return self._signer
 
 
 class _Connections:
