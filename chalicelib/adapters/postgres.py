@@ -201,7 +201,7 @@ def _read_quote(stored: dict[str, Any]) -> VenueQuote:
     )
 
 
-# Columns an order's transition may set alongside its status, with their types (for arrays of them).
+# Columns an order's transition may set alongside its status, with their types.
 _TRANSITION_COLUMNS = {
     "attempts": "integer", "venue": "text", "pool_id": "text", "min_out": "numeric", "tx_signature": "text",
     "amount_out": "numeric", "failure_reason": "text", "valid_until": "timestamptz", "fill_amount_in": "numeric",
@@ -211,11 +211,13 @@ _TRANSITION_FIELDS = frozenset(_TRANSITION_COLUMNS)
 
 
 def _transition_many_sql(names: tuple[str, ...]) -> str:
-    columns = ["id", "expected", "expected_seq", "new", "data", *names]
-    types = ["uuid", "text", "integer", "text", "jsonb", *(_TRANSITION_COLUMNS[name] for name in names)]
-    arrays = ", ".join(f"%({column})s::{kind}[]" for column, kind in zip(columns, types, strict=True))
+    # The steps arrive as one JSON array, read as rows: psycopg dumps a list parameter element by element in
+    # Python (escaping each with a regular expression). Measured on ten orders' steps: 0.37 ms of client CPU as
+    # one array per column, 0.14 as one JSON array.
+    columns = ["id uuid", "expected text", "expected_seq integer", "new text", "data jsonb",
+               *(f"{name} {_TRANSITION_COLUMNS[name]}" for name in names)]
     assignments = "".join(f", {name} = step.{name}" for name in names)
-    return f"""WITH step AS (SELECT * FROM unnest({arrays}) AS step({", ".join(columns)})),
+    return f"""WITH step AS (SELECT * FROM jsonb_to_recordset(%(steps)s) AS step({", ".join(columns)})),
                     moved AS (
                         UPDATE orders SET status = step.new, seq = orders.seq + 1, updated_at = %(at)s{assignments}
                         FROM step WHERE orders.id = step.id AND orders.status = step.expected
@@ -225,15 +227,26 @@ def _transition_many_sql(names: tuple[str, ...]) -> str:
                SELECT id, seq, new, %(at)s, data FROM moved RETURNING order_id, seq"""
 
 
-def _transition_arrays(names: tuple[str, ...], steps: list[Transition], at: datetime) -> dict[str, Any]:
-    arrays: dict[str, Any] = {
-        "at": at, "id": [s.order_id for s in steps], "expected": [str(s.expected) for s in steps],
-        "expected_seq": [s.expected_seq for s in steps], "new": [str(s.new) for s in steps],
-        "data": [Jsonb(s.data) for s in steps],
-    }
-    for name in names:
-        arrays[name] = [_stored_field(name, s.fields[name]) for s in steps]
-    return arrays
+def _transition_steps(names: tuple[str, ...], steps: list[Transition], at: datetime) -> dict[str, Any]:
+    rows = []
+    for step in steps:
+        row: dict[str, Any] = {"id": step.order_id, "expected": str(step.expected), "expected_seq": step.expected_seq,
+                               "new": str(step.new), "data": step.data}
+        for name in names:
+            row[name] = _json_field(_stored_field(name, step.fields[name]))
+        rows.append(row)
+    return {"at": at, "steps": Jsonb(rows)}
+
+
+def _json_field(value: Any) -> Any:
+    """A column's value inside the steps' JSON: numbers as exact decimal text, times in ISO 8601, JSON as is."""
+    if isinstance(value, Jsonb):
+        return value.obj
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
 
 
 def _decision_row(order_id: str, decision: RoutingDecision, at: datetime) -> tuple[object, ...]:
@@ -352,7 +365,7 @@ class PostgresOrders:
         return None if row is None else OrderEvent(order_id, row["seq"], new, at, data)
 
     def transition_many(self, steps: Sequence[Transition], at: datetime) -> list[OrderEvent | None]:
-        """Each group of steps setting the same columns is one statement: an UPDATE joined to the steps' arrays,
+        """Each group of steps setting the same columns is one statement: an UPDATE joined to the steps' rows,
         conditional per order as ``transition`` is, storing the event of each order it moved."""
         moved: dict[tuple[str, int], int] = {}  # (order id, expected seq) -> the seq of its new event
         groups: dict[tuple[str, ...], list[Transition]] = {}
@@ -363,7 +376,7 @@ class PostgresOrders:
             groups.setdefault(tuple(sorted(step.fields)), []).append(step)
         with self._pool.connection() as conn, atomic(conn, len(groups)):
             for names, group in groups.items():
-                for row in conn.execute(_transition_many_sql(names), _transition_arrays(names, group, at)):
+                for row in conn.execute(_transition_many_sql(names), _transition_steps(names, group, at)):
                     moved[(str(row["order_id"]), row["seq"] - 1)] = row["seq"]
         events: list[OrderEvent | None] = []
         for step in steps:

@@ -540,8 +540,8 @@ def test_many_orders_move_in_one_statement_each_only_from_where_its_step_expects
     ], at)
     assert [None if e is None else e.seq for e in events] == [3, 3, None]
     built, failed = orders.get(placed[0].id), orders.get(placed[2].id)
-    assert (built.status, built.min_out, built.tx_signature, built.route[0].amount_in) == (
-        Status.BUILDING, 10**30, signature, 5)
+    assert (built.status, built.min_out, built.tx_signature, built.route[0].amount_in, built.valid_until) == (
+        Status.BUILDING, 10**30, signature, 5, at)  # exact past 64 bits, and the time to the microsecond
     assert (failed.status, failed.failure_reason) == (Status.FAILED, "no route")
     assert orders.get(placed[3].id).status is Status.ROUTING
     with pytest.raises(ValueError, match="cannot set"):
