@@ -1,8 +1,8 @@
-"""moto's server, with fixes to its SQS found under load: no request's cost grows with the square of the backlog,
-a message sent while another is deleted is no longer lost, a receive no longer fails while another message is
-deleted, and what moto works out the same way for every request (which backend serves a host, a class's method
-names) is remembered. A long poll returns a delayed message as soon as its timer ends, as SQS does, instead of up to
-a second later.
+"""moto's server, with fixes to its SQS found under load: no request's cost grows with the square of the backlog, a
+message sent while another is deleted is no longer lost, a receive no longer fails while another message is deleted,
+a message sent wakes one waiting long poll instead of all of them, and what moto works out the same way for every
+request (which backend serves a host, a class's method names) is remembered. A long poll returns a delayed message as
+soon as its timer ends, as SQS does, instead of up to a second later.
 
 moto 5.2 recomputes every queue attribute (walking all messages three times) for each message it considers
 returning, to read the retention period; a receive therefore costs O(backlog²) and a burst of 1,000 orders spent
@@ -151,6 +151,28 @@ def _wait_for_messages_or_the_next_timer(self: Queue, timeout: int) -> None:
 
 
 Queue.wait_for_messages = _wait_for_messages_or_the_next_timer  # type: ignore[method-assign]
+
+
+class _OneReceiveWakes(threading.Condition):
+    """A queue's message lock, on which a sent message wakes one waiting long poll: SQS gives a message to one
+    receiver, and moto woke every long poll of the queue for each message sent, each walking the whole queue twice
+    before all but one went back to sleep. With 20 long polls waiting, a message cost 1.90 CPU-ms to send, receive
+    and delete in moto instead of 0.86 with one (measured in-process, 1,000 messages). Each message sent notifies
+    once, so as many polls wake as messages arrive."""
+
+    def notify_all(self) -> None:
+        self.notify()
+
+
+_queue_init = Queue.__init__
+
+
+def _queue_init_waking_one(self: Queue, *args: Any, **kwargs: Any) -> None:
+    _queue_init(self, *args, **kwargs)
+    self._messages_lock = _OneReceiveWakes()
+
+
+Queue.__init__ = _queue_init_waking_one  # type: ignore[method-assign]
 
 # Pure functions that moto runs on every request (a class's method names, found with inspect; attribute names
 # converted to snake case one character at a time): their answers are remembered.
