@@ -54,6 +54,7 @@ class PeerLink:
         self._opening: asyncio.Lock | None = None
         self._waiting: dict[int, asyncio.Future[Answer]] = {}
         self._numbers = itertools.count(1)
+        self._answers: asyncio.Task[None] | None = None  # reads the answers (kept: the loop holds tasks weakly)
 
     async def request(self, method: str, connection_id: str, body: bytes) -> Answer:
         writer = await self._open()
@@ -78,7 +79,7 @@ class PeerLink:
                     reader, self._writer = await asyncio.open_connection(*self._address)
                 except OSError as error:
                     raise PeerGone(str(error)) from None
-                asyncio.get_running_loop().create_task(self._read_answers(reader, self._writer))
+                self._answers = asyncio.get_running_loop().create_task(self._read_answers(reader, self._writer))
             return self._writer
 
     async def _read_answers(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
