@@ -6,12 +6,13 @@ import asyncio
 
 import pytest
 
-from infra.local.gateway.peers import PeerGone, PeerLink, serve_peers
+from infra.local.gateway.peers import PeerGone, PeerLink, PeerServer
 
 
-async def owner(handle, port: int = 0) -> tuple[asyncio.Server, int]:
-    server = await serve_peers(handle, "127.0.0.1", port)
-    return server, server.sockets[0].getsockname()[1]
+async def owner(handle, port: int = 0) -> tuple[PeerServer, int]:
+    server = PeerServer(handle)
+    await server.start("127.0.0.1", port)
+    return server, server.port
 
 
 def test_a_request_and_its_answer_cross_whole():
@@ -29,7 +30,7 @@ def test_a_request_and_its_answer_cross_whole():
             return await link.request("POST", "AQID-_==", body), body
         finally:
             await link.close()
-            server.close()
+            await server.close()
 
     answer, body = asyncio.run(scenario())
     assert answer == (410, {"x-amzn-ErrorType": "GoneException"}, b'{"message": "gone"}')
@@ -55,7 +56,7 @@ def test_requests_are_pipelined_and_a_slow_one_holds_up_only_itself():
             return quick, await asyncio.wait_for(slow, 5)
         finally:
             await link.close()
-            server.close()
+            await server.close()
 
     quick, slow = asyncio.run(scenario())
     assert [body for _, _, body in quick] == [f"c{n}".encode() for n in range(50)]  # each answer to its request
@@ -68,8 +69,7 @@ def test_an_owner_that_is_not_there_is_gone_and_one_that_comes_back_is_reached_a
 
     async def scenario():
         server, port = await owner(handle)
-        server.close()
-        await server.wait_closed()
+        await server.close()
         link = PeerLink("127.0.0.1", port)
         with pytest.raises(PeerGone):
             await link.request("GET", "c", b"")
@@ -78,7 +78,7 @@ def test_an_owner_that_is_not_there_is_gone_and_one_that_comes_back_is_reached_a
             return await link.request("GET", "c", b"")
         finally:
             await link.close()
-            server.close()
+            await server.close()
 
     assert asyncio.run(scenario()) == (200, {}, b"")
 
@@ -99,3 +99,22 @@ def test_requests_waiting_on_an_owner_that_dies_are_gone():
             server.close()
 
     asyncio.run(scenario())
+
+
+def test_closing_leaves_nothing_running_once_the_loop_stops():
+    async def handle(method, connection_id, body):
+        await asyncio.sleep(30)  # still answering when the process stops
+        return 200, {}, b""
+
+    async def scenario():
+        server, port = await owner(handle)
+        link = PeerLink("127.0.0.1", port)
+        waiting = asyncio.create_task(link.request("POST", "c", b"x"))
+        await asyncio.sleep(0.1)
+        await server.close()
+        await link.close()
+        with pytest.raises(PeerGone):
+            await asyncio.wait_for(waiting, 5)
+        return [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+
+    assert asyncio.run(scenario()) == []

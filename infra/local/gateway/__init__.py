@@ -84,7 +84,7 @@ async def serve(gateway: Gateway, http_port: int, ws_port: int | None, stop: asy
     print(json.dumps({"gateway": "ready", "http": http_port, "ws": ws_port}), flush=True)
     await stop.wait()
     if peers is not None:
-        peers.close()
+        await peers.close()
     for runner in runners:
         await runner.cleanup()
     for executor in (gateway.rest_api.executor, gateway.websocket_api.executor):

@@ -8,7 +8,6 @@ between the two (``peers.py``)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import os
@@ -21,7 +20,7 @@ from aiohttp import WSCloseCode, web
 
 from ..ledger import API_GATEWAY, CONNECTIONS_POST, Ledger
 from .limits import MAX_MESSAGE_BYTES
-from .peers import Answer, PeerGone, PeerLink, serve_peers
+from .peers import Answer, PeerGone, PeerLink, PeerServer
 
 
 def now_ms() -> int:
@@ -72,9 +71,11 @@ class ConnectionsManagement:
             app.router.add_route(method, path, self._route)
         app.on_cleanup.append(self._close_links)
 
-    async def serve_peers(self, host: str, port: int) -> asyncio.Server:
+    async def serve_peers(self, host: str, port: int) -> PeerServer:
         """This process's own port, where the others pass on requests for its connections."""
-        return await serve_peers(self.handle, host, port)
+        server = PeerServer(self.handle)
+        await server.start(host, port)
+        return server
 
     async def _route(self, request: web.Request) -> web.Response:
         if request.method == "POST":

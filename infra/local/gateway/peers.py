@@ -105,14 +105,57 @@ class PeerLink:
             self._writer.close()
             with contextlib.suppress(OSError):
                 await self._writer.wait_closed()
+        if self._answers is not None:
+            self._answers.cancel()
+            await asyncio.gather(self._answers, return_exceptions=True)
 
 
-async def serve_peers(handle: Handler, host: str, port: int) -> asyncio.Server:
+class PeerServer:
     """Answers the requests other processes pass on, each as its own task (in the order they arrive)."""
 
-    async def answer(number: int, method: str, connection_id: str, body: bytes, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, handle: Handler):
+        self._handle = handle
+        self._server: asyncio.Server | None = None
+        self._sessions: set[asyncio.Task[None]] = set()  # one per other process's stream
+        self._answering: set[asyncio.Task[None]] = set()
+
+    async def start(self, host: str, port: int) -> None:
+        self._server = await asyncio.start_server(self._session, host, port)
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "not started"
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        """Stops listening and ends every stream, so nothing is left running once the event loop stops."""
+        if self._server is not None:
+            self._server.close()
+        for task in (*self._sessions, *self._answering):
+            task.cancel()
+        await asyncio.gather(*self._sessions, *self._answering, return_exceptions=True)
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        session = asyncio.current_task()
+        assert session is not None
+        self._sessions.add(session)
         try:
-            status, headers, payload = await handle(method, connection_id, body)
+            while True:
+                header, body = await _read_frame(reader)
+                task = asyncio.create_task(self._answer(header["n"], header["method"], header["connection"], body,
+                                                        writer))
+                self._answering.add(task)
+                task.add_done_callback(self._answering.discard)
+        except (OSError, asyncio.IncompleteReadError, ValueError, KeyError):
+            pass  # the other process went away or sent something unreadable: its stream ends here
+        finally:
+            self._sessions.discard(session)
+            writer.close()
+
+    async def _answer(self, number: int, method: str, connection_id: str, body: bytes,
+                      writer: asyncio.StreamWriter) -> None:
+        try:
+            status, headers, payload = await self._handle(method, connection_id, body)
         except Exception:  # noqa: BLE001  # answered as API Gateway answers an internal failure
             log.exception("@connections request from another process failed")
             status, headers, payload = 500, {"x-amzn-ErrorType": "InternalServerErrorException"}, b"{}"
@@ -120,18 +163,3 @@ async def serve_peers(handle: Handler, host: str, port: int) -> asyncio.Server:
             writer.write(_frame({"n": number, "status": status, "headers": headers}, payload))
             with contextlib.suppress(OSError, RuntimeError):
                 await writer.drain()
-
-    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        tasks: set[asyncio.Task[None]] = set()
-        try:
-            while True:
-                header, body = await _read_frame(reader)
-                task = asyncio.create_task(answer(header["n"], header["method"], header["connection"], body, writer))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-        except (OSError, asyncio.IncompleteReadError, ValueError, KeyError):
-            pass  # the other process went away or sent something unreadable: its stream ends here
-        finally:
-            writer.close()
-
-    return await asyncio.start_server(session, host, port)
