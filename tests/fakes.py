@@ -155,6 +155,11 @@ class FakeOrders:
                    and o.status in (Status.TRIGGERED, Status.ROUTING, Status.BUILDING, Status.SUBMITTED)
                    for o in self.orders.values())
 
+    def resting_ahead(self, order: Order) -> bool:
+        return any(o.sniper is not None and o.token_out.mint == order.token_out.mint
+                   and o.token_in == order.token_in and (o.created_at, o.id) < (order.created_at, order.id)
+                   and o.status is Status.OPEN for o in self.orders.values())
+
     def next_in_line(self, token_in: str, target_mint: str) -> Order | None:
         waiting = [o for o in self.orders.values() if o.sniper is not None and o.status is Status.TRIGGERED
                    and o.token_out.mint == target_mint and o.token_in.symbol == token_in]

@@ -459,6 +459,15 @@ class PostgresOrders:
             ).fetchone()
         return bool(row and row["found"])
 
+    def resting_ahead(self, order: Order) -> bool:
+        with self._pool.connection() as conn:  # orders_sniping
+            row = conn.execute(
+                """SELECT EXISTS (SELECT 1 FROM orders WHERE type = 'sniper' AND token_out = %s AND token_in = %s
+                   AND status = 'open' AND (created_at, id) < (%s, %s)) AS found""",
+                (order.token_out.mint, order.token_in.symbol, order.created_at, order.id),
+            ).fetchone()
+        return bool(row and row["found"])
+
     def next_in_line(self, token_in: str, target_mint: str) -> Order | None:
         with self._pool.connection() as conn:  # orders_sniping
             row = conn.execute(

@@ -69,6 +69,7 @@ IN_LINE = frozenset({Status.TRIGGERED, Status.ROUTING, Status.BUILDING, Status.S
 # A resting order's message is kept for its expiry when that is this close (SQS delays a message by at most 15
 # minutes); the sweeper sends one for a later expiry as it nears.
 EXPIRY_TIMER_HORIZON = timedelta(minutes=15)
+LINE_RECHECK = timedelta(seconds=1)  # a sniper due behind one still resting looks again after this
 
 
 class OrderMovedOn(Exception):
@@ -317,6 +318,11 @@ class Executor:
             return expired
         if order.sniper is not None:
             check = self._check_launch(order)
+            if check.fires and self._orders.resting_ahead(order):
+                # A sniper of its line placed before it still rests: the pair's evaluation, due now, triggers the
+                # line in placement order. Its own message arriving first triggered it alone, ahead of that one.
+                self._wait_for(order, self._clock.now() + LINE_RECHECK)
+                return order
             if check.fires:
                 assert check.pool is not None and check.outcome is not None
                 return self._advance(order, Triggered(cause=cause, pool_id=check.pool.id,

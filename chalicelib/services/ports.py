@@ -77,6 +77,10 @@ class RestingOrders(Protocol):
         """Whether a sniper of the same pair placed before this one is triggered and not yet past its swap."""
         ...
 
+    def resting_ahead(self, order: Order) -> bool:
+        """Whether a sniper of the same pair placed before this one still rests (open): it is triggered first."""
+        ...
+
     def next_in_line(self, token_in: str, target_mint: str) -> Order | None:
         """The earliest placed sniper of the pair that is triggered and waits for its turn."""
         ...

@@ -154,9 +154,11 @@ class Triggers:
         """Triggers, in placement order, each sniper its launch lets through now; returns when the next one waiting
         for a pool's open (or its delay after it) is due to be triggered."""
         fire_at: datetime | None = None
+        # One instant for the whole pass: read per sniper, the moment a line was due could fall between two of its
+        # checks, and the second in line was triggered before the first.
+        now = self._clock.now()
         for order in snipers:
             report.checked += 1
-            now = self._clock.now()
             if order.expired_at(now):
                 continue  # its own message expires it
             assert order.sniper is not None

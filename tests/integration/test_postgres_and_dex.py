@@ -326,9 +326,11 @@ def test_snipers_are_stored_by_their_targets_mint_and_read_in_placement_order(db
     assert orders.any_resting(token.symbol, "USDC")
     assert [o.id for o in orders.snipers(token.symbol, "USDC")] == [early.id, later.id]
     assert not orders.ahead_in_line(later) and orders.next_in_line("USDC", mint) is None
+    assert orders.resting_ahead(later) and not orders.resting_ahead(early)  # the earlier one still rests
     orders.transition(early.id, Status.OPEN, Status.TRIGGERED, now, {})
     orders.transition(later.id, Status.OPEN, Status.TRIGGERED, now, {})
     assert orders.ahead_in_line(orders.get(later.id)) and not orders.ahead_in_line(orders.get(early.id))
+    assert not orders.resting_ahead(orders.get(later.id))  # triggered: in line, no longer resting
     assert orders.next_in_line("USDC", mint).id == early.id
     assert {o.id for o in orders.claiming(token.symbol, "USDC")} == {early.id, later.id}
     stuck = {o.id for o in orders.stuck(now + timedelta(hours=1), 1000)}

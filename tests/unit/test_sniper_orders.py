@@ -167,6 +167,39 @@ def test_snipers_wait_for_the_open_then_swap_once_each_in_placement_order_at_the
         assert world.statuses(order.id) == FILLED
 
 
+@pytest.mark.parametrize("early_ms", range(1, 9))
+def test_snipers_due_at_one_instant_are_triggered_in_placement_order_whenever_the_evaluation_reads_the_clock(early_ms):
+    """The pass reads the time once: read per sniper, the instant they were due could fall between the first's check
+    and the second's, and the second went first (seen in the end-to-end test: bob's swap landed before alice's)."""
+    world = World()
+    list_meme(world)
+    line = [waiting(world, snipe(world, user=user)) for user in ("alice", "bob", "carol")]
+    world.queue.sent.clear()
+    opens = open_meme_pool(world, timedelta(seconds=10)).open_time
+    world.triggers.on_pools_changed([MEME])
+    world.clock.current = datetime.fromtimestamp(opens - AHEAD - early_ms / 1000, UTC)  # the clock ticks 1 ms a read
+    assert world.triggers.on_pools_changed([MEME]).triggered == [order.id for order in line]
+
+
+def test_a_sniper_whose_own_message_comes_first_leaves_the_line_to_the_pairs_evaluation(world):
+    """Each sniper's own message and the pair's wake-up come back at the instant the line is due: the second in
+    line, reached first, is not triggered alone ahead of the first (seen end to end: bob's swap landed first)."""
+    list_meme(world)
+    first, second, third = (waiting(world, snipe(world, user=user)) for user in ("alice", "bob", "carol"))
+    world.queue.sent.clear()
+    opens = open_meme_pool(world, timedelta(seconds=10)).open_time
+    world.triggers.on_pools_changed([MEME])
+    world.clock.current = datetime.fromtimestamp(opens - AHEAD + 0.1, UTC)  # due
+    with pytest.raises(RetryLater) as later:
+        world.executor.execute(second.id)
+    assert later.value.delay_seconds == 1 and world.orders.get(second.id).status is Status.OPEN
+    assert world.triggers.on_pools_changed([MEME]).triggered == [first.id, second.id, third.id]
+    world.queue.sent = [second.id, third.id, first.id]  # the worker gets them in any order
+    run_the_line(world)
+    receipts = sorted(world.venues.ledger.values(), key=lambda r: r.slot)
+    assert [r.memo for r in receipts] == [first.id, second.id, third.id]
+
+
 def test_a_sniper_placed_when_its_pair_has_an_open_pool_is_refused_it_is_a_market_order(world):
     list_meme(world)
     open_meme_pool(world, -timedelta(seconds=1))
