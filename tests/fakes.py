@@ -150,15 +150,16 @@ class FakeOrders:
         return sorted(found, key=lambda o: (o.created_at, o.id))
 
     def ahead_in_line(self, order: Order) -> bool:
-        return any(o.sniper is not None and o.token_out.mint == order.token_out.mint
-                   and o.token_in == order.token_in and (o.created_at, o.id) < (order.created_at, order.id)
-                   and o.status in (Status.TRIGGERED, Status.ROUTING, Status.BUILDING, Status.SUBMITTED)
-                   for o in self.orders.values())
+        return self._sniper_placed_before(order, (Status.TRIGGERED, Status.ROUTING, Status.BUILDING,
+                                                  Status.SUBMITTED))
 
     def resting_ahead(self, order: Order) -> bool:
+        return self._sniper_placed_before(order, (Status.OPEN,))
+
+    def _sniper_placed_before(self, order: Order, statuses: tuple[Status, ...]) -> bool:
         return any(o.sniper is not None and o.token_out.mint == order.token_out.mint
                    and o.token_in == order.token_in and (o.created_at, o.id) < (order.created_at, order.id)
-                   and o.status is Status.OPEN for o in self.orders.values())
+                   and o.status in statuses for o in self.orders.values())
 
     def next_in_line(self, token_in: str, target_mint: str) -> Order | None:
         waiting = [o for o in self.orders.values() if o.sniper is not None and o.status is Status.TRIGGERED

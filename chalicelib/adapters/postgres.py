@@ -450,22 +450,21 @@ class PostgresOrders:
         return [_order(r) for r in rows]
 
     def ahead_in_line(self, order: Order) -> bool:
-        with self._pool.connection() as conn:  # orders_sniping
-            row = conn.execute(
-                """SELECT EXISTS (SELECT 1 FROM orders WHERE type = 'sniper' AND token_out = %s AND token_in = %s
-                   AND status IN ('triggered', 'routing', 'building', 'submitted')
-                   AND (created_at, id) < (%s, %s)) AS found""",
-                (order.token_out.mint, order.token_in.symbol, order.created_at, order.id),
-            ).fetchone()
-        return bool(row and row["found"])
+        return self._sniper_placed_before(order, [Status.TRIGGERED, Status.ROUTING, Status.BUILDING,
+                                                  Status.SUBMITTED])
 
     def resting_ahead(self, order: Order) -> bool:
+        return self._sniper_placed_before(order, [Status.OPEN])
+
+    def _sniper_placed_before(self, order: Order, statuses: list[Status]) -> bool:
+        # The statuses are written into the statement, not passed: only literal values let the planner see that
+        # the partial index orders_sniping covers the query.
+        query = sql.SQL("""SELECT EXISTS (SELECT 1 FROM orders WHERE type = 'sniper' AND token_out = %s
+                           AND token_in = %s AND status IN ({}) AND (created_at, id) < (%s, %s)) AS found""").format(
+            sql.SQL(", ").join(sql.Literal(str(status)) for status in statuses))
         with self._pool.connection() as conn:  # orders_sniping
-            row = conn.execute(
-                """SELECT EXISTS (SELECT 1 FROM orders WHERE type = 'sniper' AND token_out = %s AND token_in = %s
-                   AND status = 'open' AND (created_at, id) < (%s, %s)) AS found""",
-                (order.token_out.mint, order.token_in.symbol, order.created_at, order.id),
-            ).fetchone()
+            row = conn.execute(query, (order.token_out.mint, order.token_in.symbol, order.created_at,
+                                       order.id)).fetchone()
         return bool(row and row["found"])
 
     def next_in_line(self, token_in: str, target_mint: str) -> Order | None:
