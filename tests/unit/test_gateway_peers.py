@@ -118,3 +118,23 @@ def test_closing_leaves_nothing_running_once_the_loop_stops():
         return [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
 
     assert asyncio.run(scenario()) == []
+
+
+def test_closing_with_streams_open_reports_no_error():
+    """A session task that ended cancelled is reported by asyncio's stream protocol as an error at shutdown."""
+    reported = []
+
+    async def handle(method, connection_id, body):
+        return 200, {}, b""
+
+    async def scenario():
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: reported.append(context))
+        server, port = await owner(handle)
+        link = PeerLink("127.0.0.1", port)
+        assert (await link.request("POST", "c", b"x"))[0] == 200  # the stream is open, its session reading
+        await server.close()
+        await link.close()
+        await asyncio.sleep(0.05)  # the protocol's done callbacks run
+
+    asyncio.run(scenario())
+    assert reported == []

@@ -116,7 +116,7 @@ class PeerServer:
     def __init__(self, handle: Handler):
         self._handle = handle
         self._server: asyncio.Server | None = None
-        self._sessions: set[asyncio.Task[None]] = set()  # one per other process's stream
+        self._sessions: dict[asyncio.Task[None], asyncio.StreamWriter] = {}  # one per other process's stream
         self._answering: set[asyncio.Task[None]] = set()
 
     async def start(self, host: str, port: int) -> None:
@@ -131,14 +131,18 @@ class PeerServer:
         """Stops listening and ends every stream, so nothing is left running once the event loop stops."""
         if self._server is not None:
             self._server.close()
-        for task in (*self._sessions, *self._answering):
+        # A stream ends by closing it, so its session returns: asyncio's stream protocol reports a session task that
+        # ends cancelled as an error ("Exception in callback ... CancelledError").
+        for writer in self._sessions.values():
+            writer.close()
+        for task in self._answering:
             task.cancel()
         await asyncio.gather(*self._sessions, *self._answering, return_exceptions=True)
 
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         session = asyncio.current_task()
         assert session is not None
-        self._sessions.add(session)
+        self._sessions[session] = writer
         try:
             while True:
                 header, body = await _read_frame(reader)
@@ -149,7 +153,7 @@ class PeerServer:
         except (OSError, asyncio.IncompleteReadError, ValueError, KeyError):
             pass  # the other process went away or sent something unreadable: its stream ends here
         finally:
-            self._sessions.discard(session)
+            self._sessions.pop(session, None)
             writer.close()
 
     async def _answer(self, number: int, method: str, connection_id: str, body: bytes,
