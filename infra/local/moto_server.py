@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import string
 import threading
 import weakref
 from collections.abc import Callable
@@ -33,6 +34,8 @@ import moto.core.responses as core_responses
 import moto.core.utils as core_utils
 import moto.sqs.models as sqs_models
 from moto.core.utils import unix_time, unix_time_millis
+from moto.moto_api._internal import mock_random
+from moto.moto_api._internal.moto_random import MotoRandom
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.sqs.exceptions import ReceiptHandleIsInvalid
 from moto.sqs.models import Message, Queue, SQSBackend
@@ -46,6 +49,22 @@ def _is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: st
 
 # Each patch replaces a method of moto's classes, which is what mypy's method-assign refuses; they are meant.
 SQSBackend.is_message_valid_based_on_retention_period = _is_message_valid_based_on_retention_period  # type: ignore[method-assign]
+
+
+# moto drew random strings one character per call: a receipt handle (185 characters, one per message received) and
+# a request id (52, one per request) cost 0.12 ms of a receive's 0.2 ms per message. The same characters from the
+# same (seedable) random source, drawn in one call.
+def _random_string(self: MotoRandom, length: int = 20, include_digits: bool = True, lower_case: bool = False) -> str:
+    value = "".join(self.choices(string.ascii_letters + (string.digits if include_digits else ""), k=length))
+    return value.lower() if lower_case else value
+
+
+def _receipt_handle() -> str:
+    return "".join(mock_random.choices(string.ascii_lowercase, k=185))
+
+
+MotoRandom.get_random_string = _random_string  # type: ignore[method-assign]
+sqs_models.generate_receipt_handle = _receipt_handle
 
 # moto found the message a receipt handle belongs to by asking every message of the queue, twice, each building the
 # list of its handles: a delete cost O(backlog), a quarter of moto's CPU under a 1,000-order burst. The handles are
