@@ -9,8 +9,8 @@ returning, to read the retention period; a receive therefore costs O(backlog²) 
 more time in moto than in the engine. The retention period is read straight from the queue instead: the same
 value, without the walk. A send reads every attribute too, and no longer counts the backlog to do so; a delete
 finds its message by its receipt handle instead of asking every message; the walks that remain read the clock once
-instead of twice per message. It is served by waitress, which keeps connections alive (see ``serve``); everything
-else is moto's own.
+instead of twice per message. It is served by waitress, which keeps connections alive (see ``serve``), and SQS's JSON
+protocol reaches moto's ``SQSResponse`` without Flask around it (``sqs_json_first``); everything else is moto's own.
 """
 
 from __future__ import annotations
@@ -33,12 +33,16 @@ if (_refused := problem()) is not None:  # before a single patch is applied
 import moto.core.responses as core_responses
 import moto.core.utils as core_utils
 import moto.sqs.models as sqs_models
-from moto.core.utils import unix_time, unix_time_millis
+from moto.core.request import Request as MotoRequest
+from moto.core.utils import normalize_request, unix_time, unix_time_millis
+from moto.moto_api import recorder
 from moto.moto_api._internal import mock_random
 from moto.moto_api._internal.moto_random import MotoRandom
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.sqs.exceptions import ReceiptHandleIsInvalid
 from moto.sqs.models import Message, Queue, SQSBackend
+from moto.sqs.responses import SQSResponse
+from werkzeug.wrappers import Response
 
 
 def _is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: str, message: Message) -> bool:
@@ -239,6 +243,27 @@ def _query_action(environ: dict[str, Any]) -> str:
     return (parse_qs(environ.get("QUERY_STRING", "")).get("Action") or ["query"])[0]
 
 
+class _ServerRequest(MotoRequest):
+    from_wsgi_server = True  # as moto's own server marks the requests it receives
+
+
+def sqs_json_first(application: Callable[..., Any]) -> Callable[..., Any]:
+    """The application, with SQS's JSON protocol requests (``X-Amz-Target: AmazonSQS.*``) handed straight to moto's
+    ``SQSResponse``, as moto's Flask view does, without Flask's request and response machinery around it: a
+    ``SendMessage`` cost 0.30 CPU-ms through Flask and 0.20 this way (measured in-process), the same answer.
+    Everything else (the query protocol, moto's own API) goes through moto's application."""
+
+    def dispatch(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("AmazonSQS."):
+            return application(environ, start_response)
+        request = normalize_request(_ServerRequest(environ))
+        recorder._record_request(request)
+        status, headers, body = SQSResponse.dispatch(request, request.raw_url, dict(request.headers))
+        return Response(body, status, headers)(environ, start_response)
+
+    return dispatch
+
+
 def serve(host: str, port: int) -> None:
     """moto's application behind waitress rather than werkzeug's development server, which closes every connection
     after one request (each SQS call then paid a TCP connection and a new thread, and waited on a 10 ms drain): as
@@ -247,7 +272,7 @@ def serve(host: str, port: int) -> None:
     from moto.moto_server.werkzeug_app import create_backend_app
 
     os.environ.setdefault("MOTO_PORT", str(port))  # moto builds queue URLs with it, as its own server does
-    application = counted(DomainDispatcherApplication(create_backend_app), Ledger.from_env())
+    application = counted(sqs_json_first(DomainDispatcherApplication(create_backend_app)), Ledger.from_env())
     waitress.serve(application, host=host, port=port, threads=96,
                    connection_limit=2000, channel_timeout=300, asyncore_use_poll=True, ident="moto")
 
