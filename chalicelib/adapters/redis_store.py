@@ -28,6 +28,7 @@ from ..services.ports import Delivery
 log = logging.getLogger(__name__)
 
 CONNECTION_TTL_SECONDS = 3 * 60 * 60  # longer than API Gateway's 2-hour connection limit
+USERS_KEPT = 10_000  # connections whose user an environment remembers (forgotten all at once past that)
 # API Gateway closes every connection after 2 hours, so a connection registered earlier is gone even if its
 # $disconnect (best effort) never came.
 CONNECTION_MAX_AGE_MS = 2 * 60 * 60 * 1000
@@ -67,6 +68,9 @@ class RedisConnections:
         self._admit = client.register_script(_ADMIT)
         self._begin_delivery = client.register_script(_BEGIN_DELIVERY)
         self._finish_delivery = client.register_script(_FINISH_DELIVERY)
+        # A connection's user never changes and its id is never reused: read once, it saves every later message of
+        # the connection a round trip.
+        self._users: dict[str, str] = {}
 
     def ping(self) -> None:
         self._r.ping()
@@ -94,10 +98,18 @@ class RedisConnections:
         return int(pipe.execute()[1])
 
     def user_of(self, connection_id: str) -> str | None:
-        value = self._r.get(connection_key(connection_id))
-        return _text(value) if value is not None else None
+        user_id = self._users.get(connection_id)
+        if user_id is None:
+            value = self._r.get(connection_key(connection_id))
+            if value is None:
+                return None
+            if len(self._users) >= USERS_KEPT:
+                self._users.clear()
+            user_id = self._users[connection_id] = _text(value)
+        return user_id
 
     def remove_connection(self, connection_id: str) -> None:
+        self._users.pop(connection_id, None)
         reads = self._r.pipeline(transaction=False)  # what the connection left behind, in one round trip
         reads.get(connection_key(connection_id))
         reads.smembers(connection_key(connection_id, ":orders"))

@@ -17,7 +17,7 @@ from chalicelib.adapters.order_statistics import PostgresOrderStatistics
 from chalicelib.adapters.postgres import PostgresOrders
 from chalicelib.adapters.prometheus import render
 from chalicelib.adapters.rate_limits import RedisRateLimiter
-from chalicelib.adapters.redis_store import CONNECTION_MAX_AGE_MS, RedisConnections
+from chalicelib.adapters.redis_store import CONNECTION_MAX_AGE_MS, RedisConnections, connection_key
 from chalicelib.adapters.sqs import QuickSendSqs, SqsOrderQueue
 from chalicelib.bootstrap import REDIS_CONNECTIONS, redis_client
 from chalicelib.domain.limits import TokenBucket
@@ -65,6 +65,17 @@ def test_connections_per_user_are_limited_and_counted_and_forgotten_after_two_ho
     clock.now += CONNECTION_MAX_AGE_MS + 1
     assert connections.add_connection("a4", "alice", max_per_user=2)
     assert connections.open_connections() == 1
+
+
+def test_a_connections_user_is_read_once_and_forgotten_with_the_connection(redis_client):
+    connections = RedisConnections(redis_client)
+    assert connections.user_of("u1") is None  # not registered: not remembered either
+    assert connections.add_connection("u1", "ursula")
+    assert connections.user_of("u1") == "ursula"
+    redis_client.delete(connection_key("u1"))  # the key is not read again for this connection's messages
+    assert connections.user_of("u1") == "ursula"
+    connections.remove_connection("u1")
+    assert connections.user_of("u1") is None
 
 
 def test_deliveries_of_one_order_take_turns_and_record_only_live_subscriptions(redis_client):
