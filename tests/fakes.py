@@ -86,6 +86,10 @@ class FakeOrders:
     def events(self, order_id: str, after_seq: int = 0) -> list[OrderEvent]:
         return [e for e in self.event_log.get(order_id, []) if e.seq > after_seq]
 
+    def own_events(self, order_id: str, user_id: str, after_seq: int = 0) -> list[OrderEvent] | None:
+        order = self.orders.get(order_id)
+        return None if order is None or order.user_id != user_id else self.events(order_id, after_seq)
+
     def transition(self, order_id: str, expected: Status, new: Status, at: datetime, data: dict[str, Any],
                    expected_seq: int | None = None, **fields: OrderField) -> OrderEvent | None:
         with self._lock:

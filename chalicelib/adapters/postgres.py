@@ -339,6 +339,15 @@ class PostgresOrders:
             ).fetchall()
         return [_event(r) for r in rows]
 
+    def own_events(self, order_id: str, user_id: str, after_seq: int = 0) -> list[OrderEvent] | None:
+        with self._pool.connection() as conn:
+            # No row: not the user's order. One row of nulls: the user's, with nothing after after_seq.
+            rows = conn.execute(
+                """SELECT e.* FROM orders o LEFT JOIN order_events e ON e.order_id = o.id AND e.seq > %s
+                   WHERE o.id = %s AND o.user_id = %s ORDER BY e.seq""", (after_seq, order_id, user_id)
+            ).fetchall()
+        return None if not rows else [_event(r) for r in rows if r["seq"] is not None]
+
     def transition(
         self, order_id: str, expected: Status, new: Status, at: datetime, data: dict[str, Any],
         expected_seq: int | None = None, **fields: OrderField,

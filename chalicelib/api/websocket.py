@@ -114,8 +114,7 @@ class WebsocketSessions:
         if wait_ms:
             raise TooManyRequests("too many requests; slow down", retry_after_seconds=-(-wait_ms // 1000))
         if action == "subscribe":
-            order = self._orders.owned(user_id, _order_id(message))
-            self._notifier.subscribe(connection_id, order.id)
+            self._notifier.subscribe_own(connection_id, user_id, _order_id(message))
         elif action == "unsubscribe":
             self._connections.unsubscribe(connection_id, _order_id(message))
         elif action == "cancel":

@@ -14,6 +14,8 @@ import logging
 from datetime import datetime, timedelta
 
 from ..domain.orders import Order, OrderEvent
+from .errors import NotFound
+from .orders import is_order_id
 from .ports import Connections, Delivery, Orders, Push
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,21 @@ class Notifier:
             assert delivery is not None
             self._deliver(order_id, delivery, [])
 
+    def subscribe_own(self, connection_id: str, user_id: str, order_id: str) -> None:
+        """The connection follows one of the user's orders, as ``subscribe``; someone else's order, or one that does
+        not exist, raises NotFound and leaves nothing behind. The order is read once, after the delivery lock is
+        taken (its events must be read then, or one stored meanwhile could be missed), and its owner checked in the
+        same read: no update of it reaches the connection before the check, as the lock holds every delivery off."""
+        if not is_order_id(order_id):
+            raise NotFound(f"order {order_id} not found")
+        with self._connections.delivery(order_id, joining=connection_id) as delivery:
+            assert delivery is not None
+            events = self._orders.own_events(order_id, user_id, after_seq=min(delivery.cursors.values()))
+            if events is None:
+                self._connections.unsubscribe(connection_id, order_id)
+                raise NotFound(f"order {order_id} not found")
+            self._send(order_id, delivery, events)
+
     def subscribe_account(self, connection_id: str, user_id: str, since: datetime | None) -> int:
         """The connection follows every order of the user: first what it may have missed since ``since`` (the
         ``at`` of the last update it had; from REPLAY_MARGIN before it) or, without, every unfinished order from its
@@ -93,6 +110,10 @@ class Notifier:
         behind = min(delivery.cursors.values())
         if not known or behind < known[0].seq - 1:
             known = self._orders.events(order_id, after_seq=behind)
+        self._send(order_id, delivery, known)
+
+    def _send(self, order_id: str, delivery: Delivery, known: list[OrderEvent]) -> None:
+        """Sends each subscriber the events of ``known`` (every event after the furthest behind) it has not had."""
         for connection_id, last_seq in delivery.cursors.items():
             for event in known:
                 if event.seq <= last_seq:

@@ -27,7 +27,8 @@ from .read_models import Executability, OrderDetails, OrderPage
 _CANCEL_ATTEMPTS = 5
 
 
-def _is_uuid(text: str) -> bool:
+def is_order_id(text: str) -> bool:
+    """An order id as the engine gives them (a UUID in its canonical form)."""
     try:
         return str(uuid.UUID(text)) == text.lower()
     except ValueError:
@@ -198,7 +199,7 @@ class OrderService:
 
     def owned(self, user_id: str, order_id: str) -> Order:
         """The caller's order; someone else's is as invisible as one that does not exist."""
-        order = self._orders.get(order_id) if _is_uuid(order_id) else None
+        order = self._orders.get(order_id) if is_order_id(order_id) else None
         if order is None or order.user_id != user_id:
             raise NotFound(f"order {order_id} not found")
         return order

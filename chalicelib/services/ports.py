@@ -128,6 +128,11 @@ class Orders(RestingOrders, Protocol):
 
     def events(self, order_id: str, after_seq: int = 0) -> list[OrderEvent]: ...
 
+    def own_events(self, order_id: str, user_id: str, after_seq: int = 0) -> list[OrderEvent] | None:
+        """The order's events after ``after_seq``, if it is the user's; None if it is not, or there is no such
+        order (one read)."""
+        ...
+
     def save_decision(self, order_id: str, decision: RoutingDecision, at: datetime) -> None: ...
 
     def save_decisions(self, decisions: Sequence[tuple[str, RoutingDecision]], at: datetime) -> None:

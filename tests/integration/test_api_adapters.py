@@ -23,7 +23,9 @@ from chalicelib.bootstrap import REDIS_CONNECTIONS, redis_client
 from chalicelib.domain.limits import TokenBucket
 from chalicelib.domain.orders import Order, OrderEvent, OrderType, Status
 from chalicelib.domain.tokens import TOKENS
+from chalicelib.services.errors import NotFound
 from chalicelib.services.metrics import LATENCY_BOUNDS, MetricsReader
+from chalicelib.services.notifications import Notifier
 from chalicelib.settings import Settings
 
 
@@ -236,3 +238,34 @@ def test_statistics_for_metrics_come_from_the_orders_and_the_queues(db, sqs, red
               if s.name.endswith("_bucket") and s.labels["status"] == "failed"}
     assert failed["+Inf"] >= 1 and failed["+Inf"] >= failed[repr(LATENCY_BOUNDS[-1])]
     assert failed["2.5"] < failed["5.0"]  # this order failed 3 s after its submission
+
+
+def test_subscribing_reads_ones_own_order_once_and_refuses_anothers_leaving_nothing_in_redis(db, redis_client):
+    orders = PostgresOrders(db)
+    start = datetime.now(UTC)
+    alices = _order(orders, "alice-own", start)
+    orders.transition(alices.id, Status.PENDING, Status.ROUTING, start + timedelta(seconds=1), {})
+    assert [e.seq for e in orders.own_events(alices.id, "alice-own")] == [1, 2]
+    assert [e.seq for e in orders.own_events(alices.id, "alice-own", after_seq=1)] == [2]
+    assert orders.own_events(alices.id, "alice-own", after_seq=2) == []  # hers, nothing after seq 2
+    assert orders.own_events(alices.id, "bob-own") is None
+    assert orders.own_events(str(uuid.uuid4()), "alice-own") is None
+
+    class Frames:
+        sent: list[tuple[str, dict]] = []
+
+        def send(self, connection_id: str, payload: dict) -> bool:
+            self.sent.append((connection_id, payload))
+            return True
+
+    connections, push = RedisConnections(redis_client), Frames()
+    notifier = Notifier(orders, connections, push)
+    connections.add_connection("bob-conn", "bob-own")
+    with pytest.raises(NotFound):
+        notifier.subscribe_own("bob-conn", "bob-own", alices.id)
+    assert push.sent == [] and connections.subscribers(alices.id) == {}
+    assert redis_client.exists(connection_key("bob-conn", ":orders"), f"ws:lock:{{{alices.id}}}") == 0
+    connections.add_connection("alice-conn", "alice-own")
+    notifier.subscribe_own("alice-conn", "alice-own", alices.id)
+    assert [(c, p["seq"]) for c, p in push.sent] == [("alice-conn", 1), ("alice-conn", 2)]
+    assert connections.subscribers(alices.id) == {"alice-conn": 2}

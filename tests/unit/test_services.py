@@ -285,6 +285,20 @@ def test_websocket_actions(world):
     assert world.connections.subscribers(order.id) == {}
 
 
+@pytest.mark.parametrize("order_id", ["bob's", "00000000-0000-0000-0000-000000000000", "not-a-uuid"])
+def test_subscribing_to_an_order_not_ones_own_is_404_and_leaves_no_subscription(world, order_id):
+    sessions = WebsocketSessions(world.connections, world.notifier, world.service, world.push,
+                                 verify_token=lambda token: Principal("alice"))
+    sessions.connect("c1", "alice's token")
+    bobs = world.place(user="bob")
+    asked = bobs.id if order_id == "bob's" else order_id
+    sessions.receive("c1", json.dumps({"action": "subscribe", "orderId": asked}))
+    assert [f["error"]["status"] for f in world.push.frames["c1"]] == [404]
+    assert world.connections.subscribers(asked) == {}
+    world.executor.execute(bobs.id)  # every update of bob's order goes by; none reaches alice's connection
+    assert world.push.statuses("c1") == []
+
+
 def _refuse():
     from chalicelib.api.problems import Unauthorized
 
