@@ -252,7 +252,8 @@ def test_subscribing_reads_ones_own_order_once_and_refuses_anothers_leaving_noth
     assert orders.own_events(str(uuid.uuid4()), "alice-own") is None
 
     class Frames:
-        sent: list[tuple[str, dict]] = []
+        def __init__(self) -> None:
+            self.sent: list[tuple[str, dict]] = []
 
         def send(self, connection_id: str, payload: dict) -> bool:
             self.sent.append((connection_id, payload))
