@@ -9,7 +9,7 @@ returning, to read the retention period; a receive therefore costs O(backlog²) 
 more time in moto than in the engine. The retention period is read straight from the queue instead: the same
 value, without the walk. A send reads every attribute too, and no longer counts the backlog to do so; a delete
 finds its message by its receipt handle instead of asking every message; the walks that remain read the clock once
-instead of twice per message. It is served with kept-alive connections (``wsgi_server.py``), and SQS's JSON
+instead of twice per message. It is served by waitress, which keeps connections alive (see ``serve``), and SQS's JSON
 protocol reaches moto's ``SQSResponse`` without Flask around it (``sqs_json_first``); everything else is moto's own.
 """
 
@@ -265,14 +265,16 @@ def sqs_json_first(application: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def serve(host: str, port: int) -> None:
-    """moto's application, each client connection kept alive in a thread of its own (``wsgi_server.py``): as on AWS,
-    clients keep their connections, and a long poll holds only its own connection's thread."""
+    """moto's application behind waitress rather than werkzeug's development server, which closes every connection
+    after one request (each SQS call then paid a TCP connection and a new thread, and waited on a 10 ms drain): as
+    on AWS, clients keep their connections. Long polls hold a thread each, so there are enough for every poller."""
+    import waitress
     from moto.moto_server.werkzeug_app import create_backend_app
 
-    from .wsgi_server import serve as serve_wsgi
-
     os.environ.setdefault("MOTO_PORT", str(port))  # moto builds queue URLs with it, as its own server does
-    serve_wsgi(counted(sqs_json_first(DomainDispatcherApplication(create_backend_app)), Ledger.from_env()), host, port)
+    application = counted(sqs_json_first(DomainDispatcherApplication(create_backend_app)), Ledger.from_env())
+    waitress.serve(application, host=host, port=port, threads=96,
+                   connection_limit=2000, channel_timeout=300, asyncore_use_poll=True, ident="moto")
 
 
 if __name__ == "__main__":
