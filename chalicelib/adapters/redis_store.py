@@ -172,30 +172,33 @@ class RedisConnections:
     ) -> Iterator[Delivery | None]:
         """The order's delivery lock, with its subscribers' cursors: one script takes both (and subscribes
         ``joining``, from the start, or after ``from_seq`` unless it is further already), another records what was
-        sent and releases the lock. A publish costs two round trips."""
+        sent and releases the lock. A publish costs two round trips, and so does a subscription: the connection's
+        list of orders goes in the same pipeline as the script, ahead of it."""
+        keys = _delivery_keys(order_id)
+        token = uuid.uuid4().hex
+        args: list[str | int] = [token, LOCK_TTL_SECONDS * 1000, int(if_subscribed), joining or "",
+                                 SUBSCRIPTION_TTL_SECONDS, -1 if from_seq is None else from_seq]
         if joining is not None:
             # The connection's list first: if the subscription is lost, $disconnect still finds nothing to leave behind.
+            # EVAL as a plain command: a cluster's pipeline has no script methods (the server caches each script).
             pipe = self._r.pipeline(transaction=False)
             pipe.sadd(connection_key(joining, ":orders"), order_id)
             pipe.expire(connection_key(joining, ":orders"), CONNECTION_TTL_SECONDS)
-            pipe.execute()
-        keys = _delivery_keys(order_id)
-        token = uuid.uuid4().hex
+            pipe.execute_command("EVAL", _BEGIN_DELIVERY, 2, *keys, *args)
+            reply = pipe.execute()[-1]
+        else:
+            reply = self._begin_delivery(keys=keys, args=args)
         # A holder that died keeps the lock until it expires; waiting a little longer than that means a live caller
         # never gives up because of a dead one.
         deadline = time.monotonic() + LOCK_TTL_SECONDS + 2
-        while True:
-            reply = self._begin_delivery(keys=keys, args=[token, LOCK_TTL_SECONDS * 1000, int(if_subscribed),
-                                                          joining or "", SUBSCRIPTION_TTL_SECONDS,
-                                                          -1 if from_seq is None else from_seq])
-            if reply is None:
-                yield None
-                return
-            if reply != 0:
-                break
+        while reply == 0:
             if time.monotonic() > deadline:
                 raise redis.exceptions.LockError(f"order {order_id}'s delivery lock is still held")
             time.sleep(LOCK_RETRY_SECONDS)
+            reply = self._begin_delivery(keys=keys, args=args)
+        if reply is None:
+            yield None
+            return
         delivery = _taken(reply)
         try:
             yield delivery

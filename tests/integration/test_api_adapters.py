@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import botocore.session
 import pytest
+import redis
 from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -126,6 +127,36 @@ def check_deliveries_of_many_orders(redis_client, connections, prefix):
     assert connections.subscribers(followed) == {f"{prefix}-conn": 5}  # only live subscriptions recorded
     assert not redis_client.exists(f"ws:lock:{{{followed}}}")  # released
     assert redis_client.get(f"ws:lock:{{{busy}}}") == b"another delivery"  # not taken from its holder
+
+
+class CountingConnection(redis.Connection):
+    """A connection that counts what it writes: one write is one round trip (a pipeline is written at once)."""
+
+    writes = 0
+
+    def send_packed_command(self, command, check_health=True):
+        CountingConnection.writes += 1
+        super().send_packed_command(command, check_health)
+
+
+def test_a_subscription_and_a_publish_each_take_two_round_trips(servers, redis_client):
+    client = redis.Redis(connection_pool=redis.ConnectionPool.from_url(servers.redis_url,
+                                                                        connection_class=CountingConnection))
+    connections = RedisConnections(client)
+    with connections.delivery("warm-up", joining="c0"):
+        pass  # the connection's handshake and loading the scripts into Valkey are not counted
+    CountingConnection.writes = 0
+    with connections.delivery("counted", joining="c1") as delivery:
+        assert CountingConnection.writes == 1  # the connection's list and the lock with the cursors, together
+        delivery.sent["c1"] = 1
+    assert CountingConnection.writes == 2
+    assert client.smembers("ws:conn:{c1}:orders") == {b"counted"} and 0 < client.ttl("ws:conn:{c1}:orders")
+    assert connections.subscribers("counted") == {"c1": 1}
+    CountingConnection.writes = 0
+    with connections.delivery("counted", if_subscribed=True) as delivery:
+        delivery.sent["c1"] = 2
+    assert CountingConnection.writes == 2 and connections.subscribers("counted") == {"c1": 2}
+    client.close()
 
 
 def test_deliveries_of_many_orders_take_each_free_lock_in_one_round_trip(redis_client):
