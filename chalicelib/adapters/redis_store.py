@@ -179,8 +179,10 @@ class RedisConnections:
         args: list[str | int] = [token, LOCK_TTL_SECONDS * 1000, int(if_subscribed), joining or "",
                                  SUBSCRIPTION_TTL_SECONDS, -1 if from_seq is None else from_seq]
         if joining is not None:
-            # The connection's list first: if the subscription is lost, $disconnect still finds nothing to leave behind.
-            # EVAL as a plain command: a cluster's pipeline has no script methods (the server caches each script).
+            # The connection's list ahead of the script: if the subscription is lost, $disconnect still finds nothing
+            # to leave behind. (A cluster may run the two on different nodes in either order; a subscription left
+            # without its list entry expires, and a push to its closed connection removes it.) EVAL as a plain
+            # command: a cluster's pipeline has no script methods (the server caches each script).
             pipe = self._r.pipeline(transaction=False)
             pipe.sadd(connection_key(joining, ":orders"), order_id)
             pipe.expire(connection_key(joining, ":orders"), CONNECTION_TTL_SECONDS)
