@@ -89,6 +89,25 @@ def worker_envs(env: dict[str, str], processes: int) -> list[dict[str, str]]:
             for n in range(processes)]
 
 
+def gateway_envs(env: dict[str, str], processes: int, management_ports: list[int]) -> list[dict[str, str]]:
+    """The environment of each gateway process. On AWS the REST API and the WebSocket API are two services: a burst
+    of REST requests never shares a machine with the WebSocket frames and ``@connections`` posts. Here one process
+    serves both when there is one; with more, the first half (rounded up) serves the WebSocket API and
+    ``@connections``, the rest the REST API. Both APIs still get every core the kernel gives them, and with two
+    processes no ``@connections`` request has to cross to another process (each crossing cost the two processes
+    about 0.2 CPU-ms, and half the posts crossed when both processes held connections). The WebSocket processes
+    share the WebSocket port and each has a loopback port of its own (from ``management_ports``) where the others
+    pass on requests for its connections; the REST processes share the REST port."""
+    if processes == 1:
+        return [{**env, "GATEWAY_ROLE": "", "GATEWAY_INDEX": "0", "GATEWAY_MANAGEMENT_PORTS": ""}]
+    websocket = (processes + 1) // 2
+    ports = ",".join(str(port) for port in management_ports[:websocket]) if websocket > 1 else ""
+    return [{**env, "GATEWAY_ROLE": "websocket", "GATEWAY_INDEX": str(n), "GATEWAY_MANAGEMENT_PORTS": ports}
+            for n in range(websocket)] + [
+            {**env, "GATEWAY_ROLE": "rest", "GATEWAY_INDEX": "0", "GATEWAY_MANAGEMENT_PORTS": ""}
+            for _ in range(processes - websocket)]
+
+
 def _split(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if n < total % parts else 0) for n in range(parts)]
 
@@ -149,23 +168,22 @@ class LocalCloud:
         if self.console is not None:  # each request and invocation on this terminal
             env[CONSOLE_FD] = str(self.console.write_fd)
             fds = (self.console.write_fd,)
-        # The gateway processes share the REST and WebSocket ports, so both APIs' invocations use every core; each
-        # has a port of its own where the others pass on @connections requests for its connections (gateway.serve).
-        management_ports = ",".join(str(free_port()) for _ in range(self.s.gateway_processes))
+        # The REST and the WebSocket API each have processes of their own, sharing the API's port (gateway_envs).
+        management_ports = [free_port() for _ in range(self.s.gateway_processes)]
         gateways = [
-            Child(name, [python, "-m", "infra.local.gateway"], self.log_dir / f"{name}.log",
-                  env={**env, "GATEWAY_INDEX": str(n), "GATEWAY_MANAGEMENT_PORTS": management_ports},
+            Child(name, [python, "-m", "infra.local.gateway"], self.log_dir / f"{name}.log", env=gateway_env,
                   cwd=PROJECT_DIR, pass_fds=fds).start()
-            for n, name in enumerate(["gateway"] + [f"gateway-{n}" for n in range(2, self.s.gateway_processes + 1)])
+            for name, gateway_env in zip(
+                ["gateway"] + [f"gateway-{n}" for n in range(2, self.s.gateway_processes + 1)],
+                gateway_envs(env, self.s.gateway_processes, management_ports), strict=True)
         ]
         self.children.extend(gateways)
-        gateway = gateways[0]
         for n, worker_env in enumerate(worker_envs(env, self.s.worker_processes), start=1):
             name = "worker" if n == 1 else f"worker-{n}"
             self.children.append(Child(name, [python, "-m", "infra.local.worker"], self.log_dir / f"{name}.log",
                                        env=worker_env, cwd=PROJECT_DIR, pass_fds=fds).start())
-        for port in (self.s.http_port, self.s.ws_port):
-            wait_until(functools.partial(port_open, port), 60, "the gateway", gateway)
+        for port, serving in ((self.s.http_port, gateways[-1]), (self.s.ws_port, gateways[0])):
+            wait_until(functools.partial(port_open, port), 60, "the gateway", serving)
         if self.s.market_activity_per_second > 0:  # other traders, through the public API
             rate = str(self.s.market_activity_per_second)
             self.children.append(Child("market-activity", [python, "-m", "infra.local.market_activity"],

@@ -287,6 +287,56 @@ def test_connections_spread_over_the_gateways_and_connections_reaches_each_throu
     assert gone_status == 410
 
 
+def test_a_websocket_process_and_a_rest_process_each_serve_their_own_api_and_meet_through_connections(
+        aws_env, db, dex, sqs, monkeypatch):
+    """The local cloud's two gateway processes: the REST API in one, the WebSocket API and @connections in the
+    other. An order placed through the first is followed through the second, whose connection gets its push."""
+    from chalicelib import bootstrap
+
+    ensure_orders_queues(sqs, "orders", worker_timeout_s=60)
+    http_port, ws_port = free_port(), free_port()
+    monkeypatch.setenv("WEBSOCKET_ENDPOINT_URL", f"http://127.0.0.1:{ws_port}/api")
+    # The functions' engine is the process's, built once: this test's gateways get one of their own, pushing here.
+    monkeypatch.setattr(bootstrap, "_settings", bootstrap.FirstUse(bootstrap._read_settings))
+    monkeypatch.setattr(bootstrap, "_engine", bootstrap.FirstUse(lambda: bootstrap.build_engine(bootstrap.settings())))
+    websocket_only = Gateway(EnvironmentPool(max_size=2), EnvironmentPool(max_size=2))
+    rest_only = Gateway(EnvironmentPool(max_size=2), EnvironmentPool(max_size=2))
+    runs = []
+    for gw, ports in ((websocket_only, (None, ws_port)), (rest_only, (http_port, None))):
+        loop, stop = asyncio.new_event_loop(), asyncio.Event()
+        thread = threading.Thread(target=loop.run_until_complete, args=(serve(gw, *ports, stop),), daemon=True)
+        thread.start()
+        runs.append((loop, stop, thread))
+    from infra.local.processes import port_open, wait_until
+
+    wait_until(lambda: port_open(http_port) and port_open(ws_port), 10, "gateway")
+    token = issue_token("split-user", TEST_JWT_SECRET)
+
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"http://127.0.0.1:{http_port}/orders",
+                                    headers={"Authorization": f"Bearer {token}"},
+                                    json={"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.01"}) as placed:
+                order_id = (await placed.json())["orderId"]
+            ws, _ = await open_socket(session, websocket_only, ws_port, user="split-user")
+            await ws.send_json({"action": "subscribe", "orderId": order_id})
+            frame = await ws.receive_json(timeout=5)
+            await ws.close()
+            async with session.get(f"http://127.0.0.1:{ws_port}/health") as on_websocket_port:
+                rest_on_websocket_port = on_websocket_port.status
+            return order_id, frame, rest_on_websocket_port
+
+    try:
+        order_id, frame, rest_on_websocket_port = asyncio.run(scenario())
+    finally:
+        for loop, stop, thread in runs:
+            loop.call_soon_threadsafe(stop.set)
+            thread.join(5)
+        bootstrap.close_engine()
+    assert frame["orderId"] == order_id and frame["status"] == "pending", frame
+    assert not rest_only.connections and rest_on_websocket_port == 404  # each process serves its own API only
+
+
 def test_a_connection_whose_gateway_process_is_gone_is_gone():
     """Its process died, and its connections with it: @connections answers 410, as for any closed connection."""
     from aiohttp import web

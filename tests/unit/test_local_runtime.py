@@ -2,7 +2,7 @@
 
 import pytest
 
-from infra.local.__main__ import LocalSettings, worker_envs
+from infra.local.__main__ import LocalSettings, gateway_envs, worker_envs
 from infra.local.lambda_runtime import chalice_config, function_timeout
 from infra.local.servers import LocalStackUnavailable, python_313
 
@@ -39,6 +39,25 @@ def test_the_worker_processes_share_out_the_event_sources_concurrency_and_the_po
     assert [e["WORKER_SCHEDULES"] for e in envs] == ["1", "0"] and all(e["OTHER"] == "kept" for e in envs)
     single, = worker_envs({"WORKER_CONCURRENCY": "1"}, 2)  # one invocation at a time means one process
     assert single["WORKER_CONCURRENCY"] == "1" and single["WORKER_SCHEDULES"] == "1"
+
+
+def test_the_gateway_processes_split_between_the_two_apis_and_only_websocket_ones_pass_requests_on():
+    from infra.local.gateway.__main__ import GatewaySettings
+
+    def layout(processes):
+        envs = gateway_envs({"OTHER": "kept"}, processes, [7001, 7002, 7003, 7004, 7005])
+        assert all(e["OTHER"] == "kept" for e in envs)
+        settings = [GatewaySettings.from_env(e) for e in envs]
+        return [("rest" if s.ws_port is None else "ws" if s.http_port is None else "both", s.management_port,
+                 s.peers) for s in settings]
+
+    assert layout(1) == [("both", None, {})]  # alone: both APIs, nothing to pass on
+    assert layout(2) == [("ws", None, {}), ("rest", None, {})]  # every connection in one process: no crossing
+    assert layout(3) == [("ws", 7001, {1: ("127.0.0.1", 7002)}), ("ws", 7002, {0: ("127.0.0.1", 7001)}),
+                         ("rest", None, {})]
+    assert [role for role, _, _ in layout(4)] == ["ws", "ws", "rest", "rest"]
+    with pytest.raises(ValueError, match="GATEWAY_ROLE must be rest, websocket or empty"):
+        GatewaySettings.from_env({"GATEWAY_ROLE": "ws"})
 
 
 def test_a_process_that_dies_is_restarted_at_once_and_one_that_keeps_dying_later_and_later(monkeypatch, tmp_path):

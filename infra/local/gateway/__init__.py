@@ -63,16 +63,17 @@ class Gateway:
         return app
 
 
-async def serve(gateway: Gateway, http_port: int, ws_port: int | None, stop: asyncio.Event,
+async def serve(gateway: Gateway, http_port: int | None, ws_port: int | None, stop: asyncio.Event,
                 host: str = "127.0.0.1", management_port: int | None = None) -> None:
-    """Serves the REST API on ``http_port`` and, unless ``ws_port`` is None, the WebSocket API and ``@connections``,
-    and, on ``management_port`` (loopback only), the ``@connections`` requests other processes pass on to this one.
+    """Serves the REST API on ``http_port`` and the WebSocket API and ``@connections`` on ``ws_port`` (either may
+    be None: this process serves the other API only), and, on ``management_port`` (loopback only), the
+    ``@connections`` requests other processes pass on to this one.
 
     The REST and WebSocket ports are shared (``SO_REUSEPORT``): the kernel spreads requests and connections over
-    every gateway process, as API Gateway spreads them over Lambda environments, so both APIs' invocations use every
-    core. A connection lives in the process that accepted it; ``@connections`` passes requests on to it."""
+    every gateway process serving the API, as API Gateway spreads them over Lambda environments. A connection lives
+    in the process that accepted it; ``@connections`` passes requests on to it."""
     runners = []
-    sites = [(gateway.rest_app(), http_port)]
+    sites = [] if http_port is None else [(gateway.rest_app(), http_port)]
     if ws_port is not None:
         sites.append((gateway.websocket_app(), ws_port))
     for app, port in sites:

@@ -16,10 +16,12 @@ from ..ledger import Ledger
 from ..processes import run_loop
 from . import Gateway, serve
 
+ROLES = ("", "rest", "websocket")  # both APIs, the REST API only, the WebSocket API and @connections only
+
 
 @dataclass(frozen=True)
 class GatewaySettings:
-    http_port: int
+    http_port: int | None  # None: this process serves the WebSocket API and @connections only (GATEWAY_ROLE=websocket)
     ws_port: int | None  # None: this process serves the REST API only (GATEWAY_ROLE=rest)
     concurrency: int  # invocations at once of each API's functions
     idle_timeout_s: float
@@ -34,9 +36,12 @@ class GatewaySettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> GatewaySettings:
+        role = env.get("GATEWAY_ROLE", "")
+        if role not in ROLES:
+            raise ValueError(f"GATEWAY_ROLE must be rest, websocket or empty (both), not {role!r}")
         return cls(
-            http_port=int(env.get("HTTP_PORT", "8000")),
-            ws_port=None if env.get("GATEWAY_ROLE") == "rest" else int(env.get("WS_PORT", "8001")),
+            http_port=None if role == "websocket" else int(env.get("HTTP_PORT", "8000")),
+            ws_port=None if role == "rest" else int(env.get("WS_PORT", "8001")),
             concurrency=int(env.get("GATEWAY_CONCURRENCY", "16")),
             idle_timeout_s=float(env.get("WS_IDLE_TIMEOUT_SECONDS", "600")),
             max_connection_s=float(env.get("WS_MAX_CONNECTION_SECONDS", "7200")),
