@@ -92,15 +92,15 @@ def worker_envs(env: dict[str, str], processes: int) -> list[dict[str, str]]:
 def gateway_envs(env: dict[str, str], processes: int, management_ports: list[int]) -> list[dict[str, str]]:
     """The environment of each gateway process. On AWS the REST API and the WebSocket API are two services: a burst
     of REST requests never shares a machine with the WebSocket frames and ``@connections`` posts. Here one process
-    serves both when there is one; with more, the first half (rounded up) serves the WebSocket API and
-    ``@connections``, the rest the REST API. Both APIs still get every core the kernel gives them, and with two
-    processes no ``@connections`` request has to cross to another process (each crossing cost the two processes
-    about 0.2 CPU-ms, and half the posts crossed when both processes held connections). The WebSocket processes
-    share the WebSocket port and each has a loopback port of its own (from ``management_ports``) where the others
-    pass on requests for its connections; the REST processes share the REST port."""
+    serves both when there is one; with more, the first half (rounded down) serves the WebSocket API and
+    ``@connections``, the rest the REST API. With two or three processes every connection is in one process, so no
+    ``@connections`` request has to cross to another (each crossing cost the two processes about 0.2 CPU-ms, and
+    half the posts crossed when both of two processes held connections). The WebSocket processes share the
+    WebSocket port and each has a loopback port of its own (from ``management_ports``) where the others pass on
+    requests for its connections; the REST processes share the REST port."""
     if processes == 1:
         return [{**env, "GATEWAY_ROLE": "", "GATEWAY_INDEX": "0", "GATEWAY_MANAGEMENT_PORTS": ""}]
-    websocket = (processes + 1) // 2
+    websocket = processes // 2
     ports = ",".join(str(port) for port in management_ports[:websocket]) if websocket > 1 else ""
     return [{**env, "GATEWAY_ROLE": "websocket", "GATEWAY_INDEX": str(n), "GATEWAY_MANAGEMENT_PORTS": ports}
             for n in range(websocket)] + [

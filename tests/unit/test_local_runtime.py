@@ -53,9 +53,10 @@ def test_the_gateway_processes_split_between_the_two_apis_and_only_websocket_one
 
     assert layout(1) == [("both", None, {})]  # alone: both APIs, nothing to pass on
     assert layout(2) == [("ws", None, {}), ("rest", None, {})]  # every connection in one process: no crossing
-    assert layout(3) == [("ws", 7001, {1: ("127.0.0.1", 7002)}), ("ws", 7002, {0: ("127.0.0.1", 7001)}),
-                         ("rest", None, {})]
-    assert [role for role, _, _ in layout(4)] == ["ws", "ws", "rest", "rest"]
+    assert layout(3) == [("ws", None, {}), ("rest", None, {}), ("rest", None, {})]
+    assert layout(4) == [("ws", 7001, {1: ("127.0.0.1", 7002)}), ("ws", 7002, {0: ("127.0.0.1", 7001)}),
+                         ("rest", None, {}), ("rest", None, {})]
+    assert [role for role, _, _ in layout(5)] == ["ws", "ws", "rest", "rest", "rest"]
     with pytest.raises(ValueError, match="GATEWAY_ROLE must be rest, websocket or empty"):
         GatewaySettings.from_env({"GATEWAY_ROLE": "ws"})
 
