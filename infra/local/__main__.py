@@ -25,6 +25,7 @@ from .processes import Child, PortTaken, Server, ensure_port_free, free_port, po
 STOP_DEADLINE_S = 4.5
 CLOUD_FILE = "cloud.json"
 EMULATORS = ("moto", "localstack")
+GATEWAY_LAYOUTS = ("split", "shared")
 FUNCTIONS = ("gateway", "worker")  # the processes that run the app's functions; the rest are servers
 CLIENTS = ("market-activity",)  # processes that use the API as its clients do: stopped first
 
@@ -42,6 +43,7 @@ class LocalSettings:
     external_database: str | None
     external_redis: str | None
     gateway_processes: int
+    gateway_layout: str  # split: each API its own processes; shared: every process serves both (gateway_envs)
     worker_processes: int
     quiet: bool
     market_activity_per_second: float = 0.0
@@ -52,6 +54,9 @@ class LocalSettings:
         emulator = env.get("AWS_EMULATOR", "moto").lower()
         if emulator not in EMULATORS:
             raise ValueError(f"AWS_EMULATOR must be one of {', '.join(EMULATORS)}, not {emulator!r}")
+        layout = env.get("GATEWAY_LAYOUT", "split").lower()
+        if layout not in GATEWAY_LAYOUTS:
+            raise ValueError(f"GATEWAY_LAYOUT must be one of {', '.join(GATEWAY_LAYOUTS)}, not {layout!r}")
         return cls(
             http_port=int(env.get("HTTP_PORT", "8000")),
             ws_port=int(env.get("WS_PORT", "8001")),
@@ -64,6 +69,7 @@ class LocalSettings:
             external_database=env.get("DATABASE_URL") or None,
             external_redis=env.get("REDIS_URL") or None,
             gateway_processes=max(1, int(env.get("GATEWAY_PROCESSES") or os.cpu_count() or 1)),
+            gateway_layout=layout,
             worker_processes=max(1, int(env.get("WORKER_PROCESSES") or os.cpu_count() or 1)),
             quiet=env.get("LOCAL_QUIET", "0") not in ("", "0"),
             market_activity_per_second=float(env.get("MARKET_ACTIVITY_PER_SECOND") or 0),
@@ -89,21 +95,22 @@ def worker_envs(env: dict[str, str], processes: int) -> list[dict[str, str]]:
             for n in range(processes)]
 
 
-def gateway_envs(env: dict[str, str], processes: int, management_ports: list[int]) -> list[dict[str, str]]:
+def gateway_envs(env: dict[str, str], processes: int, management_ports: list[int],
+                 layout: str = "split") -> list[dict[str, str]]:
     """The environment of each gateway process. On AWS the REST API and the WebSocket API are two services: a burst
-    of REST requests never shares a machine with the WebSocket frames and ``@connections`` posts. Here one process
-    serves both when there is one; with more, the first half (rounded down) serves the WebSocket API and
-    ``@connections``, the rest the REST API. With two or three processes every connection is in one process, so no
-    ``@connections`` request has to cross to another (each crossing cost the two processes about 0.2 CPU-ms, and
-    half the posts crossed when both of two processes held connections). The WebSocket processes share the
+    of REST requests never shares a machine with the WebSocket frames and ``@connections`` posts. In the ``split``
+    layout one process serves both when there is one; with more, the first half (rounded down) serves the
+    WebSocket API and ``@connections``, the rest the REST API. With two or three processes every connection is in
+    one process, so no ``@connections`` request has to cross to another (each crossing cost the two processes about
+    0.2 CPU-ms, and half the posts crossed when both of two processes held connections). In the ``shared`` layout
+    every process serves both APIs and the connections spread over all of them. The WebSocket processes share the
     WebSocket port and each has a loopback port of its own (from ``management_ports``) where the others pass on
     requests for its connections; the REST processes share the REST port."""
-    if processes == 1:
-        return [{**env, "GATEWAY_ROLE": "", "GATEWAY_INDEX": "0", "GATEWAY_MANAGEMENT_PORTS": ""}]
-    websocket = processes // 2
+    both = processes == 1 or layout == "shared"
+    websocket = processes if both else processes // 2  # the processes holding connections
     ports = ",".join(str(port) for port in management_ports[:websocket]) if websocket > 1 else ""
-    return [{**env, "GATEWAY_ROLE": "websocket", "GATEWAY_INDEX": str(n), "GATEWAY_MANAGEMENT_PORTS": ports}
-            for n in range(websocket)] + [
+    return [{**env, "GATEWAY_ROLE": "" if both else "websocket", "GATEWAY_INDEX": str(n),
+             "GATEWAY_MANAGEMENT_PORTS": ports} for n in range(websocket)] + [
             {**env, "GATEWAY_ROLE": "rest", "GATEWAY_INDEX": "0", "GATEWAY_MANAGEMENT_PORTS": ""}
             for _ in range(processes - websocket)]
 
@@ -175,7 +182,7 @@ class LocalCloud:
                   cwd=PROJECT_DIR, pass_fds=fds).start()
             for name, gateway_env in zip(
                 ["gateway"] + [f"gateway-{n}" for n in range(2, self.s.gateway_processes + 1)],
-                gateway_envs(env, self.s.gateway_processes, management_ports), strict=True)
+                gateway_envs(env, self.s.gateway_processes, management_ports, self.s.gateway_layout), strict=True)
         ]
         self.children.extend(gateways)
         for n, worker_env in enumerate(worker_envs(env, self.s.worker_processes), start=1):

@@ -30,6 +30,16 @@ def test_an_unknown_emulator_is_refused(monkeypatch):
         LocalSettings.from_env()
 
 
+def test_the_gateway_layout_is_split_unless_asked_and_an_unknown_one_is_refused(monkeypatch):
+    monkeypatch.delenv("GATEWAY_LAYOUT", raising=False)
+    assert LocalSettings.from_env().gateway_layout == "split"
+    monkeypatch.setenv("GATEWAY_LAYOUT", "Shared")
+    assert LocalSettings.from_env().gateway_layout == "shared"
+    monkeypatch.setenv("GATEWAY_LAYOUT", "mixed")
+    with pytest.raises(ValueError, match="GATEWAY_LAYOUT must be one of split, shared"):
+        LocalSettings.from_env()
+
+
 def test_the_worker_processes_share_out_the_event_sources_concurrency_and_the_pool():
     envs = worker_envs({"WORKER_CONCURRENCY": "32", "WORKER_DB_POOL_SIZE": "60", "OTHER": "kept"}, 2)
     assert [e["WORKER_CONCURRENCY"] for e in envs] == ["16", "16"]
@@ -44,8 +54,8 @@ def test_the_worker_processes_share_out_the_event_sources_concurrency_and_the_po
 def test_the_gateway_processes_split_between_the_two_apis_and_only_websocket_ones_pass_requests_on():
     from infra.local.gateway.__main__ import GatewaySettings
 
-    def layout(processes):
-        envs = gateway_envs({"OTHER": "kept"}, processes, [7001, 7002, 7003, 7004, 7005])
+    def layout(processes, shape="split"):
+        envs = gateway_envs({"OTHER": "kept"}, processes, [7001, 7002, 7003, 7004, 7005], shape)
         assert all(e["OTHER"] == "kept" for e in envs)
         settings = [GatewaySettings.from_env(e) for e in envs]
         return [("rest" if s.ws_port is None else "ws" if s.http_port is None else "both", s.management_port,
@@ -57,6 +67,8 @@ def test_the_gateway_processes_split_between_the_two_apis_and_only_websocket_one
     assert layout(4) == [("ws", 7001, {1: ("127.0.0.1", 7002)}), ("ws", 7002, {0: ("127.0.0.1", 7001)}),
                          ("rest", None, {}), ("rest", None, {})]
     assert [role for role, _, _ in layout(5)] == ["ws", "ws", "rest", "rest", "rest"]
+    assert layout(2, "shared") == [("both", 7001, {1: ("127.0.0.1", 7002)}), ("both", 7002, {0: ("127.0.0.1", 7001)})]
+    assert layout(1, "shared") == [("both", None, {})]
     with pytest.raises(ValueError, match="GATEWAY_ROLE must be rest, websocket or empty"):
         GatewaySettings.from_env({"GATEWAY_ROLE": "ws"})
 
