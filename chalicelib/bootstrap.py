@@ -167,6 +167,7 @@ def build_engine(
     from .services.metrics import MetricsReader
     from .services.notifications import Notifier
     from .services.orders import OrderService
+    from .services.pool_watch import WatchedPoolEvents
     from .services.sweeper import Sweeper
     from .services.triggers import Triggers
 
@@ -186,23 +187,6 @@ def build_engine(
         from .adapters.pool_events import SqsPoolEvents
 
         pool_events = SqsPoolEvents(sqs, settings.pool_events_queue_name, settings.pool_events_queue_url)
-
-    if orders is None or venues is None or statistics is None or locks is None:
-        assert db is not None
-        from .adapters.dex import MockDexNetwork
-        from .adapters.order_statistics import PostgresOrderStatistics
-        from .adapters.postgres import PostgresOrders, PostgresPairLocks
-
-        orders = orders or PostgresOrders(db)
-        locks = locks or PostgresPairLocks(db)
-        venues = venues or MockDexNetwork(db, settings.quote_latency, settings.swap_latency, settings.failure_rate,
-                                          now=clock.now, changes=pool_events)
-        statistics = statistics or PostgresOrderStatistics(db)
-    if queue is None or dead_letters is None:
-        from .adapters.sqs import SqsOrderQueue
-
-        queue = queue or SqsOrderQueue(sqs, settings.orders_queue_name, settings.orders_queue_url)
-        dead_letters = dead_letters or SqsOrderQueue(sqs, settings.dead_letter_queue_name)
     if connections is None or rate_limiter is None:
         assert redis_connection is not None
         from .adapters.rate_limits import RedisRateLimiter
@@ -211,6 +195,26 @@ def build_engine(
         connections = connections or RedisConnections(redis_connection, now_ms)
         rate_limiter = rate_limiter or RedisRateLimiter(
             redis_connection, TokenBucket(settings.rate_limit_per_second, settings.rate_limit_burst), now_ms)
+    if orders is None or locks is None or statistics is None:
+        assert db is not None
+        from .adapters.order_statistics import PostgresOrderStatistics
+        from .adapters.postgres import PostgresOrders, PostgresPairLocks
+
+        orders = orders or PostgresOrders(db)
+        locks = locks or PostgresPairLocks(db)
+        statistics = statistics or PostgresOrderStatistics(db)
+    pool_events = WatchedPoolEvents(pool_events, orders, connections)  # what the venues' changes go through
+    if venues is None:
+        assert db is not None
+        from .adapters.dex import MockDexNetwork
+
+        venues = MockDexNetwork(db, settings.quote_latency, settings.swap_latency, settings.failure_rate,
+                                now=clock.now, changes=pool_events)
+    if queue is None or dead_letters is None:
+        from .adapters.sqs import SqsOrderQueue
+
+        queue = queue or SqsOrderQueue(sqs, settings.orders_queue_name, settings.orders_queue_url)
+        dead_letters = dead_letters or SqsOrderQueue(sqs, settings.dead_letter_queue_name)
     if push is None:
         from .adapters.websocket import WebsocketPush
 
