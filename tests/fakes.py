@@ -80,8 +80,18 @@ class FakeOrders:
     def transition_many(self, steps: Sequence[ports.Transition], at: datetime) -> list[OrderEvent | None]:
         self.batched_transitions += 1
         with self._lock:  # one transaction, as the adapter's
-            return [self.transition(s.order_id, s.expected, s.new, at, s.data, s.expected_seq, **s.fields)
-                    for s in steps]
+            return [self._pass(step, at) for step in steps]
+
+    def _pass(self, step: ports.Transition, at: datetime) -> OrderEvent | None:
+        order = self.orders[step.order_id]
+        if order.status is not step.expected or order.seq != step.expected_seq:
+            return None
+        for passed in step.via:
+            self.transition(step.order_id, order.status, passed.status, passed.at, passed.data)
+            order = self.orders[step.order_id]
+        if step.decision is not None:
+            self.save_decision(step.order_id, step.decision, step.via[-1].at if step.via else at)
+        return self.transition(step.order_id, order.status, step.new, at, step.data, order.seq, **step.fields)
 
     def events(self, order_id: str, after_seq: int = 0) -> list[OrderEvent]:
         return [e for e in self.event_log.get(order_id, []) if e.seq > after_seq]
@@ -106,10 +116,6 @@ class FakeOrders:
         self.decisions[order_id] = RecordedDecision(decision.chosen.venue, decision.reason, decision.quotes, at,
                                                     () if decision.is_single else decision.route_legs,
                                                     decision.gain_bps)
-
-    def save_decisions(self, decisions: Sequence[tuple[str, RoutingDecision]], at: datetime) -> None:
-        for order_id, decision in decisions:
-            self.save_decision(order_id, decision, at)
 
     def decision(self, order_id: str) -> RecordedDecision | None:
         return self.decisions.get(order_id)

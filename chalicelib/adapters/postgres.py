@@ -227,11 +227,50 @@ def _transition_many_sql(names: tuple[str, ...]) -> str:
                SELECT id, seq, new, %(at)s, data FROM moved RETURNING order_id, seq"""
 
 
+def _passing_sql(names: tuple[str, ...]) -> str:
+    """``_transition_many_sql`` for steps that pass through statuses on the way (each its own event, numbered
+    after the expected seq) and record routing decisions: one statement still, each part only for the orders
+    moved."""
+    columns = ["id uuid", "expected text", "expected_seq integer", "new text", "data jsonb", "via jsonb",
+               "decision jsonb", *(f"{name} {_TRANSITION_COLUMNS[name]}" for name in names)]
+    assignments = "".join(f", {name} = step.{name}" for name in names)
+    return f"""WITH step AS (SELECT * FROM jsonb_to_recordset(%(steps)s) AS step({", ".join(columns)})),
+                    moved AS (
+                        UPDATE orders SET status = step.new, seq = orders.seq + 1 + jsonb_array_length(step.via),
+                                          updated_at = %(at)s{assignments}
+                        FROM step WHERE orders.id = step.id AND orders.status = step.expected
+                                    AND orders.seq = step.expected_seq
+                        RETURNING orders.id, orders.seq, step.expected_seq, step.new, step.data, step.via,
+                                  step.decision),
+                    decided AS (
+                        INSERT INTO routing_decisions (order_id, chosen, reason, quotes, decided_at, legs, gain_bps)
+                        SELECT moved.id, d.chosen, d.reason, d.quotes, d.decided_at, d.legs, d.gain_bps
+                        FROM moved CROSS JOIN LATERAL jsonb_to_record(moved.decision)
+                             AS d(chosen text, reason text, quotes jsonb, decided_at timestamptz, legs jsonb,
+                                  gain_bps numeric)
+                        WHERE moved.decision IS NOT NULL
+                        ON CONFLICT (order_id) DO UPDATE
+                        SET chosen = EXCLUDED.chosen, reason = EXCLUDED.reason, quotes = EXCLUDED.quotes,
+                            decided_at = EXCLUDED.decided_at, legs = EXCLUDED.legs, gain_bps = EXCLUDED.gain_bps)
+               INSERT INTO order_events (order_id, seq, status, at, data)
+               SELECT moved.id, moved.expected_seq + passed.n, passed.status, passed.at, passed.data
+               FROM moved CROSS JOIN LATERAL jsonb_to_recordset(moved.via)
+                    AS passed(n integer, status text, at timestamptz, data jsonb)
+               UNION ALL
+               SELECT id, seq, new, %(at)s, data FROM moved
+               RETURNING order_id, seq"""
+
+
 def _transition_steps(names: tuple[str, ...], steps: list[Transition], at: datetime) -> dict[str, Any]:
     rows = []
     for step in steps:
         row: dict[str, Any] = {"id": step.order_id, "expected": str(step.expected), "expected_seq": step.expected_seq,
                                "new": str(step.new), "data": step.data}
+        if step.via or step.decision is not None:
+            row["via"] = [{"n": n, "status": str(p.status), "at": p.at.isoformat(), "data": p.data}
+                          for n, p in enumerate(step.via, start=1)]
+        if step.decision is not None:
+            row["decision"] = _decision_json(step.decision, step.via[-1].at if step.via else at)
         for name in names:
             row[name] = _json_field(_stored_field(name, step.fields[name]))
         rows.append(row)
@@ -250,10 +289,22 @@ def _json_field(value: Any) -> Any:
 
 
 def _decision_row(order_id: str, decision: RoutingDecision, at: datetime) -> tuple[object, ...]:
-    legs = [{**_stored_quote(leg.quote), "percent": str(leg.percent), "route": leg.route}
-            for leg in decision.route_legs] if not decision.is_single else None
+    legs = _stored_legs(decision)
     return (order_id, decision.chosen.venue, decision.reason, Jsonb([_stored_quote(q) for q in decision.quotes]),
             at, None if legs is None else Jsonb(legs), decision.gain_bps)
+
+
+def _decision_json(decision: RoutingDecision, at: datetime) -> dict[str, Any]:
+    """``_decision_row`` inside a transition's steps."""
+    return {"chosen": decision.chosen.venue, "reason": decision.reason,
+            "quotes": [_stored_quote(q) for q in decision.quotes], "decided_at": at.isoformat(),
+            "legs": _stored_legs(decision),
+            "gain_bps": None if decision.gain_bps is None else str(decision.gain_bps)}
+
+
+def _stored_legs(decision: RoutingDecision) -> list[dict[str, Any]] | None:
+    return None if decision.is_single else [{**_stored_quote(leg.quote), "percent": str(leg.percent),
+                                             "route": leg.route} for leg in decision.route_legs]
 
 
 class PostgresPairLocks:
@@ -376,21 +427,24 @@ class PostgresOrders:
     def transition_many(self, steps: Sequence[Transition], at: datetime) -> list[OrderEvent | None]:
         """Each group of steps setting the same columns is one statement: an UPDATE joined to the steps' rows,
         conditional per order as ``transition`` is, storing the event of each order it moved."""
-        moved: dict[tuple[str, int], int] = {}  # (order id, expected seq) -> the seq of its new event
-        groups: dict[tuple[str, ...], list[Transition]] = {}
+        stored: set[tuple[str, int]] = set()  # (order id, seq) of every event stored
+        groups: dict[tuple[tuple[str, ...], bool], list[Transition]] = {}
         for step in steps:
             unknown = set(step.fields) - _TRANSITION_FIELDS
             if unknown:
                 raise ValueError(f"cannot set {sorted(unknown)} in a transition")
-            groups.setdefault(tuple(sorted(step.fields)), []).append(step)
+            passing = bool(step.via) or step.decision is not None
+            groups.setdefault((tuple(sorted(step.fields)), passing), []).append(step)
         with self._pool.connection() as conn, atomic(conn, len(groups)):
-            for names, group in groups.items():
-                for row in conn.execute(_transition_many_sql(names), _transition_steps(names, group, at)):
-                    moved[(str(row["order_id"]), row["seq"] - 1)] = row["seq"]
+            for (names, passing), group in groups.items():
+                statement = _passing_sql(names) if passing else _transition_many_sql(names)
+                for row in conn.execute(statement, _transition_steps(names, group, at)):
+                    stored.add((str(row["order_id"]), row["seq"]))
         events: list[OrderEvent | None] = []
         for step in steps:
-            seq = moved.get((step.order_id, step.expected_seq))
-            events.append(None if seq is None else OrderEvent(step.order_id, seq, step.new, at, step.data))
+            seq = step.expected_seq + len(step.via) + 1
+            moved = (step.order_id, seq) in stored
+            events.append(OrderEvent(step.order_id, seq, step.new, at, step.data) if moved else None)
         return events
 
     def page(
@@ -535,18 +589,14 @@ class PostgresOrders:
         return row is not None
 
     def save_decision(self, order_id: str, decision: RoutingDecision, at: datetime) -> None:
-        self.save_decisions([(order_id, decision)], at)
-
-    def save_decisions(self, decisions: Sequence[tuple[str, RoutingDecision]], at: datetime) -> None:
-        with self._pool.connection() as conn, atomic(conn, len(decisions)), conn.cursor() as cursor:
-            # executemany pipelines the statements: one round trip for every decision
-            cursor.executemany(
+        with self._pool.connection() as conn:
+            conn.execute(
                 """INSERT INTO routing_decisions (order_id, chosen, reason, quotes, decided_at, legs, gain_bps)
                    VALUES (%s, %s, %s, %s, %s, %s, %s)
                    ON CONFLICT (order_id) DO UPDATE
                    SET chosen = EXCLUDED.chosen, reason = EXCLUDED.reason, quotes = EXCLUDED.quotes,
                        decided_at = EXCLUDED.decided_at, legs = EXCLUDED.legs, gain_bps = EXCLUDED.gain_bps""",
-                [_decision_row(order_id, decision, at) for order_id, decision in decisions],
+                _decision_row(order_id, decision, at),
             )
 
     def account_orders(self, user_id: str, since: datetime | None, limit: int = 1000) -> dict[str, int]:

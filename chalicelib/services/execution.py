@@ -59,7 +59,7 @@ from ..domain.telemetry import order_measurements
 from ..domain.transactions import run_transaction
 from ..domain.venues import SlippageExceeded, SwapReceipt, SwapRequest, VenueError
 from .notifications import Notifier
-from .ports import Clock, MetricsSink, NoMetrics, OrderQueue, Orders, Transition, Venues
+from .ports import Clock, MetricsSink, NoMetrics, OrderQueue, Orders, Passed, Transition, Venues
 
 log = logging.getLogger(__name__)
 
@@ -155,28 +155,25 @@ class Executor:
         return batch
 
     def execute_together(self, orders: Sequence[Order]) -> dict[str, Status | Exception | None]:
-        """Takes market orders just placed through their steps together, each step one statement for all of them
-        (and its events pushed together): routing (one read of the pools per pair, one write of the decisions),
-        building, submitting, one slot of swaps on the venues, confirming. Each order keeps its own conditional
-        transitions and its own outcome: the status it was left in, None when another delivery moved it on, or
-        the exception that stopped it (RetryLater among them). An order that leaves the common path (no route, a
-        refused swap) finishes alone."""
+        """Takes market orders just placed through their steps together, as a chain's slot takes transactions:
+        one read of the pools per pair for every order's route, one statement that moves each order through
+        routing and building to submitted (its three events, its routing decision), one slot of swaps on the
+        venues, one statement confirming them; their events pushed together after each statement. Each order
+        keeps its own conditional transitions and its own outcome: the status it was left in, None when another
+        delivery moved it on, or the exception that stopped it (RetryLater among them). An order that leaves the
+        common path (no route, a refused swap) finishes alone."""
         outcomes: dict[str, Status | Exception | None] = {}
         in_flight: list[Order] = list(orders)
         try:
-            in_flight = self._advance_many([(order, RoutingStarted(), {}) for order in in_flight], outcomes)
-            in_flight = self._route_and_build_together(in_flight, outcomes)
-            in_flight = self._advance_many(
-                [(order, Submitted(venue=order.venue, tx_signature=order.tx_signature, attempt=1), {"attempts": 1})
-                 for order in in_flight], outcomes)
+            in_flight = self._route_and_submit_together(in_flight, outcomes)
             self._swap_together(in_flight, outcomes)
         except Exception as error:  # noqa: BLE001  # the step failed for every order in it: each is retried
             for order in in_flight:
                 outcomes.setdefault(order.id, error)
         return outcomes
 
-    def _route_and_build_together(self, orders: list[Order], outcomes: dict[str, Status | Exception | None],
-                                  ) -> list[Order]:
+    def _route_and_submit_together(self, orders: list[Order], outcomes: dict[str, Status | Exception | None],
+                                   ) -> list[Order]:
         asked_at = self._clock.now()  # one read of the pools for every order of a pair, every pair quoted at once
         pools_of = self._venues.route_pools_for(list(dict.fromkeys(
             (order.token_in.symbol, order.token_out.symbol) for order in orders)))
@@ -185,27 +182,34 @@ class Executor:
         # the ones before it leave them, so its quote (and its minimum out) is what its swap will meet.
         state = {pool.id: pool for pools in pools_of.values() for pool in pools}
         now = int(self._clock.now().timestamp())
-        builds: list[tuple[Order, OrderChange, dict[str, Any]]] = []
-        decisions: list[tuple[str, RoutingDecision]] = []
+        passages: list[tuple[Order, Transition]] = []
         for order in orders:
             pools = [state[pool.id] for pool in pools_of[(order.token_in.symbol, order.token_out.symbol)]]
             try:
                 decision = self._route(order, pools, order.amount_in)
             except NoRoute as error:
-                outcomes[order.id] = self._alone(order, partial(self._fail, order, str(error)))
+                outcomes[order.id] = self._alone(order, partial(self._no_route, order, str(error)))
                 continue
             try:
                 state.update(run_transaction(state, decision.routes(), now).pools_after)
             except PoolError:
                 pass  # it cannot fill as quoted: the venues will refuse it, and the pools stay as they are
             assert order.slippage_bps is not None  # a market order's tolerance
-            decisions.append((order.id, decision))
-            builds.append((order, *self._routed(order, decision, min_out(decision.chosen.amount_out,
-                                                                          order.slippage_bps), venue_ms)))
-        if decisions:
-            self._orders.save_decisions(decisions, self._clock.now())
+            building, fields = self._routed(order, decision, min_out(decision.chosen.amount_out, order.slippage_bps),
+                                            venue_ms)
+            submitted = Submitted(venue=decision.chosen.venue, tx_signature=fields["tx_signature"], attempt=1)
+            passages.append((order, Transition(
+                order.id, order.status, submitted.status, submitted.data(), order.seq, {**fields, "attempts": 1},
+                via=(Passed(Status.ROUTING, RoutingStarted().data(), asked_at),
+                     Passed(building.status, building.data(), self._clock.now())),
+                decision=decision)))
+        moved = self._pass_many(passages, outcomes)
+        if passages:
             self._checkpoint("after_routing")
-        return self._advance_many(builds, outcomes)
+        return moved
+
+    def _no_route(self, order: Order, reason: str) -> Order:
+        return self._fail(self._advance(order, RoutingStarted()), reason)
 
     def _swap_together(self, orders: list[Order], outcomes: dict[str, Status | Exception | None]) -> None:
         now = self._clock.now()
@@ -656,21 +660,34 @@ class Executor:
                       outcomes: dict[str, Status | Exception | None]) -> list[Order]:
         """The conditional step of many orders in one statement, their events pushed together: the orders moved
         (each of the others is left to the delivery that moved it, its outcome None)."""
-        if not changes:
+        return self._pass_many([(order, Transition(order.id, order.status, change.status, change.data(), order.seq,
+                                                   fields)) for order, change, fields in changes], outcomes)
+
+    def _pass_many(self, steps: Sequence[tuple[Order, Transition]],
+                   outcomes: dict[str, Status | Exception | None]) -> list[Order]:
+        """``_advance_many`` for steps that may pass through statuses on the way: each order's events, all of
+        them stored in one statement, pushed together."""
+        if not steps:
             return []
-        for order, change, _ in changes:
-            self._check(order, change)
-        events = self._orders.transition_many(
-            [Transition(order.id, order.status, change.status, change.data(), order.seq, fields)
-             for order, change, fields in changes], self._clock.now())
+        for order, step in steps:
+            status = order.status
+            for then in [*(passed.status for passed in step.via), step.new]:
+                if not can_transition(status, then):
+                    raise ValueError(f"an order cannot go from {status} to {then}")
+                status = then
+        lasts = self._orders.transition_many([step for _, step in steps], self._clock.now())
         moved: list[Order] = []
-        for (order, _, fields), event in zip(changes, events, strict=True):
-            if event is None:
+        published: dict[str, list[OrderEvent]] = {}
+        for (order, step), last in zip(steps, lasts, strict=True):
+            if last is None:
                 log.info("%s; this delivery stops", OrderMovedOn(order.id, order.status))
                 outcomes[order.id] = None
-            else:
-                moved.append(self._moved(order, event, fields))
-        self._notifier.publish_many({event.order_id: [event] for event in events if event is not None})
+                continue
+            events = published[order.id] = step.events(last)
+            for event in events[:-1]:
+                order = self._moved(order, event, {})
+            moved.append(self._moved(order, last, step.fields))
+        self._notifier.publish_many(published)
         return moved
 
     @staticmethod

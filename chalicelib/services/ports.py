@@ -42,9 +42,20 @@ OrderField = int | str | datetime | tuple[RouteOrder, ...] | tuple[LegReceipt, .
 
 
 @dataclass(frozen=True)
+class Passed:
+    """A status an order passes through on its way to a transition's ``new`` one: its own event, of its own time."""
+
+    status: Status
+    data: dict[str, Any]
+    at: datetime
+
+
+@dataclass(frozen=True)
 class Transition:
     """One order's conditional status change, as ``transition`` makes it: from ``expected`` at ``expected_seq`` to
-    ``new``, with its event's data and the columns it sets alongside."""
+    ``new``, with its event's data and the columns it sets alongside. It may pass through statuses on the way
+    (``via``, each stored as its event before ``new``'s) and record the order's routing ``decision``: all of it,
+    or nothing when the order is no longer where the step expected it."""
 
     order_id: str
     expected: Status
@@ -52,6 +63,14 @@ class Transition:
     data: dict[str, Any]
     expected_seq: int
     fields: dict[str, OrderField] = field(default_factory=dict)
+    via: tuple[Passed, ...] = ()
+    decision: RoutingDecision | None = None
+
+    def events(self, last: OrderEvent) -> list[OrderEvent]:
+        """Every event the change stored, given the last one (``new``'s), in order."""
+        first_seq = last.seq - len(self.via)
+        return [*(OrderEvent(self.order_id, first_seq + i, p.status, p.at, p.data) for i, p in enumerate(self.via)),
+                last]
 
 
 class ClientOrderIdTaken(Exception):
@@ -123,7 +142,8 @@ class Orders(RestingOrders, Protocol):
 
     def transition_many(self, steps: Sequence[Transition], at: datetime) -> list[OrderEvent | None]:
         """Makes every change as ``transition`` would, in one transaction (one statement for the steps that set
-        the same columns): each step's event, or None for an order no longer where its step expected it."""
+        the same columns), each step's statuses passed on the way and its decision with it: each step's last
+        event, or None for an order no longer where its step expected it (and nothing of its step stored)."""
         ...
 
     def events(self, order_id: str, after_seq: int = 0) -> list[OrderEvent]: ...
@@ -134,10 +154,6 @@ class Orders(RestingOrders, Protocol):
         ...
 
     def save_decision(self, order_id: str, decision: RoutingDecision, at: datetime) -> None: ...
-
-    def save_decisions(self, decisions: Sequence[tuple[str, RoutingDecision]], at: datetime) -> None:
-        """Records each order's routing decision, in one transaction."""
-        ...
 
     def page(
         self, user_id: str, statuses: list[Status], types: list[str], before: tuple[datetime, str] | None,

@@ -432,6 +432,49 @@ def test_an_orders_route_legs_and_decision_round_trip(db):
     assert orders.get(order.id).route is None  # rebuilt on one pool: the route is cleared
 
 
+def test_orders_pass_through_routing_and_building_to_submitted_in_one_statement_with_their_decisions(db):
+    from chalicelib.domain.markets import genesis_pools
+    from chalicelib.domain.routing import decide_route
+    from chalicelib.services.ports import Passed
+
+    orders = PostgresOrders(db)
+    split, single, taken = (new_order(orders) for _ in range(3))
+    split_decision = decide_route(genesis_pools(), "SOL", "USDC", 5_000 * 10**9, 0)
+    single_decision = decide_route(genesis_pools(), "SOL", "USDC", 10**9, 0, single=True)
+    assert not split_decision.is_single and single_decision.is_single
+    orders.transition(taken.id, Status.PENDING, Status.ROUTING, datetime.now(UTC), {"by": "another delivery"})
+    other_decision_at = datetime(2026, 1, 1, tzinfo=UTC)
+    orders.save_decision(taken.id, single_decision, other_decision_at)
+    started, routed, at = (datetime(2026, 11, 30, 12, 0, 0, n * 1000, tzinfo=UTC) for n in (1, 2, 3))
+
+    def passage(order, decision):
+        signature = transaction_signature(order.id)
+        return Transition(order.id, Status.PENDING, Status.SUBMITTED, {"attempt": 1}, 1,
+                          {"venue": decision.chosen.venue, "tx_signature": signature, "min_out": 7, "attempts": 1},
+                          via=(Passed(Status.ROUTING, {}, started), Passed(Status.BUILDING, {"n": 2}, routed)),
+                          decision=decision)
+
+    events = orders.transition_many([passage(split, split_decision), passage(single, single_decision),
+                                     passage(taken, split_decision)], at)
+    assert events[0] == OrderEvent(split.id, 4, Status.SUBMITTED, at, {"attempt": 1}) and events[2] is None
+    assert orders.events(split.id) == [orders.events(split.id)[0],
+                                       OrderEvent(split.id, 2, Status.ROUTING, started, {}),
+                                       OrderEvent(split.id, 3, Status.BUILDING, routed, {"n": 2}),
+                                       OrderEvent(split.id, 4, Status.SUBMITTED, at, {"attempt": 1})]
+    stored = orders.get(split.id)
+    assert (stored.status, stored.seq, stored.attempts, stored.min_out, stored.updated_at) == (
+        Status.SUBMITTED, 4, 1, 7, at)
+    recorded = orders.decision(split.id)
+    assert (recorded.legs, recorded.gain_bps, recorded.quotes, recorded.decided_at) == (
+        split_decision.route_legs, split_decision.gain_bps, split_decision.quotes, routed)
+    assert orders.decision(single.id).venue == single_decision.chosen.venue
+    assert [e.status for e in orders.events(single.id)] == [Status.PENDING, Status.ROUTING, Status.BUILDING,
+                                                           Status.SUBMITTED]
+    # The order another delivery had moved on keeps that delivery's status, events and decision.
+    assert [e.status for e in orders.events(taken.id)] == [Status.PENDING, Status.ROUTING]
+    assert orders.decision(taken.id).decided_at == other_decision_at
+
+
 def test_a_client_order_id_is_unique_per_user_and_a_taken_one_stores_nothing(db):
     import dataclasses
 
@@ -549,15 +592,6 @@ def test_many_orders_move_in_one_statement_each_only_from_where_its_step_expects
     with pytest.raises(ValueError, match="cannot set"):
         orders.transition_many([Transition(placed[3].id, Status.ROUTING, Status.FAILED, {}, 2, {"user_id": "x"})],
                                at)
-
-
-def test_decisions_of_many_orders_are_saved_together_and_read_back_each(db, dex):
-    orders = PostgresOrders(db)
-    placed = [new_order(orders) for _ in range(3)]
-    decision = choose_route(pool_quotes(dex, "SOL", "USDC", 10**9))
-    orders.save_decisions([(o.id, decision) for o in placed], datetime.now(UTC))
-    assert all((orders.decision(o.id).venue, orders.decision(o.id).quotes) == (decision.chosen.venue, decision.quotes)
-               for o in placed)
 
 
 def test_the_pools_of_several_pairs_are_read_at_once_as_each_alone(dex):

@@ -56,7 +56,7 @@ def test_a_delivery_of_market_orders_takes_each_step_once_for_all_of_them(world)
     outcomes = run_together(world, orders)
     assert outcomes == {order.id: Status.CONFIRMED for order in orders}
     assert world.orders.reads == 1  # one read of the delivery's orders
-    assert world.orders.batched_transitions == 4  # routing, building, submitted, confirmed: one statement each
+    assert world.orders.batched_transitions == 2  # routing to submitted (with the decisions), confirmed
     assert world.counting.route_pool_reads == [[("SOL", "USDC"), ("USDC", "SOL")]]  # one read, each pair once
     assert world.venues.slots_run == 1 and len(world.venues.ledger) == 6  # one slot, each its own swap
     for n, order in enumerate(orders):
