@@ -4,7 +4,8 @@ environment does when it runs out of memory or time mid-invocation. Nothing happ
 ``FAULT_CRASH_AT`` names the step and ``FAULT_CRASH_EVERY`` how often it kills: the Nth, 2Nth... time this process
 reaches it. The steps:
 
-- ``after_routing``: the route is chosen and stored, the order is not yet ``building``;
+- ``after_routing``: the route is chosen and stored, its swap not yet sent (an order advancing alone is not yet
+  ``building``; a delivery's market orders advancing together are ``submitted``, their signatures fixed);
 - ``after_swap``: the venue executed the swap, the order is not yet ``confirmed`` in the database;
 - ``after_commit``: every order of the batch is stored, the batch's messages are not yet deleted;
 - ``after_triggered``: a resting limit order is triggered, and not yet on the orders queue.
