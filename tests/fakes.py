@@ -269,14 +269,18 @@ class FakePoolEvents:
 
     def __init__(self) -> None:
         self.pending: set[tuple[str, str]] = set()
+        self.pools: dict[str, tuple[str, str]] = {}  # pool id -> its pair, of the pending changes
         self.published: list[tuple[str, str]] = []
         self.wakeups: list[tuple[str, str, int]] = []
 
     def changed(self, pool_id: str, base: str, quote: str) -> None:
         self.pending.add((base, quote))
+        self.pools[pool_id] = (base, quote)
 
-    def flush(self) -> int:
-        sent, self.pending = sorted(self.pending), set()
+    def flush(self, keep: ports.KeepChanges | None = None) -> int:
+        kept = self.pools if keep is None or not self.pools else keep(dict(self.pools))
+        sent = sorted(set(kept.values()))
+        self.pending, self.pools = set(), {}
         self.published.extend(sent)
         return len(sent)
 

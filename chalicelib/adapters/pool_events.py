@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ..services.ports import KeepChanges
+
 
 class SqsPoolEvents:
     def __init__(self, client: Callable[[], Any], queue_name: str, queue_url: str | None = None):
@@ -26,10 +28,13 @@ class SqsPoolEvents:
         with self._lock:
             self._changed[pool_id] = (base, quote)
 
-    def flush(self) -> int:
-        """Publishes the changes collected so far as one event; how many pools it named."""
+    def flush(self, keep: KeepChanges | None = None) -> int:
+        """Publishes the changes collected so far (those ``keep`` returns, if given) as one event; how many pools
+        it named."""
         with self._lock:
             changed, self._changed = self._changed, {}
+        if changed and keep is not None:
+            changed = keep(changed)
         if not changed:
             return 0
         body = json.dumps({"pools": [{"poolId": pool_id, "base": base, "quote": quote}

@@ -17,37 +17,28 @@ when it does. When a question cannot be answered (the database or Redis is away)
 from __future__ import annotations
 
 import logging
-import threading
 
-from .ports import Connections, PoolEvents, RestingOrders
+from .ports import Connections, KeepChanges, PoolEvents, RestingOrders
 
 log = logging.getLogger(__name__)
 
 
 class WatchedPoolEvents:
-    """``PoolEvents`` that pass on, at each flush, only the changed pools of a pair with resting orders or with a
+    """``PoolEvents`` that publish, at each flush, only the changed pools of a pair with resting orders or with a
     follower of their own."""
 
     def __init__(self, events: PoolEvents, resting: RestingOrders, connections: Connections):
         self._events = events
         self._resting = resting
         self._connections = connections
-        self._changed: dict[str, tuple[str, str]] = {}  # pool id -> (base, quote)
-        self._lock = threading.Lock()
 
     def changed(self, pool_id: str, base: str, quote: str) -> None:
-        with self._lock:
-            self._changed[pool_id] = (base, quote)
+        self._events.changed(pool_id, base, quote)
 
-    def flush(self) -> int:
-        """Publishes the watched changes collected so far (and any an earlier failed send kept): how many pools the
-        event named."""
-        with self._lock:
-            changed, self._changed = self._changed, {}
-        if changed:
-            for pool_id, (base, quote) in self._watched(changed).items():
-                self._events.changed(pool_id, base, quote)
-        return self._events.flush()
+    def flush(self, keep: KeepChanges | None = None) -> int:
+        """Publishes the watched changes collected so far (among those ``keep`` returns, if given); how many pools
+        the event named."""
+        return self._events.flush(self._watched if keep is None else lambda changed: self._watched(keep(changed)))
 
     def wake(self, base: str, quote: str, delay_seconds: int) -> None:
         self._events.wake(base, quote, delay_seconds)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -179,12 +179,19 @@ class Orders(RestingOrders, Protocol):
         ...
 
 
+# Which of a flush's changed pools (pool id -> (base, quote)) to publish.
+KeepChanges = Callable[[dict[str, tuple[str, str]]], dict[str, tuple[str, str]]]
+
+
 class PoolChanges(Protocol):
     """Where the venues say that a pool's state changed (a chain's logs); published when the invocation ends."""
 
     def changed(self, pool_id: str, base: str, quote: str) -> None: ...
 
-    def flush(self) -> int: ...
+    def flush(self, keep: KeepChanges | None = None) -> int:
+        """Publishes the changes collected so far, those ``keep`` returns if given, as one event: how many pools it
+        named."""
+        ...
 
 
 class Wakeups(Protocol):
@@ -201,7 +208,7 @@ class NoPoolChanges:
     def changed(self, pool_id: str, base: str, quote: str) -> None:
         pass
 
-    def flush(self) -> int:
+    def flush(self, keep: KeepChanges | None = None) -> int:
         return 0
 
     def wake(self, base: str, quote: str, delay_seconds: int) -> None:

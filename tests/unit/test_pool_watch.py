@@ -1,7 +1,10 @@
 """Pool events go out only for the pools someone listens to: a pair with a resting order, a followed pool."""
 
+import json
+
 import pytest
 
+from chalicelib.adapters.pool_events import SqsPoolEvents
 from chalicelib.services.pool_watch import WatchedPoolEvents
 from tests.fakes import FakePoolEvents
 from tests.unit.test_services import World
@@ -74,3 +77,32 @@ def test_when_nobody_can_say_who_listens_every_change_is_sent(world, sent):
 def test_a_wake_up_is_always_sent(world, sent):
     watched(world, sent).wake("MEME", "SOL", 3)
     assert sent.wakeups == [("MEME", "SOL", 3)]
+
+
+class RecordingSqs:
+    """The SQS client's two calls the pool events make; ``fail_next`` refuses the next send."""
+
+    def __init__(self):
+        self.bodies = []
+        self.fail_next = False
+
+    def get_queue_url(self, QueueName):  # noqa: N803  # boto3's parameter names
+        return {"QueueUrl": f"local/{QueueName}"}
+
+    def send_message(self, QueueUrl, MessageBody, **_):  # noqa: N803
+        if self.fail_next:
+            self.fail_next = False
+            raise ConnectionError("the queue is away")
+        self.bodies.append(json.loads(MessageBody))
+
+
+def test_the_queue_gets_one_event_of_the_watched_pools_and_a_failed_send_is_kept_for_the_next(world):
+    sqs = RecordingSqs()
+    events = WatchedPoolEvents(SqsPoolEvents(lambda: sqs, "pool-events"), world.orders, world.connections)
+    world.connections.follow_market("c1", ["raydium-sol-usdc"])
+    change_every_pool(events)
+    sqs.fail_next = True
+    with pytest.raises(ConnectionError):
+        events.flush()
+    assert events.flush() == 1
+    assert sqs.bodies == [{"pools": [{"poolId": "raydium-sol-usdc", "base": "SOL", "quote": "USDC"}]}]
