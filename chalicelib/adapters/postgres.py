@@ -426,7 +426,8 @@ class PostgresOrders:
 
     def transition_many(self, steps: Sequence[Transition], at: datetime) -> list[OrderEvent | None]:
         """Each group of steps setting the same columns is one statement: an UPDATE joined to the steps' rows,
-        conditional per order as ``transition`` is, storing the event of each order it moved."""
+        conditional per order as ``transition`` is, storing the event of each order it moved (and, for a step that
+        passes through statuses or records a decision, those events and that decision: ``_passing_sql``)."""
         stored: set[tuple[str, int]] = set()  # (order id, seq) of every event stored
         groups: dict[tuple[tuple[str, ...], bool], list[Transition]] = {}
         for step in steps:
