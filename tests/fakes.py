@@ -268,19 +268,21 @@ class FakePoolEvents:
     """The pool-events queue: changes published, and wake-ups asked for (pair, delay)."""
 
     def __init__(self) -> None:
-        self.pending: set[tuple[str, str]] = set()
-        self.pools: dict[str, tuple[str, str]] = {}  # pool id -> its pair, of the pending changes
+        self.pools: dict[str, tuple[str, str]] = {}  # pool id -> its pair, of the changes not yet published
         self.published: list[tuple[str, str]] = []
         self.wakeups: list[tuple[str, str, int]] = []
 
+    @property
+    def pending(self) -> set[tuple[str, str]]:
+        return set(self.pools.values())
+
     def changed(self, pool_id: str, base: str, quote: str) -> None:
-        self.pending.add((base, quote))
         self.pools[pool_id] = (base, quote)
 
     def flush(self, keep: ports.KeepChanges | None = None) -> int:
         kept = self.pools if keep is None or not self.pools else keep(dict(self.pools))
         sent = sorted(set(kept.values()))
-        self.pending, self.pools = set(), {}
+        self.pools = {}
         self.published.extend(sent)
         return len(sent)
 

@@ -182,6 +182,7 @@ class Executor:
         # the ones before it leave them, so its quote (and its minimum out) is what its swap will meet.
         state = {pool.id: pool for pools in pools_of.values() for pool in pools}
         now = int(self._clock.now().timestamp())
+        routing = RoutingStarted()
         passages: list[tuple[Order, Transition]] = []
         for order in orders:
             pools = [state[pool.id] for pool in pools_of[(order.token_in.symbol, order.token_out.symbol)]]
@@ -200,7 +201,7 @@ class Executor:
             submitted = Submitted(venue=decision.chosen.venue, tx_signature=fields["tx_signature"], attempt=1)
             passages.append((order, Transition(
                 order.id, order.status, submitted.status, submitted.data(), order.seq, {**fields, "attempts": 1},
-                via=(Passed(Status.ROUTING, RoutingStarted().data(), asked_at),
+                via=(Passed(routing.status, routing.data(), asked_at),
                      Passed(building.status, building.data(), self._clock.now())),
                 decision=decision)))
         moved = self._pass_many(passages, outcomes)
@@ -648,7 +649,7 @@ class Executor:
 
     def _advance(self, order: Order, change: OrderChange, **fields: Any) -> Order:
         """The conditional step; OrderMovedOn when another delivery changed the order since it was read."""
-        self._check(order, change)
+        self._check(order.status, change.status)
         event = self._orders.transition(order.id, order.status, change.status, self._clock.now(), change.data(),
                                         expected_seq=order.seq, **fields)
         if event is None:
@@ -672,8 +673,7 @@ class Executor:
         for order, step in steps:
             status = order.status
             for then in [*(passed.status for passed in step.via), step.new]:
-                if not can_transition(status, then):
-                    raise ValueError(f"an order cannot go from {status} to {then}")
+                self._check(status, then)
                 status = then
         lasts = self._orders.transition_many([step for _, step in steps], self._clock.now())
         moved: list[Order] = []
@@ -691,9 +691,9 @@ class Executor:
         return moved
 
     @staticmethod
-    def _check(order: Order, change: OrderChange) -> None:
-        if not can_transition(order.status, change.status):
-            raise ValueError(f"an order cannot go from {order.status} to {change.status}")
+    def _check(status: Status, then: Status) -> None:
+        if not can_transition(status, then):
+            raise ValueError(f"an order cannot go from {status} to {then}")
 
     def _moved(self, order: Order, event: OrderEvent, fields: dict[str, Any]) -> Order:
         self._metrics.record(order_measurements(order, event))
